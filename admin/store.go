@@ -1,0 +1,251 @@
+// Package admin lets administrators change the mapping safely: every version
+// is validated before it is stored, kept with who and when, reversible, and
+// in force on every instance within seconds. It also serves the admin API,
+// the admin web page and the dead-letter routes.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cityhealth/bridge/mapping"
+)
+
+// Keys share the {mapping} hash tag so the save script is atomic on Cluster.
+const (
+	keyCurrent = "bridge:{mapping}:current" // version in force
+	keyNext    = "bridge:{mapping}:next"    // version counter
+	keyHistory = "bridge:{mapping}:history" // list of versions, newest first
+	keyVersion = "bridge:{mapping}:v:"      // + N: hash doc, who, at, summary
+)
+
+// ErrConflict is a save whose If-Match version is no longer current.
+var ErrConflict = errors.New("the mapping changed since that version")
+
+// ErrNoVersion is a rollback or read of a version that does not exist.
+var ErrNoVersion = errors.New("no such mapping version")
+
+// Version is one stored mapping document.
+type Version struct {
+	Version int64     `json:"version"`
+	Who     string    `json:"who"`
+	At      time.Time `json:"at"`
+	Summary string    `json:"summary"`
+	Doc     []byte    `json:"-"`
+}
+
+// StoreConfig wires the store.
+type StoreConfig struct {
+	Redis    goredis.UniversalClient
+	SeedFile string        // BRIDGE_MAPPING_FILE: the first version when Redis holds none
+	Poll     time.Duration // how often Watch looks for a new version; default 1s
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Store keeps mapping versions in Redis and the compiled one in force.
+type Store struct {
+	cfg    StoreConfig
+	log    *slog.Logger
+	holder *mapping.Holder
+	seed   []byte
+}
+
+// NewStore reads and validates the seed file, if any, and starts with it in
+// force (or with an empty mapping) until Load or Watch finds a stored one.
+func NewStore(cfg StoreConfig) (*Store, error) {
+	if cfg.Redis == nil {
+		return nil, errors.New("admin: StoreConfig.Redis is required")
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Store{cfg: cfg, log: cfg.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	initial, err := mapping.Parse([]byte("{}"))
+	if err != nil {
+		return nil, fmt.Errorf("admin: empty mapping: %w", err)
+	}
+	if cfg.SeedFile != "" {
+		raw, err := os.ReadFile(cfg.SeedFile)
+		if err != nil {
+			return nil, fmt.Errorf("BRIDGE_MAPPING_FILE: %w", err)
+		}
+		m, err := mapping.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("BRIDGE_MAPPING_FILE %s: %w", cfg.SeedFile, err)
+		}
+		s.seed, initial = raw, m
+	}
+	s.holder = mapping.NewHolder(initial, 0)
+	return s, nil
+}
+
+// Current is the compiled mapping in force on this instance.
+func (s *Store) Current() *mapping.Mapping { return s.holder.Current() }
+
+// CurrentVersion is the stored version in force (0 before any is loaded).
+func (s *Store) CurrentVersion() int64 { return s.holder.Version() }
+
+// saveScript stores a version atomically. KEYS: current, next, history;
+// ARGV: ifMatch (0 = any; -1 = only when none exists), doc, who, at, summary,
+// version key prefix. Returns the new version, 0 when seeding found one, or
+// -1 on conflict.
+var saveScript = goredis.NewScript(`
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ifMatch = tonumber(ARGV[1])
+if ifMatch == -1 and cur ~= 0 then return 0 end
+if ifMatch > 0 and cur ~= ifMatch then return -1 end
+local v = redis.call('INCR', KEYS[2])
+redis.call('HSET', ARGV[6] .. v, 'doc', ARGV[2], 'who', ARGV[3], 'at', ARGV[4], 'summary', ARGV[5])
+redis.call('SET', KEYS[1], v)
+redis.call('LPUSH', KEYS[3], v)
+return v
+`)
+
+// Save validates doc and stores it as the new version. ifMatch > 0 refuses
+// the save with ErrConflict unless that version is still current. A bad
+// document returns mapping.Errors and stores nothing.
+func (s *Store) Save(ctx context.Context, doc []byte, who, summary string, ifMatch int64) (int64, error) {
+	m, err := mapping.Parse(doc)
+	if err != nil {
+		return 0, err
+	}
+	v, err := s.save(ctx, doc, who, summary, ifMatch)
+	if err != nil {
+		return 0, err
+	}
+	s.holder.Set(m, v)
+	s.log.Info("mapping saved", "version", v, "who", who)
+	return v, nil
+}
+
+func (s *Store) save(ctx context.Context, doc []byte, who, summary string, ifMatch int64) (int64, error) {
+	v, err := saveScript.Run(ctx, s.cfg.Redis, []string{keyCurrent, keyNext, keyHistory},
+		ifMatch, doc, who, s.cfg.Now().UTC().Format(time.RFC3339Nano), summary, keyVersion).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("store mapping: %w", err)
+	}
+	if v == -1 {
+		return 0, ErrConflict
+	}
+	return v, nil
+}
+
+// Load brings the stored version in force, first seeding Redis from
+// BRIDGE_MAPPING_FILE when it holds none (only one instance's seed wins).
+func (s *Store) Load(ctx context.Context) error {
+	if s.seed != nil {
+		v, err := s.save(ctx, s.seed, "BRIDGE_MAPPING_FILE", "seeded from "+s.cfg.SeedFile, -1)
+		if err != nil {
+			return err
+		}
+		if v > 0 {
+			s.log.Info("mapping seeded from BRIDGE_MAPPING_FILE", "version", v)
+		}
+	}
+	return s.refresh(ctx)
+}
+
+// refresh swaps in the current stored version if it is not in force yet.
+func (s *Store) refresh(ctx context.Context) error {
+	raw, err := s.cfg.Redis.Get(ctx, keyCurrent).Result()
+	if errors.Is(err, goredis.Nil) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read current mapping version: %w", err)
+	}
+	v, _ := strconv.ParseInt(raw, 10, 64)
+	if v == s.holder.Version() {
+		return nil
+	}
+	ver, err := s.Get(ctx, v)
+	if err != nil {
+		return err
+	}
+	m, err := mapping.Parse(ver.Doc)
+	if err != nil {
+		// Saved documents were valid; only a newer bridge's format lands here.
+		return fmt.Errorf("mapping version %d does not compile here: %w", v, err)
+	}
+	s.holder.Set(m, v)
+	s.log.Info("mapping version in force", "version", v)
+	return nil
+}
+
+// Watch polls for new versions until ctx ends, so a save on any instance is
+// in force everywhere within the poll interval.
+func (s *Store) Watch(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Poll)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := s.refresh(ctx)
+		if err != nil && !failing && ctx.Err() == nil {
+			s.log.Warn("mapping refresh failed", "err", err)
+		}
+		failing = err != nil
+	}
+}
+
+// Get reads one stored version.
+func (s *Store) Get(ctx context.Context, v int64) (Version, error) {
+	h, err := s.cfg.Redis.HGetAll(ctx, keyVersion+strconv.FormatInt(v, 10)).Result()
+	if err != nil {
+		return Version{}, fmt.Errorf("read mapping version %d: %w", v, err)
+	}
+	if len(h) == 0 {
+		return Version{}, ErrNoVersion
+	}
+	at, _ := time.Parse(time.RFC3339Nano, h["at"])
+	return Version{Version: v, Who: h["who"], At: at, Summary: h["summary"], Doc: []byte(h["doc"])}, nil
+}
+
+// History lists versions, newest first.
+func (s *Store) History(ctx context.Context, limit int) ([]Version, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	ids, err := s.cfg.Redis.LRange(ctx, keyHistory, 0, int64(limit-1)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read mapping history: %w", err)
+	}
+	out := make([]Version, 0, len(ids))
+	for _, id := range ids {
+		v, _ := strconv.ParseInt(id, 10, 64)
+		ver, err := s.Get(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		ver.Doc = nil
+		out = append(out, ver)
+	}
+	return out, nil
+}
+
+// Rollback stores version v again as a new version.
+func (s *Store) Rollback(ctx context.Context, v int64, who string) (int64, error) {
+	old, err := s.Get(ctx, v)
+	if err != nil {
+		return 0, err
+	}
+	return s.Save(ctx, old.Doc, who, fmt.Sprintf("rollback to version %d", v), 0)
+}

@@ -1,0 +1,64 @@
+// Command bridge connects a Salesforce CRM to a Twilio Flex contact center.
+//
+//	bridge serve                       the server
+//	bridge demo                        the real bridge on embedded Redis and vendor stand-ins
+//	bridge mapping validate FILE       check a mapping document
+//	bridge token --role agent|admin --sub NAME [--worker-sid WK…] [--ttl 8h]
+//	bridge backfill --where "<SOQL condition>"
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // BRIDGE_TIMEZONE works in a static binary without zoneinfo
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `usage:
+  bridge serve                        run the bridge (configured by BRIDGE_* variables)
+  bridge demo                         run it with embedded Redis and Salesforce/Twilio stand-ins
+  bridge mapping validate FILE        check a mapping document
+  bridge token --role agent|admin --sub NAME [--worker-sid WK…] [--ttl 8h]
+  bridge backfill --where "<SOQL condition>" [--resume] [--page-size N]
+`
+
+// env looks a variable up; os.LookupEnv in production.
+type env = func(string) (string, bool)
+
+func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, getenv, stderr)
+	case "demo":
+		return demo(ctx, args[1:], getenv, stdout, stderr)
+	case "mapping":
+		if len(args) != 3 || args[1] != "validate" {
+			fmt.Fprint(stderr, usage)
+			return 2
+		}
+		return validateMapping(args[2], stdout, stderr)
+	case "token":
+		return token(args[1:], getenv, stdout, stderr)
+	case "backfill":
+		return backfill(ctx, args[1:], getenv, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "bridge: unknown command %q\n%s", args[0], usage)
+	return 2
+}

@@ -1,0 +1,351 @@
+// Package config turns the environment (and an optional YAML file named by
+// BRIDGE_CONFIG) into one validated Config. It is the only package that reads
+// environment variables, and it does so once, at start.
+package config
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cityhealth/bridge/auth"
+	"github.com/cityhealth/bridge/connector/salesforce"
+)
+
+// Mode selects which settings are required: demo fills in what serve demands.
+type Mode int
+
+const (
+	ModeServe Mode = iota
+	ModeDemo
+	ModeTool // token, mapping validate, backfill: only what the command uses is checked
+)
+
+// Config is the whole validated configuration.
+type Config struct {
+	Addr        string
+	PublicURL   string // scheme://host[:port], no trailing slash
+	RedisURL    string
+	MappingFile string
+	Timezone    *time.Location
+
+	Salesforce Salesforce
+	Twilio     Twilio
+	JWT        JWT
+	// SurveySecret signs survey links; distinct from the JWT key by design.
+	// Secrets shorter than 32 bytes are accepted; the server warns about them.
+	SurveySecret []byte
+
+	LogLevel        string // debug, info, warn, error
+	ContextCacheTTL time.Duration
+	ShutdownTimeout time.Duration
+}
+
+type Salesforce struct {
+	LoginURL       string
+	ClientID       string
+	Username       string
+	PrivateKey     *rsa.PrivateKey
+	APIVersion     string
+	OrgID          string
+	OutboundToken  string
+	PrivateKeyFile string
+}
+
+type Twilio struct {
+	AccountSID          string
+	AuthToken           string
+	WorkspaceSID        string
+	WorkflowSID         string
+	MessagingServiceSID string
+	CallerID            string
+	APIURL              string
+}
+
+type JWT struct {
+	Secret    []byte
+	PublicKey crypto.PublicKey
+	Issuer    string
+	Audience  string
+}
+
+// Error names the variable that is missing or malformed; its message never
+// carries the value, which may be a secret.
+type Error struct {
+	Variable string
+	Problem  string
+}
+
+func (e *Error) Error() string { return e.Variable + ": " + e.Problem }
+
+// Variables lists every setting the bridge reads; the YAML file may set any.
+var Variables = []string{
+	"BRIDGE_ADDR", "BRIDGE_PUBLIC_URL", "BRIDGE_REDIS_URL", "BRIDGE_MAPPING_FILE",
+	"BRIDGE_SF_LOGIN_URL", "BRIDGE_SF_CLIENT_ID", "BRIDGE_SF_USERNAME", "BRIDGE_SF_PRIVATE_KEY_FILE",
+	"BRIDGE_SF_API_VERSION", "BRIDGE_SF_ORG_ID", "BRIDGE_SF_OUTBOUND_TOKEN",
+	"BRIDGE_TWILIO_ACCOUNT_SID", "BRIDGE_TWILIO_AUTH_TOKEN", "BRIDGE_TWILIO_WORKSPACE_SID",
+	"BRIDGE_TWILIO_WORKFLOW_SID", "BRIDGE_TWILIO_MESSAGING_SERVICE_SID", "BRIDGE_TWILIO_CALLER_ID",
+	"BRIDGE_TWILIO_API_URL",
+	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
+	"BRIDGE_SURVEY_SECRET", "BRIDGE_TIMEZONE",
+	// Operational knobs beyond SPEC.md.
+	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT",
+}
+
+// Source looks a variable up; os.LookupEnv fits, tests pass a map.
+type Source func(name string) (string, bool)
+
+// MapSource is a Source over a map, for tests and the demo.
+func MapSource(m map[string]string) Source {
+	return func(name string) (string, bool) { v, ok := m[name]; return v, ok }
+}
+
+// Load reads env (and the YAML file BRIDGE_CONFIG names, env winning) and
+// validates everything mode needs. The first problem is returned as *Error.
+func Load(env Source, mode Mode) (*Config, error) {
+	vals, err := merge(env)
+	if err != nil {
+		return nil, err
+	}
+	return build(vals, mode)
+}
+
+func merge(env Source) (map[string]string, error) {
+	vals := map[string]string{}
+	if file, ok := env("BRIDGE_CONFIG"); ok && file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return nil, &Error{"BRIDGE_CONFIG", "cannot read file: " + pathError(err)}
+		}
+		var doc map[string]any
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
+			return nil, &Error{"BRIDGE_CONFIG", "not a YAML mapping of variable names to values"}
+		}
+		known := map[string]bool{}
+		for _, v := range Variables {
+			known[v] = true
+		}
+		for k, v := range doc {
+			name := strings.ToUpper(k)
+			if !known[name] {
+				return nil, &Error{"BRIDGE_CONFIG", fmt.Sprintf("unknown key %q", k)}
+			}
+			switch v.(type) {
+			case string, int, float64, bool:
+				vals[name] = fmt.Sprint(v)
+			case nil:
+			default:
+				return nil, &Error{name, "must be a scalar in " + file}
+			}
+		}
+	}
+	for _, name := range Variables {
+		if v, ok := env(name); ok {
+			vals[name] = v
+		}
+	}
+	return vals, nil
+}
+
+// pathError drops the file contents' risk: only the OS reason is kept.
+func pathError(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return "unreadable"
+}
+
+var (
+	reAccountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
+	reAlnum      = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+	reOrgID      = regexp.MustCompile(`^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$`)
+	reAPIVersion = regexp.MustCompile(`^[0-9]{2,3}\.0$`)
+	reE164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+)
+
+func sidPattern(prefix string) *regexp.Regexp {
+	return regexp.MustCompile(`^` + prefix + `[0-9a-fA-F]{32}$`)
+}
+
+type builder struct {
+	vals map[string]string
+	mode Mode
+	err  error
+}
+
+func (b *builder) fail(name, problem string) {
+	if b.err == nil {
+		b.err = &Error{name, problem}
+	}
+}
+
+// get returns the trimmed value, or def; required applies only in serve mode.
+func (b *builder) get(name, def string, required bool) string {
+	v := strings.TrimSpace(b.vals[name])
+	if v == "" {
+		if required && b.mode == ModeServe {
+			b.fail(name, "is required")
+		}
+		return def
+	}
+	return v
+}
+
+func (b *builder) match(name, v string, re *regexp.Regexp, want string) {
+	if v != "" && !re.MatchString(v) {
+		b.fail(name, "must be "+want)
+	}
+}
+
+func (b *builder) baseURL(name, v string, allowPath bool) string {
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		b.fail(name, "must be an http(s) URL like https://host[:port]")
+		return ""
+	}
+	if !allowPath && strings.Trim(u.Path, "/") != "" {
+		b.fail(name, "must not have a path (scheme://host[:port])")
+		return ""
+	}
+	return strings.TrimRight(u.String(), "/")
+}
+
+func (b *builder) duration(name, def string) time.Duration {
+	v := b.get(name, def, false)
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		b.fail(name, "must be a duration like 30s")
+	}
+	return d
+}
+
+func (b *builder) readFile(name, path string) []byte {
+	if path == "" {
+		return nil
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		b.fail(name, "cannot read file: "+pathError(err))
+	}
+	return raw
+}
+
+func build(vals map[string]string, mode Mode) (*Config, error) {
+	b := &builder{vals: vals, mode: mode}
+	c := &Config{}
+
+	c.Addr = b.get("BRIDGE_ADDR", ":8080", false)
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		b.fail("BRIDGE_ADDR", "must be host:port or :port")
+	}
+	c.PublicURL = b.baseURL("BRIDGE_PUBLIC_URL", b.get("BRIDGE_PUBLIC_URL", "", true), false)
+	c.RedisURL = b.get("BRIDGE_REDIS_URL", "", true)
+	if c.RedisURL != "" {
+		u, err := url.Parse(c.RedisURL)
+		if err != nil || !strings.HasPrefix(u.Scheme, "redis") {
+			b.fail("BRIDGE_REDIS_URL", "must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL")
+		}
+	}
+	c.MappingFile = b.get("BRIDGE_MAPPING_FILE", "", false)
+	if c.MappingFile != "" {
+		if _, err := os.Stat(c.MappingFile); err != nil {
+			b.fail("BRIDGE_MAPPING_FILE", "cannot read file: "+pathError(err))
+		}
+	}
+	tz := b.get("BRIDGE_TIMEZONE", "America/New_York", false)
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		b.fail("BRIDGE_TIMEZONE", "must be an IANA zone like America/New_York")
+	}
+	c.Timezone = loc
+
+	sf := &c.Salesforce
+	sf.LoginURL = b.baseURL("BRIDGE_SF_LOGIN_URL", b.get("BRIDGE_SF_LOGIN_URL", "https://login.salesforce.com", false), false)
+	sf.ClientID = b.get("BRIDGE_SF_CLIENT_ID", "", true)
+	sf.Username = b.get("BRIDGE_SF_USERNAME", "", true)
+	sf.PrivateKeyFile = b.get("BRIDGE_SF_PRIVATE_KEY_FILE", "", true)
+	if raw := b.readFile("BRIDGE_SF_PRIVATE_KEY_FILE", sf.PrivateKeyFile); raw != nil {
+		key, err := salesforce.ParsePrivateKey(raw)
+		if err != nil {
+			b.fail("BRIDGE_SF_PRIVATE_KEY_FILE", "must hold an RSA private key in PEM (PKCS#1 or PKCS#8)")
+		}
+		sf.PrivateKey = key
+	}
+	sf.APIVersion = strings.TrimPrefix(b.get("BRIDGE_SF_API_VERSION", "62.0", false), "v")
+	b.match("BRIDGE_SF_API_VERSION", sf.APIVersion, reAPIVersion, "a version like 62.0")
+	sf.OrgID = b.get("BRIDGE_SF_ORG_ID", "", true)
+	b.match("BRIDGE_SF_ORG_ID", sf.OrgID, reOrgID, "a 15- or 18-character org id starting with 00D")
+	sf.OutboundToken = b.get("BRIDGE_SF_OUTBOUND_TOKEN", "", false)
+
+	tw := &c.Twilio
+	tw.AccountSID = b.get("BRIDGE_TWILIO_ACCOUNT_SID", "", true)
+	b.match("BRIDGE_TWILIO_ACCOUNT_SID", tw.AccountSID, reAccountSID, "AC followed by 32 hex characters")
+	tw.AuthToken = b.get("BRIDGE_TWILIO_AUTH_TOKEN", "", true)
+	b.match("BRIDGE_TWILIO_AUTH_TOKEN", tw.AuthToken, reAlnum, "alphanumeric")
+	tw.WorkspaceSID = b.get("BRIDGE_TWILIO_WORKSPACE_SID", "", true)
+	b.match("BRIDGE_TWILIO_WORKSPACE_SID", tw.WorkspaceSID, sidPattern("WS"), "WS followed by 32 hex characters")
+	tw.WorkflowSID = b.get("BRIDGE_TWILIO_WORKFLOW_SID", "", true)
+	b.match("BRIDGE_TWILIO_WORKFLOW_SID", tw.WorkflowSID, sidPattern("WW"), "WW followed by 32 hex characters")
+	tw.MessagingServiceSID = b.get("BRIDGE_TWILIO_MESSAGING_SERVICE_SID", "", false)
+	b.match("BRIDGE_TWILIO_MESSAGING_SERVICE_SID", tw.MessagingServiceSID, sidPattern("MG"), "MG followed by 32 hex characters")
+	tw.CallerID = b.get("BRIDGE_TWILIO_CALLER_ID", "", false)
+	b.match("BRIDGE_TWILIO_CALLER_ID", tw.CallerID, reE164, "an E.164 number like +12125550100")
+	tw.APIURL = b.baseURL("BRIDGE_TWILIO_API_URL", b.get("BRIDGE_TWILIO_API_URL", "", false), false)
+
+	j := &c.JWT
+	secret := b.get("BRIDGE_JWT_SECRET", "", false)
+	pubFile := b.get("BRIDGE_JWT_PUBLIC_KEY_FILE", "", false)
+	switch {
+	case secret != "" && pubFile != "":
+		b.fail("BRIDGE_JWT_SECRET", "set either BRIDGE_JWT_SECRET or BRIDGE_JWT_PUBLIC_KEY_FILE, not both")
+	case secret != "":
+		j.Secret = []byte(secret)
+	case pubFile != "":
+		if raw := b.readFile("BRIDGE_JWT_PUBLIC_KEY_FILE", pubFile); raw != nil {
+			key, err := auth.ParsePublicKey(raw)
+			if err != nil {
+				b.fail("BRIDGE_JWT_PUBLIC_KEY_FILE", "must hold an RSA or EC public key in PEM")
+			}
+			j.PublicKey = key
+		}
+	case mode == ModeServe:
+		b.fail("BRIDGE_JWT_SECRET", "is required (or BRIDGE_JWT_PUBLIC_KEY_FILE)")
+	}
+	j.Issuer = b.get("BRIDGE_JWT_ISSUER", "bridge", false)
+	j.Audience = b.get("BRIDGE_JWT_AUDIENCE", "bridge", false)
+
+	survey := b.get("BRIDGE_SURVEY_SECRET", "", true)
+	if survey != "" {
+		if survey == secret {
+			b.fail("BRIDGE_SURVEY_SECRET", "must differ from BRIDGE_JWT_SECRET")
+		}
+		c.SurveySecret = []byte(survey)
+	}
+
+	c.LogLevel = strings.ToLower(b.get("BRIDGE_LOG_LEVEL", "info", false))
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		b.fail("BRIDGE_LOG_LEVEL", "must be debug, info, warn or error")
+	}
+	c.ContextCacheTTL = b.duration("BRIDGE_CONTEXT_CACHE_TTL", "15s")
+	c.ShutdownTimeout = b.duration("BRIDGE_SHUTDOWN_TIMEOUT", "20s")
+
+	if b.err != nil {
+		return nil, b.err
+	}
+	return c, nil
+}

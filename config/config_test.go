@@ -1,0 +1,140 @@
+package config
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func writeKey(t *testing.T, pkcs8 bool) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var block *pem.Block
+	if pkcs8 {
+		der, _ := x509.MarshalPKCS8PrivateKey(key)
+		block = &pem.Block{Type: "PRIVATE KEY", Bytes: der}
+	} else {
+		block = &pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}
+	}
+	path := filepath.Join(t.TempDir(), "sf.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func validEnv(t *testing.T) map[string]string {
+	return map[string]string{
+		"BRIDGE_PUBLIC_URL":           "https://bridge.example.org",
+		"BRIDGE_REDIS_URL":            "redis://127.0.0.1:6379/0",
+		"BRIDGE_SF_CLIENT_ID":         "3MVG9client",
+		"BRIDGE_SF_USERNAME":          "integration@cityhealth.example",
+		"BRIDGE_SF_PRIVATE_KEY_FILE":  writeKey(t, false),
+		"BRIDGE_SF_ORG_ID":            "00DRM000000AbCD2AY",
+		"BRIDGE_TWILIO_ACCOUNT_SID":   "AC5ef8732a3c49700934481addd5ce1659",
+		"BRIDGE_TWILIO_AUTH_TOKEN":    "0123456789abcdef0123456789abcdef",
+		"BRIDGE_TWILIO_WORKSPACE_SID": "WS7a1f6a7bca0d4e0d8bd2e1c0a2f3b4c5",
+		"BRIDGE_TWILIO_WORKFLOW_SID":  "WW0123456789abcdef0123456789abcdef",
+		"BRIDGE_JWT_SECRET":           "jwt-secret-jwt-secret-jwt-secret-jwt",
+		"BRIDGE_SURVEY_SECRET":        "survey-secret-survey-secret-survey-1",
+	}
+}
+
+func TestLoadValid(t *testing.T) {
+	env := validEnv(t)
+	env["BRIDGE_SF_PRIVATE_KEY_FILE"] = writeKey(t, true)
+	c, err := Load(MapSource(env), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8080" || c.Salesforce.APIVersion != "62.0" || c.Salesforce.LoginURL != "https://login.salesforce.com" ||
+		c.JWT.Issuer != "bridge" || c.JWT.Audience != "bridge" || c.Timezone.String() != "America/New_York" {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if c.Salesforce.PrivateKey == nil {
+		t.Fatal("PKCS#8 key not parsed")
+	}
+}
+
+func TestLoadNamesTheVariable(t *testing.T) {
+	cases := []struct {
+		name, variable, value string
+	}{
+		{"missing redis", "BRIDGE_REDIS_URL", ""},
+		{"bad redis", "BRIDGE_REDIS_URL", "http://x"},
+		{"missing public url", "BRIDGE_PUBLIC_URL", ""},
+		{"public url with path", "BRIDGE_PUBLIC_URL", "https://x.example/bridge"},
+		{"bad account sid", "BRIDGE_TWILIO_ACCOUNT_SID", "ACnothex"},
+		{"bad auth token", "BRIDGE_TWILIO_AUTH_TOKEN", "abc-def"},
+		{"bad workspace", "BRIDGE_TWILIO_WORKSPACE_SID", "WW0123456789abcdef0123456789abcdef"},
+		{"bad caller id", "BRIDGE_TWILIO_CALLER_ID", "212-555-0100"},
+		{"bad org id", "BRIDGE_SF_ORG_ID", "00Dshort"},
+		{"missing key file", "BRIDGE_SF_PRIVATE_KEY_FILE", "/nonexistent/key.pem"},
+		{"bad timezone", "BRIDGE_TIMEZONE", "Mars/Olympus"},
+		{"missing survey secret", "BRIDGE_SURVEY_SECRET", ""},
+		{"bad api version", "BRIDGE_SF_API_VERSION", "latest"},
+		{"bad addr", "BRIDGE_ADDR", "8080"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			env := validEnv(t)
+			env[tc.variable] = tc.value
+			_, err := Load(MapSource(env), ModeServe)
+			if err == nil {
+				t.Fatal("want error")
+			}
+			if !strings.HasPrefix(err.Error(), tc.variable+":") {
+				t.Fatalf("error %q does not name %s", err, tc.variable)
+			}
+			if tc.value != "" && strings.Contains(err.Error(), tc.value) && len(tc.value) > 6 {
+				t.Fatalf("error echoes the value: %q", err)
+			}
+		})
+	}
+}
+
+func TestSecretNeverEchoed(t *testing.T) {
+	env := validEnv(t)
+	env["BRIDGE_SURVEY_SECRET"] = env["BRIDGE_JWT_SECRET"]
+	_, err := Load(MapSource(env), ModeServe)
+	if err == nil || strings.Contains(err.Error(), env["BRIDGE_JWT_SECRET"]) {
+		t.Fatalf("want an error that does not echo the secret, got %v", err)
+	}
+}
+
+func TestYAMLFileEnvWins(t *testing.T) {
+	env := validEnv(t)
+	file := filepath.Join(t.TempDir(), "bridge.yaml")
+	yml := "BRIDGE_ADDR: \":9090\"\nBRIDGE_TIMEZONE: America/Chicago\nbridge_sf_api_version: \"61.0\"\n"
+	if err := os.WriteFile(file, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["BRIDGE_CONFIG"] = file
+	env["BRIDGE_TIMEZONE"] = "America/Denver"
+	c, err := Load(MapSource(env), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":9090" || c.Salesforce.APIVersion != "61.0" || c.Timezone.String() != "America/Denver" {
+		t.Fatalf("file or precedence wrong: addr=%s api=%s tz=%s", c.Addr, c.Salesforce.APIVersion, c.Timezone)
+	}
+
+	os.WriteFile(file, []byte("BRIDGE_NOPE: 1\n"), 0o600)
+	if _, err := Load(MapSource(env), ModeServe); err == nil || !strings.Contains(err.Error(), "BRIDGE_NOPE") {
+		t.Fatalf("unknown key not refused: %v", err)
+	}
+}
+
+func TestDemoModeNeedsNothing(t *testing.T) {
+	if _, err := Load(MapSource(map[string]string{}), ModeDemo); err != nil {
+		t.Fatal(err)
+	}
+}

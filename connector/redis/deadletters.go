@@ -1,0 +1,176 @@
+package redis
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// ErrNotFound says a dead letter (or key) does not exist.
+var ErrNotFound = errors.New("redis: not found")
+
+// DeadLetter is a message that exhausted its retries or failed permanently.
+type DeadLetter struct {
+	ID        string // "<queue>:<stream entry id>"
+	Queue     string
+	Key       string
+	Payload   []byte
+	Error     string
+	Attempts  int
+	FirstSeen time.Time
+	FailedAt  time.Time
+}
+
+// DeadLetters reads and replays the dead letters of all queues. Each queue
+// keeps its own (bridge:{NAME}:dead zset plus one hash per letter, in the
+// queue's slot); the set bridge:queues names the queues to look in.
+type DeadLetters struct {
+	c goredis.UniversalClient
+}
+
+// NewDeadLetters returns a view over all queues' dead letters.
+func NewDeadLetters(c goredis.UniversalClient) *DeadLetters { return &DeadLetters{c: c} }
+
+func splitDeadID(id string) (queue, entryID string, err error) {
+	queue, entryID, ok := strings.Cut(id, ":")
+	if !ok || !nameRE.MatchString(queue) || entryID == "" {
+		return "", "", fmt.Errorf("dead letter id %q: %w", id, ErrNotFound)
+	}
+	return queue, entryID, nil
+}
+
+// List returns up to limit dead letters across queues, newest first
+// (limit <= 0 means 100).
+func (d *DeadLetters) List(ctx context.Context, limit int) ([]DeadLetter, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	queues, err := d.c.SMembers(ctx, queuesKey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	pipe := d.c.Pipeline()
+	idx := make([]*goredis.ZSliceCmd, len(queues))
+	for i, name := range queues {
+		idx[i] = pipe.ZRevRangeWithScores(ctx, keysFor(name).dead, 0, int64(limit-1))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+		return nil, fmt.Errorf("list dead letters: %w", err)
+	}
+	type ref struct {
+		queue, id string
+		at        float64
+	}
+	var refs []ref
+	for i, cmd := range idx {
+		for _, z := range cmd.Val() {
+			refs = append(refs, ref{queue: queues[i], id: z.Member.(string), at: z.Score})
+		}
+	}
+	slices.SortFunc(refs, func(a, b ref) int {
+		if c := cmp.Compare(b.at, a.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(b.id, a.id)
+	})
+	refs = refs[:min(len(refs), limit)]
+	pipe = d.c.Pipeline()
+	hs := make([]*goredis.MapStringStringCmd, len(refs))
+	for i, r := range refs {
+		hs[i] = pipe.HGetAll(ctx, keysFor(r.queue).deadPrefix+r.id)
+	}
+	if len(refs) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("list dead letters: %w", err)
+		}
+	}
+	out := make([]DeadLetter, 0, len(refs))
+	for i, r := range refs {
+		if len(hs[i].Val()) == 0 {
+			continue // replayed meanwhile
+		}
+		out = append(out, deadFromHash(r.queue, r.id, hs[i].Val()))
+	}
+	return out, nil
+}
+
+// Get returns one dead letter, or ErrNotFound.
+func (d *DeadLetters) Get(ctx context.Context, id string) (DeadLetter, error) {
+	queue, entryID, err := splitDeadID(id)
+	if err != nil {
+		return DeadLetter{}, err
+	}
+	h, err := d.c.HGetAll(ctx, keysFor(queue).deadPrefix+entryID).Result()
+	if err != nil {
+		return DeadLetter{}, fmt.Errorf("get dead letter %s: %w", id, err)
+	}
+	if len(h) == 0 {
+		return DeadLetter{}, fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
+	}
+	return deadFromHash(queue, entryID, h), nil
+}
+
+// Replay puts a dead letter back into its queue's stream with attempts and
+// first-seen reset, bypassing the intake dedupe, and removes it from the
+// dead letters. Letter and stream share the queue's slot, so the move is
+// one atomic script: the message is replayed exactly once.
+func (d *DeadLetters) Replay(ctx context.Context, id string) error {
+	queue, entryID, err := splitDeadID(id)
+	if err != nil {
+		return err
+	}
+	k := keysFor(queue)
+	n, err := eval(ctx, d.c, replayScript, []string{k.dead, k.deadPrefix + entryID, k.stream},
+		entryID, time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("replay dead letter %s: %w", id, err)
+	}
+	if n != int64(1) {
+		return fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Delete discards a dead letter.
+func (d *DeadLetters) Delete(ctx context.Context, id string) error {
+	queue, entryID, err := splitDeadID(id)
+	if err != nil {
+		return err
+	}
+	k := keysFor(queue)
+	pipe := d.c.TxPipeline()
+	del := pipe.Del(ctx, k.deadPrefix+entryID)
+	pipe.ZRem(ctx, k.dead, entryID)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("delete dead letter %s: %w", id, err)
+	}
+	if del.Val() == 0 {
+		return fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+func deadFromHash(queue, entryID string, h map[string]string) DeadLetter {
+	dl := DeadLetter{
+		ID:      queue + ":" + entryID,
+		Queue:   queue,
+		Key:     h["k"],
+		Payload: []byte(h["p"]),
+		Error:   h["e"],
+	}
+	dl.Attempts, _ = strconv.Atoi(h["a"])
+	if ms, err := strconv.ParseInt(h["t"], 10, 64); err == nil {
+		dl.FirstSeen = time.UnixMilli(ms)
+	}
+	if ms, err := strconv.ParseInt(h["f"], 10, 64); err == nil {
+		dl.FailedAt = time.UnixMilli(ms)
+	}
+	return dl
+}

@@ -1,0 +1,125 @@
+package redis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// KV is a small string store for the flows (survey links, mapping
+// versions, phone-to-contact lookups). Keys live under bridge:<namespace>:.
+// A ttl of 0 means no expiry.
+type KV struct {
+	c      goredis.UniversalClient
+	prefix string
+}
+
+// NewKV returns a store under bridge:<namespace>: (bridge: when namespace is
+// empty).
+func NewKV(c goredis.UniversalClient, namespace string) (*KV, error) {
+	if c == nil {
+		return nil, errors.New("redis: NewKV: nil client")
+	}
+	prefix := "bridge:"
+	if namespace != "" {
+		if !nameRE.MatchString(namespace) {
+			return nil, fmt.Errorf("redis: kv namespace %q: want 1-64 of [A-Za-z0-9_.-]", namespace)
+		}
+		prefix += namespace + ":"
+	}
+	return &KV{c: c, prefix: prefix}, nil
+}
+
+// Key is the full Redis key for key.
+func (kv *KV) Key(key string) string { return kv.prefix + key }
+
+// Get returns the value and whether it was there.
+func (kv *KV) Get(ctx context.Context, key string) (string, bool, error) {
+	v, err := kv.c.Get(ctx, kv.prefix+key).Result()
+	if errors.Is(err, goredis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("kv get %s: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// Set stores value.
+func (kv *KV) Set(ctx context.Context, key, value string, ttl time.Duration) error {
+	if err := kv.c.Set(ctx, kv.prefix+key, value, ttl).Err(); err != nil {
+		return fmt.Errorf("kv set %s: %w", key, err)
+	}
+	return nil
+}
+
+// SetNX stores value only if key is absent and reports whether it did.
+func (kv *KV) SetNX(ctx context.Context, key, value string, ttl time.Duration) (bool, error) {
+	ok, err := kv.c.SetNX(ctx, kv.prefix+key, value, ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("kv setnx %s: %w", key, err)
+	}
+	return ok, nil
+}
+
+// Del removes keys; absent keys are fine.
+func (kv *KV) Del(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	// One DEL per key: on Cluster the keys may live in different slots.
+	pipe := kv.c.Pipeline()
+	for _, k := range keys {
+		pipe.Del(ctx, kv.prefix+k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("kv del: %w", err)
+	}
+	return nil
+}
+
+// GetDel returns the value and removes it in one step (single-use tokens).
+func (kv *KV) GetDel(ctx context.Context, key string) (string, bool, error) {
+	v, err := kv.c.GetDel(ctx, kv.prefix+key).Result()
+	if errors.Is(err, goredis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("kv getdel %s: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// GetJSON decodes the value into v and reports whether it was there.
+func (kv *KV) GetJSON(ctx context.Context, key string, v any) (bool, error) {
+	s, ok, err := kv.Get(ctx, key)
+	if err != nil || !ok {
+		return ok, err
+	}
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		return true, fmt.Errorf("kv decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// SetJSON stores v encoded as JSON.
+func (kv *KV) SetJSON(ctx context.Context, key string, v any, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("kv encode %s: %w", key, err)
+	}
+	return kv.Set(ctx, key, string(b), ttl)
+}
+
+// SetNXJSON stores v as JSON only if key is absent.
+func (kv *KV) SetNXJSON(ctx context.Context, key string, v any, ttl time.Duration) (bool, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return false, fmt.Errorf("kv encode %s: %w", key, err)
+	}
+	return kv.SetNX(ctx, key, string(b), ttl)
+}

@@ -1,0 +1,74 @@
+// Package event defines what travels through the durable queue: the
+// webhooks produce these values and the flows consume them. They are encoded
+// as JSON in Redis Streams, so fields are only ever added, never renamed.
+package event
+
+import "time"
+
+// Queue names; each flow consumes one.
+const (
+	QueueRecords    = "records"    // flow/recordsync
+	QueueMonitoring = "monitoring" // flow/monitoring
+	QueueWriteback  = "writeback"  // flow/writeback
+)
+
+// Record is one Salesforce Outbound Message notification. Protected fields
+// are stripped before it is queued.
+type Record struct {
+	NotificationID string         `json:"notification_id"`
+	Object         string         `json:"object"`
+	RecordID       string         `json:"record_id"`
+	Fields         map[string]any `json:"fields"`
+	ReceivedAt     time.Time      `json:"received_at"`
+	// Source is "outbound" for webhooks and "backfill" for the backfill command.
+	Source string `json:"source,omitempty"`
+}
+
+// Task is a TaskRouter event callback for a task that carries crm.record_id.
+type Task struct {
+	EventSID         string         `json:"event_sid"`
+	EventType        string         `json:"event_type"`
+	TaskSID          string         `json:"task_sid"`
+	TaskAge          int64          `json:"task_age"`
+	Priority         int64          `json:"priority"`
+	AssignmentStatus string         `json:"assignment_status"`
+	Reason           string         `json:"reason,omitempty"`
+	QueueName        string         `json:"queue_name,omitempty"`
+	Channel          string         `json:"channel,omitempty"`
+	WorkerSID        string         `json:"worker_sid,omitempty"`
+	WorkerName       string         `json:"worker_name,omitempty"`
+	Attributes       map[string]any `json:"attributes"`
+	Timestamp        time.Time      `json:"timestamp"`
+}
+
+// SMS is an inbound message from a contact.
+type SMS struct {
+	MessageSID string    `json:"message_sid"`
+	From       string    `json:"from"`
+	To         string    `json:"to"`
+	Body       string    `json:"body"`
+	OptOutType string    `json:"opt_out_type,omitempty"` // STOP, START, HELP (Advanced Opt-Out)
+	ReceivedAt time.Time `json:"received_at"`
+}
+
+// Monitoring wraps what the monitoring queue carries: a record change or an SMS.
+type Monitoring struct {
+	Record *Record `json:"record,omitempty"`
+	SMS    *SMS    `json:"sms,omitempty"`
+}
+
+// Writeback wraps what the writeback queue carries.
+type Writeback struct {
+	Task   *Task   `json:"task,omitempty"`
+	Reply  *SMS    `json:"reply,omitempty"`
+	Survey *Survey `json:"survey,omitempty"`
+}
+
+// Survey is a submitted symptom survey.
+type Survey struct {
+	ContactID   string            `json:"contact_id"`
+	Date        string            `json:"date"` // YYYY-MM-DD, the reminder's day
+	Language    string            `json:"language"`
+	Answers     map[string]string `json:"answers"`
+	SubmittedAt time.Time         `json:"submitted_at"`
+}

@@ -1,0 +1,368 @@
+// Package recordsync keeps a TaskRouter outreach task in step with each
+// Salesforce record that needs a call: it opens, updates or cancels the task
+// as the record_to_task mapping says, never makes a call whose result would
+// not change anything, and never leaves a record with two open tasks.
+package recordsync
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/mapping"
+)
+
+// Tasks is the part of TaskRouter the flow uses.
+type Tasks interface {
+	CreateTask(ctx context.Context, attrs map[string]any, priority int) (twilio.Task, error)
+	UpdateTask(ctx context.Context, sid string, attrs map[string]any, priority int) error
+	CancelTask(ctx context.Context, sid, reason string) error
+	FindOpenTasks(ctx context.Context, evaluateTaskAttributes string) ([]twilio.Task, error)
+}
+
+// Store holds the record→task links and the per-record locks.
+type Store interface {
+	Get(ctx context.Context, key string) (string, bool, error)
+	Set(ctx context.Context, key, value string, ttl time.Duration) error
+	SetNX(ctx context.Context, key, value string, ttl time.Duration) (bool, error)
+	Del(ctx context.Context, keys ...string) error
+}
+
+// Mappings gives the mapping in force.
+type Mappings interface {
+	Current() *mapping.Mapping
+}
+
+// Config wires the flow.
+type Config struct {
+	Tasks    Tasks
+	Store    Store
+	Mappings Mappings
+	Logger   *slog.Logger
+	// LinkTTL bounds how long a record's link outlives its last change.
+	LinkTTL time.Duration // default 30 days
+	// LockTTL bounds a per-record lock held by a worker that died.
+	LockTTL time.Duration // default 30 s
+	// Parallelism bounds the records synced at once within one batch.
+	Parallelism int // default 16
+}
+
+// Flow is the record sync flow.
+type Flow struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg.
+func New(cfg Config) (*Flow, error) {
+	if cfg.Tasks == nil || cfg.Store == nil || cfg.Mappings == nil {
+		return nil, errors.New("recordsync: Tasks, Store and Mappings are required")
+	}
+	if cfg.LinkTTL <= 0 {
+		cfg.LinkTTL = 30 * 24 * time.Hour
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = 30 * time.Second
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = 16
+	}
+	f := &Flow{cfg: cfg, log: cfg.Logger}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	return f, nil
+}
+
+// Outcome says what one sync did; backfill counts them.
+type Outcome string
+
+const (
+	Created   Outcome = "created"
+	Updated   Outcome = "updated"
+	Canceled  Outcome = "canceled"
+	Unchanged Outcome = "unchanged" // nothing to send: echo, stale, or no task to act on
+	Skipped   Outcome = "skipped"   // not the mapped object, or no record_to_task section
+)
+
+// link is what the bridge remembers of a record's task.
+type link struct {
+	TaskSID      string `json:"task_sid,omitempty"`
+	Hash         string `json:"hash,omitempty"`          // of the last attributes sent
+	LastModified string `json:"last_modified,omitempty"` // newest LastModifiedDate applied
+	// Creating is set before a create whose result may be lost (timeout,
+	// crash); whoever sees it asks TaskRouter before creating again.
+	Creating bool `json:"creating,omitempty"`
+}
+
+// ErrBusy means another worker holds the record; the queue retries later.
+var ErrBusy = errors.New("record is being synced by another worker")
+
+func linkKey(object, id string) string { return "recordsync:link:" + object + ":" + id }
+func lockKey(object, id string) string { return "recordsync:lock:" + object + ":" + id }
+
+// Handle is the queue's batch handler. Notifications for one record are
+// applied in order (LastModifiedDate, then arrival); different records run
+// concurrently, so a 100-notification message lands within seconds.
+func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
+	errs := make([]error, len(msgs))
+	type item struct {
+		idx int
+		rec event.Record
+	}
+	groups := map[string][]item{}
+	var order []string
+	for i, m := range msgs {
+		var rec event.Record
+		if err := json.Unmarshal(m.Payload, &rec); err != nil {
+			errs[i] = redis.Permanent(fmt.Errorf("decode record event: %w", err))
+			continue
+		}
+		key := rec.Object + ":" + rec.RecordID
+		if _, seen := groups[key]; !seen {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], item{i, rec})
+	}
+	sem := make(chan struct{}, f.cfg.Parallelism)
+	var wg sync.WaitGroup
+	for _, key := range order {
+		group := groups[key]
+		sort.SliceStable(group, func(a, b int) bool {
+			return lastModified(group[a].rec.Fields) < lastModified(group[b].rec.Fields)
+		})
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, it := range group {
+				_, errs[it.idx] = f.Sync(ctx, it.rec)
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// Sync applies one record to its task.
+func (f *Flow) Sync(ctx context.Context, rec event.Record) (Outcome, error) {
+	m := f.cfg.Mappings.Current()
+	rt := m.RecordToTask()
+	if rt == nil || rt.Object() != rec.Object {
+		return Skipped, nil
+	}
+	log := f.log.With("record_id", rec.RecordID, "notification_id", rec.NotificationID)
+
+	ok, err := f.cfg.Store.SetNX(ctx, lockKey(rec.Object, rec.RecordID), "1", f.cfg.LockTTL)
+	if err != nil {
+		return "", fmt.Errorf("lock record %s: %w", rec.RecordID, err)
+	}
+	if !ok {
+		return "", ErrBusy
+	}
+	defer func() {
+		// A lock left behind only delays the next sync by LockTTL.
+		_ = f.cfg.Store.Del(context.WithoutCancel(ctx), lockKey(rec.Object, rec.RecordID))
+	}()
+
+	l, err := f.loadLink(ctx, rec)
+	if err != nil {
+		return "", err
+	}
+	lm := lastModified(rec.Fields)
+	if lm != "" && l.LastModified != "" && lm < l.LastModified {
+		log.Info("stale notification ignored")
+		return Unchanged, nil
+	}
+
+	var out Outcome
+	switch rt.Action(mapping.Record(rec.Fields)) {
+	case mapping.ActionCreate:
+		out, err = f.open(ctx, rec, rt, &l)
+	case mapping.ActionCancel:
+		out, err = f.cancel(ctx, rec, &l)
+	default:
+		out = Unchanged
+	}
+	if err != nil {
+		return "", err
+	}
+	if lm != "" {
+		l.LastModified = lm
+	}
+	if err := f.saveLink(ctx, rec, l); err != nil {
+		return "", err
+	}
+	log.Info("record synced", "outcome", string(out), "task_sid", l.TaskSID)
+	return out, nil
+}
+
+// open creates the record's task, or updates the open one when the mapped
+// attributes changed.
+func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToTask, l *link) (Outcome, error) {
+	attrs, priority, err := rt.Apply(mapping.Record(rec.Fields))
+	if err != nil {
+		// A required rule that yields nothing will not fix itself on retry.
+		return "", redis.Permanent(fmt.Errorf("map record %s: %w", rec.RecordID, err))
+	}
+	attrs["crm"] = map[string]any{"record_id": rec.RecordID, "object": rec.Object}
+	hash := hashOf(attrs, priority)
+
+	if l.Creating {
+		if err := f.reconcile(ctx, rec, l); err != nil {
+			return "", err
+		}
+	}
+	if l.TaskSID != "" {
+		if l.Hash == hash {
+			return Unchanged, nil
+		}
+		err := f.cfg.Tasks.UpdateTask(ctx, l.TaskSID, attrs, priority)
+		if err == nil {
+			l.Hash = hash
+			return Updated, nil
+		}
+		if !taskGone(err) {
+			return "", classify(fmt.Errorf("update task %s: %w", l.TaskSID, err))
+		}
+		// The old task was completed or canceled in Flex: the record needs a new one.
+		l.TaskSID, l.Hash = "", ""
+	}
+
+	l.Creating = true
+	if err := f.saveLink(ctx, rec, *l); err != nil {
+		return "", err
+	}
+	task, err := f.cfg.Tasks.CreateTask(ctx, attrs, priority)
+	if err != nil {
+		return "", classify(fmt.Errorf("create task for %s: %w", rec.RecordID, err))
+	}
+	l.TaskSID, l.Hash, l.Creating = task.SID, hash, false
+	return Created, nil
+}
+
+func (f *Flow) cancel(ctx context.Context, rec event.Record, l *link) (Outcome, error) {
+	if l.Creating {
+		if err := f.reconcile(ctx, rec, l); err != nil {
+			return "", err
+		}
+	}
+	if l.TaskSID == "" {
+		return Unchanged, nil
+	}
+	err := f.cfg.Tasks.CancelTask(ctx, l.TaskSID, "record closed in Salesforce")
+	if err != nil && !taskGone(err) {
+		return "", classify(fmt.Errorf("cancel task %s: %w", l.TaskSID, err))
+	}
+	l.TaskSID, l.Hash = "", ""
+	if err != nil {
+		return Unchanged, nil
+	}
+	return Canceled, nil
+}
+
+// reconcile asks TaskRouter for the record's open tasks after a create whose
+// outcome is unknown, so a retry adopts that task instead of making another.
+func (f *Flow) reconcile(ctx context.Context, rec event.Record, l *link) error {
+	expr := fmt.Sprintf(`crm.record_id == %s`, quoteExpr(rec.RecordID))
+	tasks, err := f.cfg.Tasks.FindOpenTasks(ctx, expr)
+	if err != nil {
+		return classify(fmt.Errorf("reconcile tasks of %s: %w", rec.RecordID, err))
+	}
+	l.Creating = false
+	if len(tasks) == 0 {
+		return nil
+	}
+	l.TaskSID = tasks[0].SID
+	l.Hash = "" // unknown attributes: the next update sends ours
+	for _, extra := range tasks[1:] {
+		// Only reachable if an earlier version of the bridge duplicated tasks.
+		if err := f.cfg.Tasks.CancelTask(ctx, extra.SID, "duplicate outreach task"); err != nil && !taskGone(err) {
+			return classify(fmt.Errorf("cancel duplicate task %s: %w", extra.SID, err))
+		}
+	}
+	return nil
+}
+
+func (f *Flow) loadLink(ctx context.Context, rec event.Record) (link, error) {
+	var l link
+	raw, found, err := f.cfg.Store.Get(ctx, linkKey(rec.Object, rec.RecordID))
+	if err != nil {
+		return l, fmt.Errorf("load link of %s: %w", rec.RecordID, err)
+	}
+	if found {
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			return link{}, fmt.Errorf("decode link of %s: %w", rec.RecordID, err)
+		}
+	}
+	return l, nil
+}
+
+func (f *Flow) saveLink(ctx context.Context, rec event.Record, l link) error {
+	raw, _ := json.Marshal(l)
+	if err := f.cfg.Store.Set(ctx, linkKey(rec.Object, rec.RecordID), string(raw), f.cfg.LinkTTL); err != nil {
+		return fmt.Errorf("save link of %s: %w", rec.RecordID, err)
+	}
+	return nil
+}
+
+// TaskSID returns the open task the bridge holds for a record, if any.
+func (f *Flow) TaskSID(ctx context.Context, object, recordID string) (string, error) {
+	l, err := f.loadLink(ctx, event.Record{Object: object, RecordID: recordID})
+	return l.TaskSID, err
+}
+
+// lastModified is RFC 3339 in UTC with fixed width, so strings compare as times.
+func lastModified(fields map[string]any) string {
+	s, _ := fields["LastModifiedDate"].(string)
+	if s == "" {
+		return ""
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
+}
+
+// hashOf is stable because encoding/json sorts map keys.
+func hashOf(attrs map[string]any, priority int) string {
+	raw, _ := json.Marshal(struct {
+		A map[string]any `json:"a"`
+		P int            `json:"p"`
+	}{attrs, priority})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// quoteExpr quotes a value for TaskRouter's expression language.
+func quoteExpr(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// taskGone is TaskRouter saying the task can no longer change: not found, or
+// already completed or canceled.
+func taskGone(err error) bool {
+	var apiErr *twilio.APIError
+	return errors.As(err, &apiErr) && (apiErr.Status == 404 || apiErr.Status == 400 || apiErr.Status == 409)
+}
+
+// classify marks errors that no retry can fix as permanent.
+func classify(err error) error {
+	var apiErr *twilio.APIError
+	if errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 && apiErr.Status != 429 {
+		return redis.Permanent(err)
+	}
+	return err
+}

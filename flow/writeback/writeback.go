@@ -1,0 +1,319 @@
+// Package writeback lands what happens in Flex in Salesforce exactly once:
+// call outcomes and follow-ups as Tasks, SMS replies as activities and survey
+// answers as Symptom_Survey__c rows. Every write is an upsert by an external
+// id derived from the source event, batched into sObject Collections, so
+// replays, restarts and a flushed Redis never duplicate a row.
+package writeback
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/mapping"
+)
+
+// CRM is the part of Salesforce the flow writes through.
+type CRM interface {
+	UpsertCollection(ctx context.Context, object, extField string, recs []salesforce.Record) ([]salesforce.RowResult, error)
+}
+
+// Contacts finds the contact a phone number belongs to (monitoring remembers
+// the numbers it texts).
+type Contacts interface {
+	ContactByPhone(ctx context.Context, phone string) (contactID string, found bool, err error)
+}
+
+// Mappings gives the mapping in force.
+type Mappings interface {
+	Current() *mapping.Mapping
+}
+
+// Config wires the flow.
+type Config struct {
+	CRM      CRM
+	Contacts Contacts
+	Mappings Mappings
+	Logger   *slog.Logger
+	Location *time.Location // dates of SMS replies; default America/New_York
+	// ReplySubject is the Subject of an SMS reply activity.
+	ReplySubject string // default "SMS reply"
+}
+
+// Flow is the writeback flow.
+type Flow struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg.
+func New(cfg Config) (*Flow, error) {
+	if cfg.CRM == nil || cfg.Mappings == nil || cfg.Contacts == nil {
+		return nil, errors.New("writeback: CRM, Contacts and Mappings are required")
+	}
+	if cfg.Location == nil {
+		loc, err := time.LoadLocation("America/New_York")
+		if err != nil {
+			return nil, fmt.Errorf("writeback: %w", err)
+		}
+		cfg.Location = loc
+	}
+	if cfg.ReplySubject == "" {
+		cfg.ReplySubject = "SMS reply"
+	}
+	f := &Flow{cfg: cfg, log: cfg.Logger}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	return f, nil
+}
+
+// FollowUpSuffix makes a follow-up's external id from its TaskSid.
+const FollowUpSuffix = "-follow-up"
+
+// row is one record to upsert and the messages whose success depends on it.
+type row struct {
+	object, extField, extValue string
+	fields                     salesforce.Record
+	msgs                       []int
+}
+
+type target struct{ object, extField string }
+
+// Handle is the queue's batch handler: it maps every message to rows, upserts
+// them in as few Collections calls as the 200-row limit allows, and reports
+// per message.
+func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
+	errs := make([]error, len(msgs))
+	m := f.cfg.Mappings.Current()
+	byTarget := map[target][]*row{}
+	index := map[string]*row{} // object/extField/extValue → row, so a batch writes each row once
+	var order []target
+
+	add := func(i int, r row) {
+		id := r.object + "/" + r.extField + "/" + r.extValue
+		if prev, ok := index[id]; ok {
+			// A later event for the same row wins (e.g. task.completed after task.wrapup).
+			prev.fields = r.fields
+			prev.msgs = append(prev.msgs, i)
+			return
+		}
+		r.msgs = []int{i}
+		t := target{r.object, r.extField}
+		if _, ok := byTarget[t]; !ok {
+			order = append(order, t)
+		}
+		p := &r
+		byTarget[t] = append(byTarget[t], p)
+		index[id] = p
+	}
+
+	for i, msg := range msgs {
+		rows, err := f.rowsFor(ctx, m, msg)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		for _, r := range rows {
+			add(i, r)
+		}
+	}
+
+	for _, t := range order {
+		rows := byTarget[t]
+		recs := make([]salesforce.Record, len(rows))
+		for j, r := range rows {
+			rec := salesforce.Record{}
+			for k, v := range r.fields {
+				rec[k] = v
+			}
+			rec[r.extField] = r.extValue
+			recs[j] = rec
+		}
+		results, err := f.cfg.CRM.UpsertCollection(ctx, t.object, t.extField, recs)
+		if err != nil {
+			err = classify(fmt.Errorf("upsert %d %s rows: %w", len(recs), t.object, err))
+			for _, r := range rows {
+				fail(errs, r.msgs, err)
+			}
+			continue
+		}
+		for j, r := range rows {
+			if j >= len(results) {
+				fail(errs, r.msgs, fmt.Errorf("upsert %s %s: no result for row", t.object, r.extValue))
+				continue
+			}
+			if res := results[j]; !res.Success {
+				fail(errs, r.msgs, rowError(t.object, r.extValue, res.Errors))
+			}
+		}
+	}
+	for i, err := range errs {
+		if err != nil {
+			f.log.Warn("writeback failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "err", err)
+		}
+	}
+	return errs
+}
+
+// fail records err for each message unless it already failed permanently.
+func fail(errs []error, idx []int, err error) {
+	for _, i := range idx {
+		if errs[i] == nil || !redis.IsPermanent(errs[i]) {
+			errs[i] = err
+		}
+	}
+}
+
+// rowsFor maps one queued event to the rows it writes.
+func (f *Flow) rowsFor(ctx context.Context, m *mapping.Mapping, msg redis.Message) ([]row, error) {
+	var ev event.Writeback
+	if err := json.Unmarshal(msg.Payload, &ev); err != nil {
+		return nil, redis.Permanent(fmt.Errorf("decode writeback event: %w", err))
+	}
+	switch {
+	case ev.Task != nil:
+		return f.outcomeRows(m, ev.Task)
+	case ev.Reply != nil:
+		return f.replyRows(ctx, m, ev.Reply)
+	case ev.Survey != nil:
+		return f.surveyRows(m, ev.Survey)
+	}
+	return nil, redis.Permanent(errors.New("empty writeback event"))
+}
+
+func (f *Flow) outcomeRows(m *mapping.Mapping, t *event.Task) ([]row, error) {
+	o := m.OutcomeToCRM()
+	if o == nil {
+		return nil, nil
+	}
+	fields, followUp, err := o.Apply(TaskTree(t))
+	if err != nil {
+		return nil, redis.Permanent(fmt.Errorf("map outcome of task %s: %w", t.TaskSID, err))
+	}
+	rows := []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: t.TaskSID, fields: salesforce.Record(fields)}}
+	if followUp != nil {
+		fu := salesforce.Record{
+			"ActivityDate": followUp.Date,
+			"Status":       "Not Started",
+			"Subject":      followUp.Subject,
+		}
+		// The follow-up belongs to the same record as the call.
+		for _, k := range []string{"WhoId", "WhatId", "OwnerId"} {
+			if v, ok := fields[k]; ok {
+				fu[k] = v
+			}
+		}
+		rows = append(rows, row{object: o.Object(), extField: o.ExternalIDField(), extValue: t.TaskSID + FollowUpSuffix, fields: fu})
+	}
+	return rows, nil
+}
+
+// TaskTree is the event tree `path` rules read: task.*, worker.*, event.*.
+func TaskTree(t *event.Task) map[string]any {
+	return map[string]any{
+		"task": map[string]any{
+			"sid":               t.TaskSID,
+			"age":               t.TaskAge,
+			"priority":          t.Priority,
+			"assignment_status": t.AssignmentStatus,
+			"reason":            t.Reason,
+			"queue_name":        t.QueueName,
+			"channel":           t.Channel,
+			"attributes":        t.Attributes,
+		},
+		"worker": map[string]any{"sid": t.WorkerSID, "name": t.WorkerName},
+		"event":  map[string]any{"sid": t.EventSID, "type": t.EventType, "timestamp": t.Timestamp.Format(time.RFC3339)},
+	}
+}
+
+func (f *Flow) replyRows(ctx context.Context, m *mapping.Mapping, s *event.SMS) ([]row, error) {
+	o := m.OutcomeToCRM()
+	if o == nil {
+		return nil, nil
+	}
+	contactID, found, err := f.cfg.Contacts.ContactByPhone(ctx, s.From)
+	if err != nil {
+		return nil, fmt.Errorf("find contact of reply %s: %w", s.MessageSID, err)
+	}
+	if !found {
+		f.log.Info("reply from a number the bridge never texted; not written", "message_sid", s.MessageSID)
+		return nil, nil
+	}
+	fields := salesforce.Record{
+		"WhoId":        contactID,
+		"Subject":      f.cfg.ReplySubject,
+		"Description":  s.Body,
+		"Status":       "Completed",
+		"ActivityDate": s.ReceivedAt.In(f.cfg.Location).Format("2006-01-02"),
+	}
+	// The activity's external id is the message's own sid.
+	return []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: s.MessageSID, fields: fields}}, nil
+}
+
+// SurveyKey is the survey row's external id: contact + date.
+func SurveyKey(contactID, date string) string { return contactID + "-" + date }
+
+func (f *Flow) surveyRows(m *mapping.Mapping, s *event.Survey) ([]row, error) {
+	sv := m.SurveyToCRM()
+	if sv == nil {
+		return nil, redis.Permanent(errors.New("no survey_to_crm mapping"))
+	}
+	tree := map[string]any{
+		"contact": map[string]any{"id": s.ContactID, "language": s.Language},
+		"survey":  map[string]any{"date": s.Date, "submitted_at": s.SubmittedAt.Format(time.RFC3339)},
+	}
+	fields, err := sv.Apply(tree, s.Answers)
+	if err != nil {
+		return nil, redis.Permanent(fmt.Errorf("map survey of %s: %w", s.ContactID, err))
+	}
+	return []row{{object: sv.Object(), extField: sv.ExternalIDField(), extValue: SurveyKey(s.ContactID, s.Date), fields: salesforce.Record(fields)}}, nil
+}
+
+// Row error codes that no retry can fix.
+var permanentCodes = map[string]bool{
+	"INVALID_FIELD": true, "REQUIRED_FIELD_MISSING": true, "MALFORMED_ID": true,
+	"INVALID_FIELD_FOR_INSERT_UPDATE": true, "INVALID_TYPE": true, "INVALID_CROSS_REFERENCE_KEY": true,
+	"FIELD_CUSTOM_VALIDATION_EXCEPTION": true, "STRING_TOO_LONG": true, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": true,
+	"DUPLICATE_EXTERNAL_ID": true, "DUPLICATE_VALUE": true, "NOT_FOUND": true, "ENTITY_IS_DELETED": true,
+	"INSUFFICIENT_ACCESS_OR_READONLY": true, "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY": true,
+}
+
+// rowError keeps Salesforce's code and field names; its message can quote
+// values, so only the code and fields travel into logs and dead letters.
+func rowError(object, extValue string, errs []salesforce.RowError) error {
+	if len(errs) == 0 {
+		return fmt.Errorf("upsert %s %s: failed without an error", object, extValue)
+	}
+	var codes []string
+	permanent := false
+	for _, e := range errs {
+		c := e.StatusCode
+		if len(e.Fields) > 0 {
+			c += " (" + strings.Join(e.Fields, ", ") + ")"
+		}
+		codes = append(codes, c)
+		permanent = permanent || permanentCodes[e.StatusCode]
+	}
+	err := fmt.Errorf("upsert %s %s: %s", object, extValue, strings.Join(codes, "; "))
+	if permanent {
+		return redis.Permanent(err)
+	}
+	return err
+}
+
+// classify marks whole-call failures that no retry can fix as permanent.
+func classify(err error) error {
+	var apiErr *salesforce.APIError
+	if errors.As(err, &apiErr) && permanentCodes[apiErr.Code] {
+		return redis.Permanent(err)
+	}
+	return err
+}

@@ -1,0 +1,403 @@
+// Package server assembles the bridge from a validated config.Config: Redis,
+// the connectors, the queues and their flows, and the HTTP routes. It holds
+// wiring only; behaviour lives in the packages it wires.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cityhealth/bridge/admin"
+	"github.com/cityhealth/bridge/api"
+	"github.com/cityhealth/bridge/auth"
+	"github.com/cityhealth/bridge/config"
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/flow/clicktocall"
+	"github.com/cityhealth/bridge/flow/monitoring"
+	"github.com/cityhealth/bridge/flow/recordsync"
+	"github.com/cityhealth/bridge/flow/writeback"
+	"github.com/cityhealth/bridge/survey"
+	"github.com/cityhealth/bridge/webhooks"
+)
+
+// Options are what the environment cannot say: test and demo hooks.
+type Options struct {
+	LogOutput io.Writer    // default os.Stderr
+	Logger    *slog.Logger // overrides LogOutput
+	// Redis, when set, is used instead of dialling cfg.RedisURL (the demo's
+	// embedded Redis). The server does not close it.
+	Redis goredis.UniversalClient
+	// Consumer names this instance in the consumer groups; default host-pid.
+	Consumer string
+	Tuning   Tuning
+	Now      func() time.Time
+}
+
+// Tuning holds the timings tests shorten; zero values are production ones.
+type Tuning struct {
+	Retry           redis.RetryPolicy       // queue retries (default: 1s..1m, give up after 15m)
+	ClaimIdle       time.Duration           // take over a dead instance's work (default 30s)
+	WritebackLinger time.Duration           // fill a Collections batch (default 50ms)
+	SalesforceRetry *salesforce.RetryPolicy // HTTP-level retries (default: the connector's)
+	MappingPoll     time.Duration           // how often instances look for a new mapping (default 1s)
+	TwilioTimeout   time.Duration           // per Twilio call (default 10s)
+}
+
+// Server is one bridge instance.
+type Server struct {
+	cfg  *config.Config
+	opts Options
+	log  *slog.Logger
+	reg  *prometheus.Registry
+
+	rdb     goredis.UniversalClient
+	ownsRDB bool
+	sf      *salesforce.Client
+	tw      *twilio.Client
+
+	mappings *admin.Store
+	queues   map[string]*redis.Queue
+	handlers map[string]redis.BatchHandler
+	engine   *gin.Engine
+
+	ln        net.Listener
+	http      *http.Server
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New builds every part and checks it; nothing listens or consumes until Start.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error) {
+	s := &Server{cfg: cfg, opts: opts, queues: map[string]*redis.Queue{}, handlers: map[string]redis.BatchHandler{}}
+	s.log = opts.Logger
+	if s.log == nil {
+		out := opts.LogOutput
+		if out == nil {
+			out = os.Stderr
+		}
+		s.log = slog.New(slog.NewJSONHandler(out, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	}
+	if opts.Now == nil {
+		s.opts.Now = time.Now
+	}
+	s.reg = prometheus.NewRegistry()
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := s.build(ctx); err != nil {
+		s.closeClients()
+		return nil, err
+	}
+	return s, nil
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func (s *Server) build(ctx context.Context) error {
+	cfg := s.cfg
+	if len(cfg.JWT.Secret) > 0 && len(cfg.JWT.Secret) < 32 {
+		s.log.Warn("BRIDGE_JWT_SECRET is shorter than 32 bytes; use a longer one in production")
+	}
+	if len(cfg.SurveySecret) < 32 {
+		s.log.Warn("BRIDGE_SURVEY_SECRET is shorter than 32 bytes; use a longer one in production")
+	}
+
+	// Redis: a client that fails to answer now still starts the server, so
+	// /healthz answers and /readyz says what is down.
+	if s.opts.Redis != nil {
+		s.rdb = s.opts.Redis
+	} else {
+		rdb, err := redis.NewClient(cfg.RedisURL)
+		if err != nil {
+			return fmt.Errorf("BRIDGE_REDIS_URL: %w", err)
+		}
+		s.rdb, s.ownsRDB = rdb, true
+	}
+	kv, err := redis.NewKV(s.rdb, "")
+	if err != nil {
+		return err
+	}
+
+	sfCfg := salesforce.Config{
+		LoginURL: cfg.Salesforce.LoginURL, ClientID: cfg.Salesforce.ClientID, Username: cfg.Salesforce.Username,
+		PrivateKey: cfg.Salesforce.PrivateKey, APIVersion: cfg.Salesforce.APIVersion,
+		Logger: s.log.With("component", "salesforce"), Registerer: s.reg,
+	}
+	if p := s.opts.Tuning.SalesforceRetry; p != nil {
+		sfCfg.HTTPClient = salesforce.NewHTTPClient(*p, nil)
+		sfCfg.LockRetry = *p
+	}
+	if s.sf, err = salesforce.NewClient(sfCfg); err != nil {
+		return fmt.Errorf("salesforce: %w", err)
+	}
+	s.tw, err = twilio.NewClient(twilio.Config{
+		AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken,
+		WorkspaceSID: cfg.Twilio.WorkspaceSID, WorkflowSID: cfg.Twilio.WorkflowSID,
+		MessagingServiceSID: cfg.Twilio.MessagingServiceSID, APIURL: cfg.Twilio.APIURL,
+		Timeout: s.opts.Tuning.TwilioTimeout, TaskTimeout: twilio.MaxTaskTimeout,
+		Logger: s.log.With("component", "twilio"), Registerer: s.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("twilio: %w", err)
+	}
+
+	s.mappings, err = admin.NewStore(admin.StoreConfig{
+		Redis: s.rdb, SeedFile: cfg.MappingFile, Poll: s.opts.Tuning.MappingPoll,
+		Logger: s.log.With("component", "mappings"),
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.mappings.Load(ctx); err != nil {
+		// Redis may be down at start: run on the seed file until it is back.
+		s.log.Warn("mapping not loaded from Redis yet; using BRIDGE_MAPPING_FILE", "err", err)
+	}
+
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback} {
+		qc := redis.QueueConfig{
+			Name: name, Consumer: s.opts.Consumer, Retry: s.opts.Tuning.Retry, ClaimIdle: s.opts.Tuning.ClaimIdle,
+			Logger: s.log.With("component", "queue", "queue", name), Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"queue": name}, s.reg),
+		}
+		if name == event.QueueWriteback {
+			// Collections take 200 rows; a short linger fills a batch in a burst.
+			qc.BatchSize, qc.Linger = salesforce.MaxCollection, s.opts.Tuning.WritebackLinger
+			if qc.Linger == 0 {
+				qc.Linger = 50 * time.Millisecond
+			}
+		}
+		q, err := redis.NewQueue(s.rdb, qc)
+		if err != nil {
+			return err
+		}
+		s.queues[name] = q
+	}
+
+	sync, err := recordsync.New(recordsync.Config{Tasks: s.tw, Store: kv, Mappings: s.mappings, Logger: s.log.With("flow", "recordsync")})
+	if err != nil {
+		return err
+	}
+	s.handlers[event.QueueRecords] = sync.Handle
+
+	surveys, err := survey.NewLinks(survey.LinksConfig{Secret: cfg.SurveySecret, PublicURL: cfg.PublicURL, Now: s.opts.Now})
+	if err != nil {
+		return err
+	}
+	mon, err := monitoring.New(monitoring.Config{
+		Messages: s.tw, CRM: s.sf, Store: kv, Mappings: s.mappings, Links: surveys,
+		Location: cfg.Timezone, Enabled: cfg.Twilio.MessagingServiceSID != "",
+		Logger: s.log.With("flow", "monitoring"), Now: s.opts.Now,
+	})
+	if err != nil {
+		return err
+	}
+	if cfg.Twilio.MessagingServiceSID == "" {
+		s.log.Warn("BRIDGE_TWILIO_MESSAGING_SERVICE_SID is not set: monitoring reminders are off")
+	}
+	s.handlers[event.QueueMonitoring] = mon.Handle
+
+	wb, err := writeback.New(writeback.Config{
+		CRM: s.sf, Contacts: mon, Mappings: s.mappings, Location: cfg.Timezone, Logger: s.log.With("flow", "writeback"),
+	})
+	if err != nil {
+		return err
+	}
+	s.handlers[event.QueueWriteback] = wb.Handle
+
+	c2c, err := clicktocall.New(clicktocall.Config{
+		CRM: s.sf, Tasks: s.tw, Store: kv, Mappings: s.mappings, CallerID: cfg.Twilio.CallerID,
+		CacheTTL: cfg.ContextCacheTTL, Logger: s.log.With("flow", "clicktocall"),
+	})
+	if err != nil {
+		return err
+	}
+
+	authn, err := auth.New(auth.Config{
+		HMACSecret: cfg.JWT.Secret, PublicKey: cfg.JWT.PublicKey, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience,
+		Flex: flexValidator{s.tw}, Logger: s.log.With("component", "auth"),
+	})
+	if err != nil {
+		return err
+	}
+
+	hooks, err := webhooks.New(webhooks.Config{
+		OrgID: cfg.Salesforce.OrgID, OutboundToken: cfg.Salesforce.OutboundToken, PublicURL: cfg.PublicURL,
+		Records: s.queues[event.QueueRecords], Monitoring: s.queues[event.QueueMonitoring], Writeback: s.queues[event.QueueWriteback],
+		Mappings: s.mappings, Signature: twilio.NewSignatureValidator(cfg.Twilio.AuthToken),
+		Logger: s.log.With("component", "webhooks"), Registerer: s.reg, Now: s.opts.Now,
+	})
+	if err != nil {
+		return err
+	}
+
+	pages, err := survey.NewPages(survey.PagesConfig{
+		Links: surveys, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Contacts: mon,
+		Logger: s.log.With("component", "survey"), Now: s.opts.Now,
+	})
+	if err != nil {
+		return err
+	}
+
+	adminAPI, err := admin.NewAPI(admin.APIConfig{
+		Store: s.mappings, DeadLetters: redis.NewDeadLetters(s.rdb), CRM: s.sf, Logger: s.log.With("component", "admin"),
+		Previewer: admin.Previewer{CallerID: cfg.Twilio.CallerID},
+	})
+	if err != nil {
+		return err
+	}
+
+	e := gin.New()
+	e.Use(gin.Recovery(), s.accessLog())
+	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
+	e.GET("/readyz", s.ready)
+	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
+	hooks.Register(e)
+	api.Register(e, authn.Require(auth.RoleAgent), c2c, s.log.With("component", "api"))
+	pages.Register(e)
+	adminAPI.Register(e, authn.Require(auth.RoleAdmin))
+	s.engine = e
+	return nil
+}
+
+// flexValidator adapts the Twilio connector's IAM check to auth's seam.
+type flexValidator struct{ tw *twilio.Client }
+
+func (f flexValidator) ValidateFlexToken(ctx context.Context, token string) (auth.FlexIdentity, error) {
+	id, err := f.tw.ValidateFlexToken(ctx, token)
+	if err != nil {
+		return auth.FlexIdentity{}, err
+	}
+	return auth.FlexIdentity{Identity: id.Identity, WorkerSID: id.WorkerSID, Roles: id.Roles, Expiration: id.Expiration}, nil
+}
+
+// accessLog logs the route pattern, never the raw path or query: those carry
+// survey tokens and the outbound token.
+func (s *Server) accessLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		route := c.FullPath()
+		if route == "" {
+			route = "unmatched"
+		}
+		s.log.Debug("http", "method", c.Request.Method, "route", route, "status", c.Writer.Status(), "ms", time.Since(start).Milliseconds())
+	}
+}
+
+func (s *Server) ready(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+	defer cancel()
+	status, code := gin.H{"redis": "ok", "salesforce": "ok"}, http.StatusOK
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		status["redis"], code = "unavailable", http.StatusServiceUnavailable
+	}
+	if err := s.sf.Token(ctx); err != nil {
+		status["salesforce"], code = "unavailable", http.StatusServiceUnavailable
+	}
+	c.JSON(code, status)
+}
+
+// Handler is the HTTP handler, for tests that drive it without a listener.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Start listens on cfg.Addr (":0" picks a port) and starts the consumers and
+// the mapping watcher.
+func (s *Server) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on BRIDGE_ADDR %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.http = &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http server stopped", "err", err)
+		}
+	}()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.mappings.Watch(bg) }()
+	for name, q := range s.queues {
+		q, h := q, s.handlers[name]
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); _ = q.Run(bg, h) }()
+	}
+	s.log.Info("bridge started", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr is where Start listens.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// URL is http://Addr.
+func (s *Server) URL() string { return "http://" + s.Addr() }
+
+// Run starts the server and serves until ctx ends, then drains.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	shutdown, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	return s.Close(shutdown)
+}
+
+// Close stops taking requests, lets in-flight requests and batches finish,
+// then stops the loops and closes clients. Safe to call twice.
+func (s *Server) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.http != nil {
+			errs = append(errs, s.http.Shutdown(ctx))
+		}
+		for _, q := range s.queues {
+			errs = append(errs, q.Close(ctx))
+		}
+		if s.cancel != nil {
+			s.cancel()
+		}
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			errs = append(errs, ctx.Err())
+		}
+		s.closeClients()
+		s.closeErr = errors.Join(errs...)
+		s.log.Info("bridge stopped")
+	})
+	return s.closeErr
+}
+
+func (s *Server) closeClients() {
+	if s.ownsRDB && s.rdb != nil {
+		_ = s.rdb.Close()
+	}
+}
