@@ -116,18 +116,65 @@ return v
 `)
 
 // Save validates doc and stores it as the new version. ifMatch > 0 refuses
-// the save with ErrConflict unless that version is still current. A bad
-// document returns mapping.Errors and stores nothing.
+// the save with ErrConflict unless that version is still current; ifMatch < 0
+// refuses it unless no version is stored yet; 0 saves unconditionally (last
+// writer wins). A bad document returns mapping.Errors and stores nothing.
+// An empty summary is computed as a diff against the version it replaces.
 func (s *Store) Save(ctx context.Context, doc []byte, who, summary string, ifMatch int64) (int64, error) {
 	m, err := mapping.Parse(doc)
 	if err != nil {
 		return 0, err
 	}
-	v, err := s.save(ctx, doc, who, summary, ifMatch)
-	if err != nil {
-		return 0, err
+	return s.store(ctx, m, doc, who, summary, "", ifMatch)
+}
+
+// maxSaveRaces bounds how often an unconditional save re-reads the version it
+// replaces to keep its diff summary exact before it just overwrites.
+const maxSaveRaces = 5
+
+// store saves a parsed document. With an empty summary it diffs against the
+// current version and saves on the condition that it is still current, so
+// the summary describes exactly the change made.
+func (s *Store) store(ctx context.Context, m *mapping.Mapping, doc []byte, who, summary, prefix string, ifMatch int64) (int64, error) {
+	var v int64
+	for attempt := 0; ; attempt++ {
+		sum, cond := summary, ifMatch
+		if sum == "" {
+			prev, err := s.Latest(ctx)
+			switch {
+			case errors.Is(err, ErrNoVersion):
+				prev = Version{}
+			case err != nil:
+				return 0, err
+			}
+			if (ifMatch > 0 && prev.Version != ifMatch) || (ifMatch < 0 && prev.Version != 0) {
+				return 0, ErrConflict
+			}
+			sum = prefix + Summarize(prev.Doc, doc)
+			if ifMatch == 0 && attempt < maxSaveRaces {
+				cond = prev.Version
+				if cond == 0 {
+					cond = -1
+				}
+			}
+		}
+		var err error
+		v, err = s.save(ctx, doc, who, sum, cond)
+		if v == 0 && err == nil {
+			err = ErrConflict // a version appeared while saving "only if none"
+		}
+		if errors.Is(err, ErrConflict) && ifMatch == 0 && cond != 0 {
+			continue // lost a race for the diff; last writer still wins
+		}
+		if err != nil {
+			return 0, err
+		}
+		break
 	}
-	s.holder.Set(m, v)
+	// A newer version may already be in force here via Watch.
+	if v > s.holder.Version() {
+		s.holder.Set(m, v)
+	}
 	s.log.Info("mapping saved", "version", v, "who", who)
 	return v, nil
 }
@@ -206,8 +253,28 @@ func (s *Store) Watch(ctx context.Context) {
 	}
 }
 
+// Latest reads the newest stored version, document included; ErrNoVersion
+// when none is stored. It reads Redis, so it can be ahead of Current.
+func (s *Store) Latest(ctx context.Context) (Version, error) {
+	raw, err := s.cfg.Redis.Get(ctx, keyCurrent).Result()
+	if errors.Is(err, goredis.Nil) {
+		return Version{}, ErrNoVersion
+	}
+	if err != nil {
+		return Version{}, fmt.Errorf("read current mapping version: %w", err)
+	}
+	v, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || v <= 0 {
+		return Version{}, fmt.Errorf("current mapping version %q is not a number", raw)
+	}
+	return s.Get(ctx, v)
+}
+
 // Get reads one stored version.
 func (s *Store) Get(ctx context.Context, v int64) (Version, error) {
+	if v <= 0 {
+		return Version{}, ErrNoVersion
+	}
 	h, err := s.cfg.Redis.HGetAll(ctx, keyVersion+strconv.FormatInt(v, 10)).Result()
 	if err != nil {
 		return Version{}, fmt.Errorf("read mapping version %d: %w", v, err)
@@ -219,7 +286,7 @@ func (s *Store) Get(ctx context.Context, v int64) (Version, error) {
 	return Version{Version: v, Who: h["who"], At: at, Summary: h["summary"], Doc: []byte(h["doc"])}, nil
 }
 
-// History lists versions, newest first.
+// History lists versions, newest first, without their documents.
 func (s *Store) History(ctx context.Context, limit int) ([]Version, error) {
 	if limit <= 0 {
 		limit = 100
@@ -228,15 +295,24 @@ func (s *Store) History(ctx context.Context, limit int) ([]Version, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read mapping history: %w", err)
 	}
-	out := make([]Version, 0, len(ids))
-	for _, id := range ids {
-		v, _ := strconv.ParseInt(id, 10, 64)
-		ver, err := s.Get(ctx, v)
-		if err != nil {
-			return nil, err
+	// One round trip, and no documents: a hundred of them can be megabytes.
+	pipe := s.cfg.Redis.Pipeline()
+	cmds := make([]*goredis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HMGet(ctx, keyVersion+id, "who", "at", "summary")
+	}
+	if len(ids) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("read mapping history: %w", err)
 		}
-		ver.Doc = nil
-		out = append(out, ver)
+	}
+	out := make([]Version, 0, len(ids))
+	for i, id := range ids {
+		v, _ := strconv.ParseInt(id, 10, 64)
+		f := cmds[i].Val()
+		str := func(x any) string { s, _ := x.(string); return s }
+		at, _ := time.Parse(time.RFC3339Nano, str(f[1]))
+		out = append(out, Version{Version: v, Who: str(f[0]), At: at, Summary: str(f[2])})
 	}
 	return out, nil
 }
@@ -247,5 +323,9 @@ func (s *Store) Rollback(ctx context.Context, v int64, who string) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	return s.Save(ctx, old.Doc, who, fmt.Sprintf("rollback to version %d", v), 0)
+	m, err := mapping.Parse(old.Doc)
+	if err != nil {
+		return 0, err
+	}
+	return s.store(ctx, m, old.Doc, who, "", fmt.Sprintf("rollback to version %d: ", v), 0)
 }

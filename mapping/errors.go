@@ -23,7 +23,7 @@ func (e FieldError) Error() string {
 	return e.Path + ": " + e.Message
 }
 
-// Errors is every problem found in a document, in document order.
+// Errors is every problem found in a document, in line order.
 type Errors []FieldError
 
 func (e Errors) Error() string {

@@ -61,8 +61,9 @@ func (p *parser) add(n *yaml.Node, path, format string, a ...any) {
 	p.errs = append(p.errs, fe)
 }
 
-// result is the errors found, with a note of any left out.
+// result is the errors found in line order, with a note of any left out.
 func (p *parser) result() Errors {
+	sort.SliceStable(p.errs, func(i, j int) bool { return p.errs[i].Line < p.errs[j].Line })
 	if p.dropped > 0 {
 		return append(p.errs, FieldError{Message: fmt.Sprintf("%d more problems not listed", p.dropped)})
 	}
@@ -135,7 +136,7 @@ func contains(list []string, s string) bool {
 }
 
 // hasKey reports whether a mapping node has key, valid or not.
-func (p *parser) hasKey(n *yaml.Node, key string) bool {
+func hasKey(n *yaml.Node, key string) bool {
 	if n.Kind != yaml.MappingNode {
 		return true // already reported as not a mapping
 	}
@@ -235,7 +236,7 @@ func (p *parser) scalarValue(n *yaml.Node, path string) (any, bool) {
 func (p *parser) stringList(e pair) ([]string, bool) {
 	n := e.val
 	if n.Kind == yaml.ScalarNode && !isNull(n) {
-		return []string{n.Value}, true
+		return []string{strings.TrimSpace(n.Value)}, true
 	}
 	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		p.add(n, e.fullPath, "must be a non-empty list of values")
@@ -249,7 +250,7 @@ func (p *parser) stringList(e pair) ([]string, bool) {
 			ok = false
 			continue
 		}
-		out = append(out, c.Value)
+		out = append(out, strings.TrimSpace(c.Value)) // record values are trimmed too
 	}
 	return out, ok
 }
@@ -389,7 +390,8 @@ func (p *parser) attributes(e pair, reserved []string) []attribute {
 		return nil
 	}
 	out := make([]attribute, 0, len(ps))
-	names := map[string]string{} // full name -> path, for conflicts
+	leaves := map[string]bool{}    // full names
+	parents := map[string]string{} // dotted prefix -> a full name under it
 	for _, kv := range ps {
 		parts := strings.Split(kv.key, ".")
 		valid := true
@@ -406,18 +408,20 @@ func (p *parser) attributes(e pair, reserved []string) []attribute {
 			p.add(kv.keyNode, kv.fullPath, "%q is set by the bridge and cannot be mapped", r)
 			continue
 		}
-		conflict := ""
-		for other := range names {
-			if strings.HasPrefix(other, kv.key+".") || strings.HasPrefix(kv.key, other+".") {
-				conflict = other
-				break
+		conflict := parents[kv.key]
+		for i := 1; i < len(parts) && conflict == ""; i++ {
+			if prefix := strings.Join(parts[:i], "."); leaves[prefix] {
+				conflict = prefix
 			}
 		}
 		if conflict != "" {
 			p.add(kv.keyNode, kv.fullPath, "conflicts with attribute %q: a name cannot be both a value and a parent", conflict)
 			continue
 		}
-		names[kv.key] = kv.fullPath
+		leaves[kv.key] = true
+		for i := 1; i < len(parts); i++ {
+			parents[strings.Join(parts[:i], ".")] = kv.key
+		}
 		if r := p.rule(kv.val, kv.fullPath, recordScope); r != nil {
 			out = append(out, attribute{parts: parts, rule: r})
 		}

@@ -196,7 +196,7 @@ func (p *parser) clickToCall(e pair) *ClickToCall {
 				hasTo = true
 			}
 		}
-		if !hasTo && !p.hasKey(a.val, "to") {
+		if !hasTo && !hasKey(a.val, "to") {
 			p.add(a.val, join(a.fullPath, "to"), "is required: click-to-call dials it")
 		}
 	}

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"strings"
 )
 
@@ -95,7 +96,7 @@ func isNothing(v any) bool {
 
 func isScalar(v any) bool {
 	switch v.(type) {
-	case string, bool, int, int64, uint64, float64:
+	case string, bool, int, int64, uint64, float64, json.Number:
 		return true
 	}
 	return false

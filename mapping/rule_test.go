@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -72,6 +73,8 @@ func TestRuleApply(t *testing.T) {
 		{name: "int fraction refused", mapping: `{field: N, transform: int}`, input: Record{"N": "2.5"}, want: nil},
 		{name: "int word refused", mapping: `{field: N, transform: int, default: 0}`, input: Record{"N": "high"}, want: 0},
 		{name: "int bool refused", mapping: `{field: N, transform: int}`, input: Record{"N": true}, want: nil},
+		{name: "int json.Number", mapping: `{field: N, transform: int}`, input: Record{"N": json.Number("4")}, want: 4},
+		{name: "json.Number kept", mapping: `{field: N}`, input: Record{"N": json.Number("4.5")}, want: json.Number("4.5")},
 		{name: "int huge refused", mapping: `{field: N, transform: int}`, input: Record{"N": "1e300"}, want: nil},
 
 		// bool

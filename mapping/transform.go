@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"encoding/json"
 	"math"
 	"strconv"
 	"strings"
@@ -50,6 +51,8 @@ func stringForm(v any) (string, bool) {
 		return strconv.FormatFloat(x, 'f', -1, 64), true
 	case uint64:
 		return strconv.FormatUint(x, 10), true
+	case json.Number:
+		return string(x), true
 	}
 	return "", false
 }
@@ -92,6 +95,8 @@ func toInt(v any) (any, bool) {
 		return int(x), true
 	case float64:
 		f = x
+	case json.Number:
+		return toInt(string(x))
 	case string:
 		s := strings.TrimSpace(x)
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -119,7 +124,7 @@ func toBool(v any) (any, bool) {
 	switch x := v.(type) {
 	case bool:
 		return x, true
-	case int, int64, float64:
+	case int, int64, float64, json.Number:
 		s, _ := stringForm(x)
 		v = s
 	}

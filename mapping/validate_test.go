@@ -3,6 +3,7 @@ package mapping
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"strings"
@@ -258,7 +259,7 @@ reminders:
 }
 
 func TestSectionsOptional(t *testing.T) {
-	for _, doc := range []string{"protected: []\n", "protected:\n", "reminders:\nprotected: [A__c]\n", okRTT} {
+	for _, doc := range []string{"{}", "protected: []\n", "protected:\n", "reminders:\nprotected: [A__c]\n", okRTT} {
 		m := mustParse(t, doc)
 		if doc != okRTT && (m.RecordToTask() != nil || m.Reminders() != nil || m.OutcomeToCRM() != nil) {
 			t.Errorf("%q: absent sections must be nil", doc)
@@ -362,5 +363,24 @@ func TestProtectedHelpers(t *testing.T) {
 	}
 	if _, ok := rec["index_case_name__c"]; !ok {
 		t.Error("Redact must not modify its input")
+	}
+}
+
+func TestLargeDocuments(t *testing.T) {
+	var keys, attrs strings.Builder
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&keys, "k%d: 1\n", i)
+		fmt.Fprintf(&attrs, "    a%d.b%d: {const: 1}\n", i%100, i)
+	}
+	errs := Validate([]byte(keys.String()))
+	if len(errs) != maxErrors+1 || !strings.Contains(errs[maxErrors].Message, "4900 more problems") {
+		t.Errorf("errors not capped: %d, last %v", len(errs), errs[len(errs)-1])
+	}
+	mustParse(t, "record_to_task:\n  object: Contact\n  when: {field: S, create: [A]}\n  attributes:\n"+attrs.String())
+	if errs := Validate([]byte(strings.Repeat("[", 20000) + strings.Repeat("]", 20000))); len(errs) != 1 {
+		t.Errorf("deep nesting: %v", errs)
+	}
+	if errs := Validate(make([]byte, MaxDocumentSize+1)); len(errs) != 1 || !strings.Contains(errs[0].Message, "larger") {
+		t.Errorf("size limit: %v", errs)
 	}
 }

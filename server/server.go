@@ -72,10 +72,11 @@ type Server struct {
 	sf      *salesforce.Client
 	tw      *twilio.Client
 
-	mappings *admin.Store
-	queues   map[string]*redis.Queue
-	handlers map[string]redis.BatchHandler
-	engine   *gin.Engine
+	mappings   *admin.Store
+	monitoring *monitoring.Flow
+	queues     map[string]*redis.Queue
+	handlers   map[string]redis.BatchHandler
+	engine     *gin.Engine
 
 	ln        net.Listener
 	http      *http.Server
@@ -179,7 +180,7 @@ func (s *Server) build(ctx context.Context) error {
 	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback} {
 		qc := redis.QueueConfig{
 			Name: name, Consumer: s.opts.Consumer, Retry: s.opts.Tuning.Retry, ClaimIdle: s.opts.Tuning.ClaimIdle,
-			Logger: s.log.With("component", "queue", "queue", name), Registerer: prometheus.WrapRegistererWith(prometheus.Labels{"queue": name}, s.reg),
+			Logger: s.log.With("component", "queue", "queue", name), Registerer: s.reg,
 		}
 		if name == event.QueueWriteback {
 			// Collections take 200 rows; a short linger fills a batch in a burst.
@@ -217,6 +218,7 @@ func (s *Server) build(ctx context.Context) error {
 		s.log.Warn("BRIDGE_TWILIO_MESSAGING_SERVICE_SID is not set: monitoring reminders are off")
 	}
 	s.handlers[event.QueueMonitoring] = mon.Handle
+	s.monitoring = mon
 
 	wb, err := writeback.New(writeback.Config{
 		CRM: s.sf, Contacts: mon, Mappings: s.mappings, Location: cfg.Timezone, Logger: s.log.With("flow", "writeback"),
@@ -253,7 +255,7 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	pages, err := survey.NewPages(survey.PagesConfig{
-		Links: surveys, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Contacts: mon,
+		Links: surveys, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Contacts: mon, Store: kv,
 		Logger: s.log.With("component", "survey"), Now: s.opts.Now,
 	})
 	if err != nil {
@@ -261,8 +263,8 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	adminAPI, err := admin.NewAPI(admin.APIConfig{
-		Store: s.mappings, DeadLetters: redis.NewDeadLetters(s.rdb), CRM: s.sf, Logger: s.log.With("component", "admin"),
-		Previewer: admin.Previewer{CallerID: cfg.Twilio.CallerID},
+		Store: s.mappings, DeadLetters: redis.NewDeadLetters(s.rdb), CRM: s.sf, CallerID: cfg.Twilio.CallerID,
+		Location: cfg.Timezone, Now: s.opts.Now, Logger: s.log.With("component", "admin"),
 	})
 	if err != nil {
 		return err
@@ -342,6 +344,8 @@ func (s *Server) Start(ctx context.Context) error {
 	}()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); s.mappings.Watch(bg) }()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); _ = s.monitoring.Run(bg) }()
 	for name, q := range s.queues {
 		q, h := q, s.handlers[name]
 		s.wg.Add(1)
@@ -400,4 +404,15 @@ func (s *Server) closeClients() {
 	if s.ownsRDB && s.rdb != nil {
 		_ = s.rdb.Close()
 	}
+}
+
+// QueueStats reports each queue; a queue whose stats cannot be read is left out.
+func (s *Server) QueueStats(ctx context.Context) map[string]redis.QueueStats {
+	out := map[string]redis.QueueStats{}
+	for name, q := range s.queues {
+		if st, err := q.Stats(ctx); err == nil {
+			out[name] = st
+		}
+	}
+	return out
 }

@@ -78,7 +78,7 @@ func token(args []string, getenv env, stdout, stderr io.Writer) int {
 		return 2
 	}
 	tok, err := auth.Mint(cfg.JWT.Secret, auth.MintClaims{
-		Subject: *sub, Role: *role, WorkerSID: *worker,
+		Subject: *sub, Role: auth.Role(*role), WorkerSID: *worker,
 		Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: *ttl,
 	})
 	if err != nil {

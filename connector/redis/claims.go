@@ -35,9 +35,13 @@ func NewClaims(c goredis.UniversalClient, namespace string) (*Claims, error) {
 	return &Claims{c: c, prefix: "bridge:" + namespace + ":claim:"}, nil
 }
 
-// Claim takes key for ttl. False means someone holds it or it is done
+// Claim takes key for ttl (> 0). False means someone holds it or it is done
 // (IsDone tells which).
 func (cl *Claims) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl <= 0 {
+		// A claim without expiry would strand the work if its worker died.
+		return false, fmt.Errorf("claim %s: ttl must be positive", key)
+	}
 	ok, err := cl.c.SetNX(ctx, cl.prefix+key, claimValue, ttl).Result()
 	if err != nil {
 		return false, fmt.Errorf("claim %s: %w", key, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/cityhealth/bridge/test/redistest"
 )
@@ -46,7 +47,7 @@ func TestClusterQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		if ok, err := cl2.Claim(ctx, fmt.Sprint(i), 0); !ok || err != nil {
+		if ok, err := cl2.Claim(ctx, fmt.Sprint(i), time.Minute); !ok || err != nil {
 			t.Fatalf("claim on cluster: %v %v", ok, err)
 		}
 		if err := cl2.Release(ctx, fmt.Sprint(i)); err != nil {

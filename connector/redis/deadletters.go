@@ -13,7 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// ErrNotFound says a dead letter (or key) does not exist.
+// ErrNotFound says a dead letter does not exist.
 var ErrNotFound = errors.New("redis: not found")
 
 // DeadLetter is a message that exhausted its retries or failed permanently.

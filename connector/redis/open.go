@@ -23,6 +23,9 @@ const (
 	defaultDialTimeout  = 2 * time.Second
 	defaultReadTimeout  = 3 * time.Second
 	defaultWriteTimeout = 3 * time.Second
+	// go-redis dials 5 times per attempt by default; against a refused
+	// port that makes a webhook wait seconds before it can answer 503.
+	defaultDialerRetries = 2
 )
 
 // Open connects to Redis and pings it. Accepted URL forms:
@@ -52,6 +55,17 @@ func Open(ctx context.Context, rawURL string) (goredis.UniversalClient, error) {
 	return c, nil
 }
 
+// NewClient builds a client without contacting Redis, so a server can start,
+// answer /healthz and report Redis on /readyz while it is down. Errors name
+// what is wrong with the URL and never contain the password.
+func NewClient(rawURL string) (goredis.UniversalClient, error) {
+	c, err := newClient(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("redis: parse %s: %w", redactURL(rawURL), err)
+	}
+	return c, nil
+}
+
 func newClient(rawURL string) (goredis.UniversalClient, error) {
 	scheme, _, ok := strings.Cut(rawURL, "://")
 	if !ok {
@@ -66,6 +80,9 @@ func newClient(rawURL string) (goredis.UniversalClient, error) {
 		o.DialTimeout = orDefault(o.DialTimeout, defaultDialTimeout)
 		o.ReadTimeout = orDefault(o.ReadTimeout, defaultReadTimeout)
 		o.WriteTimeout = orDefault(o.WriteTimeout, defaultWriteTimeout)
+		if o.DialerRetries == 0 {
+			o.DialerRetries = defaultDialerRetries
+		}
 		return goredis.NewClient(o), nil
 	case "redis+sentinel", "rediss+sentinel":
 		o, err := parseSentinelURL(rawURL)
@@ -174,6 +191,9 @@ func parseSentinelURL(rawURL string) (*goredis.FailoverOptions, error) {
 	o.DialTimeout = orDefault(o.DialTimeout, defaultDialTimeout)
 	o.ReadTimeout = orDefault(o.ReadTimeout, defaultReadTimeout)
 	o.WriteTimeout = orDefault(o.WriteTimeout, defaultWriteTimeout)
+	if o.DialerRetries == 0 {
+		o.DialerRetries = defaultDialerRetries
+	}
 	return o, nil
 }
 
@@ -196,6 +216,9 @@ func parseClusterURL(rawURL string) (*goredis.ClusterOptions, error) {
 	o.DialTimeout = orDefault(o.DialTimeout, defaultDialTimeout)
 	o.ReadTimeout = orDefault(o.ReadTimeout, defaultReadTimeout)
 	o.WriteTimeout = orDefault(o.WriteTimeout, defaultWriteTimeout)
+	if o.DialerRetries == 0 {
+		o.DialerRetries = defaultDialerRetries
+	}
 	return o, nil
 }
 

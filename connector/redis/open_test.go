@@ -78,3 +78,19 @@ func TestParseClusterURL(t *testing.T) {
 		t.Fatal("cluster URL with a db accepted")
 	}
 }
+
+func TestOpenSentinel(t *testing.T) {
+	m := redistest.Start(t, redistest.Args("--requirepass", "master-pw"))
+	s := redistest.StartSentinel(t, m, "mymaster")
+	// The sentinel itself has no password; the userinfo is the master's.
+	url := "redis+sentinel://:master-pw@" + s.Addr() + ",127.0.0.1:1/mymaster"
+	c := mustOpen(t, url)
+	q := mustQueue(t, c, fastConfig(t, uniqueName(t), "a"))
+	if got := mustEnqueue(t, q, Item{Key: "k", Payload: []byte("x")}); !got[0] {
+		t.Fatal("enqueue through sentinel reported duplicate")
+	}
+	direct := mustOpen(t, "redis://:master-pw@"+m.Addr())
+	if n, err := direct.XLen(context.Background(), q.keys.stream).Result(); n != 1 || err != nil {
+		t.Fatalf("master stream length %d, %v; want 1", n, err)
+	}
+}

@@ -240,7 +240,8 @@ func (q *Queue) Name() string { return q.cfg.Name }
 // appends to the stream and sets the key, so an item is either fully
 // recorded or not at all. All items travel in one round trip. The result
 // says per item whether it was new (false = duplicate). On error some items
-// may be recorded; a retry of the whole call is safe because of the dedupe.
+// may be recorded; a retry of the whole call is safe for keyed items (the
+// dedupe drops those already in), while items without a Key may repeat.
 func (q *Queue) Enqueue(ctx context.Context, items ...Item) ([]bool, error) {
 	if len(items) == 0 {
 		return nil, nil

@@ -404,7 +404,12 @@ func (q *Queue) decide(e *entry, err error, now time.Time) outcome {
 	if due.After(giveUp) {
 		due = giveUp // one last try at the deadline
 	}
-	return outcome{e: e, kind: outcomeRetry, err: err.Error(), due: due.UnixMilli()}
+	// Round up: the mover compares whole milliseconds and must not run early.
+	dueMs := due.UnixMilli()
+	if due.Sub(time.UnixMilli(dueMs)) > 0 {
+		dueMs++
+	}
+	return outcome{e: e, kind: outcomeRetry, err: err.Error(), due: dueMs}
 }
 
 // ceiling is the exponential backoff bound for the attempt-th failure; the

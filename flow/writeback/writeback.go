@@ -75,9 +75,6 @@ func New(cfg Config) (*Flow, error) {
 	return f, nil
 }
 
-// FollowUpSuffix makes a follow-up's external id from its TaskSid.
-const FollowUpSuffix = "-follow-up"
-
 // row is one record to upsert and the messages whose success depends on it.
 type row struct {
 	object, extField, extValue string
@@ -200,18 +197,8 @@ func (f *Flow) outcomeRows(m *mapping.Mapping, t *event.Task) ([]row, error) {
 	}
 	rows := []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: t.TaskSID, fields: salesforce.Record(fields)}}
 	if followUp != nil {
-		fu := salesforce.Record{
-			"ActivityDate": followUp.Date,
-			"Status":       "Not Started",
-			"Subject":      followUp.Subject,
-		}
-		// The follow-up belongs to the same record as the call.
-		for _, k := range []string{"WhoId", "WhatId", "OwnerId"} {
-			if v, ok := fields[k]; ok {
-				fu[k] = v
-			}
-		}
-		rows = append(rows, row{object: o.Object(), extField: o.ExternalIDField(), extValue: t.TaskSID + FollowUpSuffix, fields: fu})
+		rows = append(rows, row{object: o.Object(), extField: o.ExternalIDField(), extValue: followUp.ExternalID,
+			fields: salesforce.Record(followUp.Record(o.ExternalIDField()))})
 	}
 	return rows, nil
 }
@@ -258,9 +245,6 @@ func (f *Flow) replyRows(ctx context.Context, m *mapping.Mapping, s *event.SMS) 
 	return []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: s.MessageSID, fields: fields}}, nil
 }
 
-// SurveyKey is the survey row's external id: contact + date.
-func SurveyKey(contactID, date string) string { return contactID + "-" + date }
-
 func (f *Flow) surveyRows(m *mapping.Mapping, s *event.Survey) ([]row, error) {
 	sv := m.SurveyToCRM()
 	if sv == nil {
@@ -274,7 +258,7 @@ func (f *Flow) surveyRows(m *mapping.Mapping, s *event.Survey) ([]row, error) {
 	if err != nil {
 		return nil, redis.Permanent(fmt.Errorf("map survey of %s: %w", s.ContactID, err))
 	}
-	return []row{{object: sv.Object(), extField: sv.ExternalIDField(), extValue: SurveyKey(s.ContactID, s.Date), fields: salesforce.Record(fields)}}, nil
+	return []row{{object: sv.Object(), extField: sv.ExternalIDField(), extValue: mapping.SurveyKey(s.ContactID, s.Date), fields: salesforce.Record(fields)}}, nil
 }
 
 // Row error codes that no retry can fix.

@@ -52,6 +52,8 @@ type Server struct {
 	dir  string
 	port int
 	args []string
+	// confFile, when set, is passed first (sentinel needs a config file).
+	confFile string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -104,6 +106,9 @@ func (s *Server) start() error {
 		return errors.New("already running")
 	}
 	args := append([]string{"--port", strconv.Itoa(s.port), "--dir", s.dir}, s.args...)
+	if s.confFile != "" {
+		args = append([]string{s.confFile}, args...)
+	}
 	cmd := exec.Command(s.bin, args...)
 	logf, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -204,6 +209,33 @@ func URLFromEnv(tb testing.TB) string {
 	}
 	return Start(tb).URL()
 }
+
+// Sentinel is one redis-sentinel process watching a master.
+type Sentinel struct {
+	*Server
+	Master string // the monitored master's name
+}
+
+// StartSentinel starts a sentinel that monitors master under the name
+// masterName (quorum 1).
+func StartSentinel(tb testing.TB, master *Server, masterName string) *Sentinel {
+	tb.Helper()
+	s := &Server{tb: tb, bin: binary(tb, "REDIS_SERVER", "redis-server"), dir: tb.TempDir()}
+	conf := filepath.Join(s.dir, "sentinel.conf")
+	// Sentinel rewrites its config file, so it must be a writable file.
+	body := fmt.Sprintf("bind 127.0.0.1\nsentinel monitor %s 127.0.0.1 %d 1\n", masterName, master.port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		tb.Fatalf("redistest: write sentinel.conf: %v", err)
+	}
+	s.confFile = conf
+	s.args = []string{"--sentinel", "--daemonize", "no", "--logfile", ""}
+	s.startOnFreePort()
+	tb.Cleanup(s.Kill)
+	return &Sentinel{Server: s, Master: masterName}
+}
+
+// URL is the redis+sentinel:// form that connector/redis.Open accepts.
+func (s *Sentinel) URL() string { return "redis+sentinel://" + s.Addr() + "/" + s.Master }
 
 // Cluster is a local Redis Cluster of n masters without replicas.
 type Cluster struct {

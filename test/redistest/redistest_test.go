@@ -38,3 +38,12 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("addrs %d", n)
 	}
 }
+
+func TestSentinel(t *testing.T) {
+	m := redistest.Start(t)
+	s := redistest.StartSentinel(t, m, "mymaster")
+	addr, err := s.Client(t).Do(context.Background(), "SENTINEL", "get-master-addr-by-name", "mymaster").StringSlice()
+	if err != nil || len(addr) != 2 || addr[0]+":"+addr[1] != m.Addr() {
+		t.Fatalf("sentinel reports %v, %v; want %s", addr, err, m.Addr())
+	}
+}

@@ -1,0 +1,95 @@
+package admin
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cityhealth/bridge/test/redistest"
+)
+
+// MustRedis starts a private redis-server: the store's keys are fixed, so
+// tests cannot share one.
+func MustRedis(tb testing.TB) (*redistest.Server, *goredis.Client) {
+	tb.Helper()
+	srv := redistest.Start(tb)
+	return srv, srv.Client(tb)
+}
+
+// MustStore builds a store on rdb.
+func MustStore(tb testing.TB, rdb goredis.UniversalClient, mut ...func(*StoreConfig)) *Store {
+	tb.Helper()
+	cfg := StoreConfig{Redis: rdb}
+	for _, m := range mut {
+		m(&cfg)
+	}
+	s, err := NewStore(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// exampleDoc is the SPEC's sample mapping.
+func exampleDoc(tb testing.TB) []byte {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/example.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// edit replaces old (which must occur) in doc.
+func edit(tb testing.TB, doc []byte, old, repl string) []byte {
+	tb.Helper()
+	if !bytes.Contains(doc, []byte(old)) {
+		tb.Fatalf("edit: %q not in document", old)
+	}
+	return bytes.Replace(doc, []byte(old), []byte(repl), 1)
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("not within %s: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// logBuffer collects log output across goroutines.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *logBuffer) lines(substr string) []string {
+	var out []string
+	for _, ln := range strings.Split(l.String(), "\n") {
+		if strings.Contains(ln, substr) {
+			out = append(out, ln)
+		}
+	}
+	return out
+}

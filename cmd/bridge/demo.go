@@ -1,0 +1,267 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+
+	"github.com/cityhealth/bridge/auth"
+	"github.com/cityhealth/bridge/config"
+	"github.com/cityhealth/bridge/server"
+	"github.com/cityhealth/bridge/test/sfsim"
+	"github.com/cityhealth/bridge/test/twiliosim"
+)
+
+// The demo's org, and the sample contacts it seeds into the Salesforce stand-in.
+const demoOrgID = "00DRM000000AbCD2AY"
+
+type demoContact struct {
+	first, last, phone, language, outreach, monitoring string
+}
+
+var demoContacts = []demoContact{
+	{"Alex", "Rivera", "(212) 555-0123", "Spanish", "Needs Outreach", "Active"},
+	{"Sam", "Okafor", "(718) 555-0188", "English", "Needs Outreach", "Active"},
+	{"Mei", "Chen", "(917) 555-0164", "English", "Needs Outreach", ""},
+	{"Dana", "Kowalski", "(347) 555-0112", "English", "Closed", ""},
+	{"Luis", "Ortega", "", "Spanish", "Needs Outreach", ""}, // no number: click-to-call answers 422
+}
+
+// demo runs the real bridge on an embedded Redis (or BRIDGE_REDIS_URL) and
+// the Salesforce and Twilio stand-ins, seeds sample contacts, plays one
+// record through every flow, and prints what to click.
+func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address (falls back to a free port when taken)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	fail := func(err error) int { fmt.Fprintf(stderr, "bridge demo: %v\n", err); return 1 }
+
+	dir, err := os.MkdirTemp("", "bridge-demo-")
+	if err != nil {
+		return fail(err)
+	}
+	defer os.RemoveAll(dir)
+
+	redisURL, _ := getenv("BRIDGE_REDIS_URL")
+	if redisURL == "" {
+		mr, err := miniredis.Run()
+		if err != nil {
+			return fail(fmt.Errorf("embedded redis: %w", err))
+		}
+		defer mr.Close()
+		redisURL = "redis://" + mr.Addr()
+	}
+
+	sf := sfsim.New(sfsim.Options{OrgID: demoOrgID})
+	defer sf.Close()
+	tw := twiliosim.New(twiliosim.Options{})
+	defer tw.Close()
+
+	listen := *addr
+	if v, ok := getenv("BRIDGE_ADDR"); ok && v != "" {
+		listen = v
+	}
+	publicURL, listen, err := reserve(listen)
+	if err != nil {
+		return fail(err)
+	}
+	keyFile := filepath.Join(dir, "sf.pem")
+	mappingFile := filepath.Join(dir, "mapping.yaml")
+	if err := os.WriteFile(keyFile, sf.PrivateKeyPEM(), 0o600); err != nil {
+		return fail(err)
+	}
+	if err := os.WriteFile(mappingFile, []byte(config.ExampleMapping), 0o600); err != nil {
+		return fail(err)
+	}
+	env := map[string]string{
+		"BRIDGE_ADDR": listen, "BRIDGE_PUBLIC_URL": publicURL, "BRIDGE_REDIS_URL": redisURL,
+		"BRIDGE_MAPPING_FILE": mappingFile, "BRIDGE_SF_LOGIN_URL": sf.URL, "BRIDGE_SF_CLIENT_ID": sf.ClientID,
+		"BRIDGE_SF_USERNAME": sf.Username, "BRIDGE_SF_PRIVATE_KEY_FILE": keyFile, "BRIDGE_SF_ORG_ID": demoOrgID,
+		"BRIDGE_TWILIO_ACCOUNT_SID": tw.AccountSID, "BRIDGE_TWILIO_AUTH_TOKEN": tw.AuthToken,
+		"BRIDGE_TWILIO_WORKSPACE_SID": tw.WorkspaceSID, "BRIDGE_TWILIO_WORKFLOW_SID": tw.WorkflowSID,
+		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": tw.MessagingServiceSID, "BRIDGE_TWILIO_CALLER_ID": "+12125550100",
+		"BRIDGE_TWILIO_API_URL": tw.URL, "BRIDGE_JWT_SECRET": randomSecret(), "BRIDGE_SURVEY_SECRET": randomSecret(),
+		"BRIDGE_LOG_LEVEL": "warn",
+	}
+	cfg, err := config.Load(config.MapSource(env), config.ModeServe)
+	if err != nil {
+		return fail(err)
+	}
+	srv, err := server.New(ctx, cfg, server.Options{LogOutput: stderr})
+	if err != nil {
+		return fail(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		return fail(err)
+	}
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Close(shutdown)
+	}()
+	tw.SetEventCallbackURL(publicURL + "/webhooks/twilio/taskrouter")
+
+	ids := seedContacts(sf)
+	walk := playThrough(ctx, publicURL, sf, tw, ids)
+
+	admin, _ := auth.Mint(cfg.JWT.Secret, auth.MintClaims{Subject: "demo-admin", Role: auth.RoleAdmin, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: 12 * time.Hour})
+	agent, _ := auth.Mint(cfg.JWT.Secret, auth.MintClaims{Subject: "demo-tracer", Role: auth.RoleAgent, WorkerSID: tw.WorkerSID, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: 12 * time.Hour})
+
+	fmt.Fprintf(stdout, `
+The bridge is running (embedded Redis, Salesforce and Twilio stand-ins).
+
+  bridge           %[1]s
+  admin page       %[1]s/admin/            (paste the admin token)
+  metrics          %[1]s/metrics
+  readiness        %[1]s/readyz
+  Salesforce sim   %[2]s
+  Twilio sim       %[3]s
+
+Admin token:
+  %[4]s
+
+Agent token (worker %[5]s):
+  %[6]s
+
+What already happened:
+%[7]s
+Try it:
+  # click-to-call for Mei (201, then 200 with the same task within 10 s)
+  curl -s -X POST %[1]s/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[8]s"}'
+  # the screen-pop context Flex would show
+  curl -s %[1]s/v1/records/%[8]s/context -H "Authorization: Bearer $AGENT"
+  # a record without a number: 422 naming the field
+  curl -s -X POST %[1]s/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[9]s"}'
+  # dead letters and mapping history
+  curl -s %[1]s/admin/api/deadletters -H "Authorization: Bearer $ADMIN"
+  curl -s %[1]s/admin/api/mappings/history -H "Authorization: Bearer $ADMIN"
+
+(AGENT and ADMIN are the tokens above.) Ctrl-C stops everything.
+`, publicURL, sf.URL, tw.URL, admin, tw.WorkerSID, agent, walk, ids[2], ids[4])
+
+	<-ctx.Done()
+	return 0
+}
+
+// reserve finds where to listen: addr if free, else a free port on its host.
+func reserve(addr string) (publicURL, listen string, err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		host, _, splitErr := net.SplitHostPort(addr)
+		if splitErr != nil {
+			return "", "", fmt.Errorf("BRIDGE_ADDR %s: %w", addr, err)
+		}
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+			return "", "", err
+		}
+	}
+	listen = ln.Addr().String()
+	_ = ln.Close()
+	host, port, _ := net.SplitHostPort(listen)
+	if host == "" || host == "::" || host == "0.0.0.0" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), listen, nil
+}
+
+func seedContacts(sf *sfsim.Server) []string {
+	today := time.Now().Format("2006-01-02")
+	var ids []string
+	for i, c := range demoContacts {
+		rec := map[string]any{
+			"FirstName": c.first, "LastName": c.last, "Preferred_Language__c": c.language,
+			"Outreach_Status__c": c.outreach, "Case_Number__c": fmt.Sprintf("NYC-2026-%06d", 100+i),
+			"Priority__c": float64(len(demoContacts) - i), "Index_Case_Name__c": "Protected Person",
+		}
+		if c.phone != "" {
+			rec["MobilePhone"] = c.phone
+		}
+		if c.monitoring != "" {
+			rec["Monitoring_Status__c"] = c.monitoring
+			rec["Monitoring_Start__c"] = today
+		}
+		ids = append(ids, sf.AddRecord("Contact", rec))
+	}
+	return ids
+}
+
+// playThrough sends the seeded contacts through record sync and monitoring,
+// then completes Alex's task in Flex so the outcome is written back.
+func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *twiliosim.Server, ids []string) string {
+	var b strings.Builder
+	var notes []string
+	for i, id := range ids {
+		rec := sf.Record("Contact", id)
+		var fields strings.Builder
+		for k, v := range rec {
+			if s, ok := v.(string); ok && k != "attributes" {
+				fmt.Fprintf(&fields, "<sf:%s>%s</sf:%s>", k, xmlEscape(s), k)
+			} else if f, ok := v.(float64); ok {
+				fmt.Fprintf(&fields, "<sf:%s>%g</sf:%s>", k, f, k)
+			}
+		}
+		notes = append(notes, fmt.Sprintf(`<Notification><Id>04lRM0000DEMO%05d</Id><sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">%s</sObject></Notification>`, i, fields.String()))
+	}
+	soap := `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>` +
+		demoOrgID + `</OrganizationId><ActionId>04kRM0000000XyZYAU</ActionId>` + strings.Join(notes, "") + `</notifications></soapenv:Body></soapenv:Envelope>`
+	resp, err := http.Post(publicURL+"/webhooks/salesforce/outbound", "text/xml; charset=utf-8", strings.NewReader(soap))
+	if err != nil {
+		return "  (could not post the sample Outbound Message: " + err.Error() + ")\n"
+	}
+	resp.Body.Close()
+	fmt.Fprintf(&b, "  - an Outbound Message with %d contacts was acknowledged (HTTP %d)\n", len(ids), resp.StatusCode)
+
+	wait := func(cond func() bool) bool {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if cond() || ctx.Err() != nil {
+				return cond()
+			}
+		}
+		return false
+	}
+	wait(func() bool { return len(tw.OpenTasks()) >= 3 && len(tw.Scheduled()) >= 2 })
+	fmt.Fprintf(&b, "  - record sync opened %d outreach tasks in TaskRouter\n", len(tw.OpenTasks()))
+	fmt.Fprintf(&b, "  - monitoring scheduled %d reminder SMS\n", len(tw.Scheduled()))
+	for _, m := range tw.Scheduled() {
+		if link := regexp.MustCompile(`https?://\S+/survey/\S+`).FindString(m.Body); link != "" {
+			fmt.Fprintf(&b, "  - a survey link from the first reminder: %s\n", link)
+			break
+		}
+	}
+	for _, t := range tw.OpenTasks() {
+		crm, _ := t.Attributes["crm"].(map[string]any)
+		if crm["record_id"] != ids[0] {
+			continue
+		}
+		followUp := time.Now().AddDate(0, 0, 2).Format("2006-01-02")
+		if err := tw.CompleteTask(t.SID, map[string]any{"conversations": map[string]any{"outcome": "Reached - agreed to quarantine"}, "follow_up_date": followUp, "call_sid": "CA00000000000000000000000000000001"}); err != nil {
+			fmt.Fprintf(&b, "  - completing a task failed: %v\n", err)
+			break
+		}
+		if wait(func() bool { return len(sf.Records("Task")) >= 2 }) {
+			fmt.Fprintf(&b, "  - a tracer completed Alex's call in Flex; the outcome and a follow-up on %s are now Tasks in Salesforce\n", followUp)
+		}
+	}
+	return b.String()
+}
+
+func xmlEscape(s string) string {
+	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+	return r.Replace(s)
+}
+
+func randomSecret() string { return rand.Text() }

@@ -1,0 +1,315 @@
+// Package monitoring schedules the daily reminder SMS of contacts in
+// monitoring through Twilio's scheduled messages, cancels what is left when
+// monitoring ends or the contact texts STOP, and remembers which number
+// belongs to which contact.
+//
+// The worst outcome is a duplicate SMS reaching a person, so scheduling is
+// at most once per contact and day: a day is claimed in Redis (SET NX)
+// before Twilio is asked, and a claim is only released when Twilio surely
+// did not create the message. An ambiguous failure (timeout after the
+// request went out, 500/502/504) leaves the day marked "unknown" and it is
+// never retried: that day may go without a reminder, but never gets two.
+package monitoring
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/mapping"
+)
+
+// Messages is the part of Twilio the flow uses.
+type Messages interface {
+	ScheduleMessage(ctx context.Context, to, body string, sendAt time.Time) (string, error)
+	CancelMessage(ctx context.Context, sid string) error
+}
+
+// CRM writes the opt-out field.
+type CRM interface {
+	Update(ctx context.Context, object, id string, fields salesforce.Record) error
+}
+
+// Store holds claims, contact state and locks.
+type Store interface {
+	Get(ctx context.Context, key string) (string, bool, error)
+	Set(ctx context.Context, key, value string, ttl time.Duration) error
+	SetNX(ctx context.Context, key, value string, ttl time.Duration) (bool, error)
+	Del(ctx context.Context, keys ...string) error
+}
+
+// Mappings gives the mapping in force.
+type Mappings interface {
+	Current() *mapping.Mapping
+}
+
+// Links mints survey links (survey.Links).
+type Links interface {
+	Link(contactID, date, lang string, validUntil time.Time) (string, error)
+}
+
+// Config wires the flow.
+type Config struct {
+	Messages Messages
+	CRM      CRM
+	Store    Store
+	Mappings Mappings
+	Links    Links
+	Location *time.Location // BRIDGE_TIMEZONE; default America/New_York
+	// Enabled is false without a Messaging Service: nothing is scheduled,
+	// STOP and START are still recorded.
+	Enabled bool
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Interval is how often Run looks for days that have come within
+	// Twilio's 35-day window; default 5 minutes.
+	Interval time.Duration
+	// LockTTL bounds a per-contact lock; work under it stops before it ends.
+	LockTTL time.Duration // default 3 minutes
+	// Parallelism bounds the contacts handled at once within one batch.
+	Parallelism int // default 8
+}
+
+// Twilio's scheduling window, with margins for the request's own latency
+// and clock skew, so Twilio never sees a SendAt outside it.
+const (
+	MinLead    = 15 * time.Minute
+	MaxLead    = 35 * 24 * time.Hour
+	leadMargin = 30 * time.Second
+	farMargin  = time.Hour
+)
+
+// ErrBusy means another worker holds the contact; the queue retries later.
+var ErrBusy = errors.New("monitoring: contact is being handled by another worker")
+
+// Flow is the monitoring flow.
+type Flow struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg.
+func New(cfg Config) (*Flow, error) {
+	if cfg.Messages == nil || cfg.CRM == nil || cfg.Store == nil || cfg.Mappings == nil || cfg.Links == nil {
+		return nil, errors.New("monitoring: Messages, CRM, Store, Mappings and Links are required")
+	}
+	if cfg.Location == nil {
+		loc, err := time.LoadLocation("America/New_York")
+		if err != nil {
+			return nil, fmt.Errorf("monitoring: %w", err)
+		}
+		cfg.Location = loc
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Minute
+	}
+	if cfg.LockTTL <= 0 {
+		cfg.LockTTL = 3 * time.Minute
+	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = 8
+	}
+	f := &Flow{cfg: cfg, log: cfg.Logger}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
+	return f, nil
+}
+
+// Day states. A day key exists once the day has been claimed; only
+// canceled and blocked days (Twilio surely holds no live message for them)
+// may be claimed again.
+const (
+	stateClaimed   = "claimed"   // Twilio is being asked (or the asker died)
+	stateScheduled = "scheduled" // sid holds the scheduled message
+	stateUnknown   = "unknown"   // ambiguous failure: the message may exist
+	stateCanceled  = "canceled"  // we canceled it
+	stateGone      = "gone"      // sent or failed at Twilio (30409 on cancel)
+	stateSkipped   = "skipped"   // Twilio refused the time (35114)
+	stateBlocked   = "blocked"   // Twilio refused the number (21610)
+)
+
+type dayState struct {
+	State  string `json:"state"`
+	SID    string `json:"sid,omitempty"`
+	SendAt int64  `json:"send_at,omitempty"` // unix seconds
+}
+
+func resumable(state string) bool { return state == stateCanceled || state == stateBlocked }
+
+// contactState is what the bridge keeps of a contact in monitoring: enough
+// to schedule later days, answer STOP and greet on the survey page. Never a
+// protected field.
+type contactState struct {
+	Object       string `json:"object"`
+	Phone        string `json:"phone,omitempty"`
+	FirstName    string `json:"first_name,omitempty"`
+	Language     string `json:"language,omitempty"`
+	Start        string `json:"start,omitempty"` // YYYY-MM-DD
+	Days         int    `json:"days,omitempty"`
+	Active       bool   `json:"active"`
+	LastModified string `json:"last_modified,omitempty"`
+	// Pending is the send time (unix) of the first day still beyond
+	// Twilio's window; 0 when none is. Mirrors the pending index.
+	Pending int64 `json:"pending,omitempty"`
+}
+
+func (c contactState) dates() []string {
+	d, err := time.Parse("2006-01-02", c.Start)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, c.Days)
+	for i := range out {
+		out[i] = d.AddDate(0, 0, i).Format("2006-01-02")
+	}
+	return out
+}
+
+// Handle is the monitoring queue's batch handler: record changes and
+// STOP/START texts. Messages about one contact (or one number) run in
+// order; different ones run concurrently.
+func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
+	errs := make([]error, len(msgs))
+	type item struct {
+		idx int
+		rec *event.Record
+		sms *event.SMS
+	}
+	groups := map[string][]item{}
+	var order []string
+	for i, m := range msgs {
+		rec, sms, err := decode(m.Payload)
+		if err != nil {
+			errs[i] = redis.Permanent(err)
+			continue
+		}
+		var key string
+		if rec != nil {
+			key = "rec:" + rec.Object + ":" + rec.RecordID
+		} else {
+			key = "sms:" + strings.TrimSpace(sms.From)
+		}
+		if _, seen := groups[key]; !seen {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], item{i, rec, sms})
+	}
+	sem := make(chan struct{}, f.cfg.Parallelism)
+	var wg sync.WaitGroup
+	for _, key := range order {
+		group := groups[key]
+		sort.SliceStable(group, func(a, b int) bool {
+			if group[a].rec == nil || group[b].rec == nil {
+				return false
+			}
+			return lastModified(group[a].rec.Fields) < lastModified(group[b].rec.Fields)
+		})
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, it := range group {
+				if it.rec != nil {
+					errs[it.idx] = f.Record(ctx, *it.rec)
+				} else {
+					errs[it.idx] = f.SMS(ctx, *it.sms)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			f.log.Warn("monitoring event failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "err", logErr(err))
+		}
+	}
+	return errs
+}
+
+// decode reads both shapes the queue carries: event.Monitoring, and the
+// bare event.Record the outbound-message intake shares with recordsync.
+func decode(payload []byte) (*event.Record, *event.SMS, error) {
+	var m event.Monitoring
+	if err := json.Unmarshal(payload, &m); err != nil {
+		return nil, nil, fmt.Errorf("decode monitoring event: %w", err)
+	}
+	switch {
+	case m.Record != nil:
+		return m.Record, nil, nil
+	case m.SMS != nil:
+		return nil, m.SMS, nil
+	}
+	var rec event.Record
+	if err := json.Unmarshal(payload, &rec); err == nil && rec.RecordID != "" && rec.Object != "" {
+		return &rec, nil, nil
+	}
+	return nil, nil, errors.New("decode monitoring event: neither a record nor an SMS")
+}
+
+// lastModified is RFC 3339 in UTC with fixed width, so strings compare as times.
+func lastModified(fields map[string]any) string {
+	s, _ := fields["LastModifiedDate"].(string)
+	if s == "" {
+		return ""
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		// Salesforce's own form: 2026-03-02T15:04:05.000+0000
+		if t, err = time.Parse("2006-01-02T15:04:05.000-0700", s); err != nil {
+			return ""
+		}
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
+}
+
+// classify marks errors no retry can fix as permanent: Twilio and
+// Salesforce 4xx answers other than 429 and Salesforce's transient codes.
+func classify(err error) error {
+	if err == nil || redis.IsPermanent(err) {
+		return err
+	}
+	var tw *twilio.APIError
+	if errors.As(err, &tw) && tw.Status >= 400 && tw.Status < 500 && tw.Status != 429 {
+		return redis.Permanent(err)
+	}
+	var sf *salesforce.APIError
+	if errors.As(err, &sf) && sf.Status >= 400 && sf.Status < 500 && !salesforce.TransientCode(sf.Code) {
+		return redis.Permanent(err)
+	}
+	return err
+}
+
+// logErr keeps vendor codes and drops vendor messages, which can quote
+// values from the record.
+func logErr(err error) string {
+	var tw *twilio.APIError
+	if errors.As(err, &tw) {
+		return fmt.Sprintf("twilio status %d code %d", tw.Status, tw.Code)
+	}
+	var sf *salesforce.APIError
+	if errors.As(err, &sf) {
+		return fmt.Sprintf("salesforce status %d code %s", sf.Status, sf.Code)
+	}
+	var te *twilio.TransportError
+	if errors.As(err, &te) {
+		if te.Sent {
+			return "twilio: no answer, outcome unknown"
+		}
+		return "twilio: no answer, not sent"
+	}
+	return err.Error()
+}

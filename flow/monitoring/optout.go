@@ -1,0 +1,147 @@
+package monitoring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/survey"
+)
+
+// SMS handles STOP and START from a contact's phone. Every contact the
+// bridge texts at that number is affected: Twilio's opt-out is per number.
+// Other texts are not the monitoring queue's business and are acked.
+func (f *Flow) SMS(ctx context.Context, s event.SMS) error {
+	kind := strings.ToUpper(strings.TrimSpace(s.OptOutType))
+	if kind != "STOP" && kind != "START" {
+		return nil
+	}
+	ids, err := f.contactsByPhone(ctx, s.From)
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		f.log.Info("opt-out keyword from a number the bridge never texted", "message_sid", s.MessageSID, "type", kind)
+		return nil
+	}
+	var errs []error
+	for _, id := range ids {
+		var err error
+		if kind == "STOP" {
+			err = f.stop(ctx, id)
+		} else {
+			err = f.start(ctx, id)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		f.log.Info("opt-out keyword applied", "message_sid", s.MessageSID, "contact_id", id, "type", kind)
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	// A retry repeats only idempotent steps, so one contact's transient
+	// failure retries them all; only all-permanent dead-letters at once.
+	joined := errors.Join(errs...)
+	for _, e := range errs {
+		if !redis.IsPermanent(e) {
+			return fmt.Errorf("opt-out keyword %s: %v", s.MessageSID, joined)
+		}
+	}
+	return redis.Permanent(joined)
+}
+
+// stop: flag first (no new scheduling), cancel what is left, then write the
+// opt-out field on the contact.
+func (f *Flow) stop(ctx context.Context, id string) error {
+	unlock, err := f.lock(ctx, "contact", id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ctx, cancel := f.work(ctx)
+	defer cancel()
+	if err := f.setOptOut(ctx, id, true); err != nil {
+		return err
+	}
+	c, found, err := f.loadContact(ctx, id)
+	if err != nil {
+		return err
+	}
+	if found {
+		n, err := f.cancelDays(ctx, id, c, nil)
+		if err != nil {
+			return err
+		}
+		if err := f.setPending(ctx, id, &c, 0); err != nil {
+			return err
+		}
+		f.log.Info("reminders canceled on STOP", "contact_id", id, "canceled", n)
+	}
+	return f.writeOptOut(ctx, id, c, true)
+}
+
+// start: clear the flag and the field, then resume the days left if the
+// contact is still in monitoring.
+func (f *Flow) start(ctx context.Context, id string) error {
+	unlock, err := f.lock(ctx, "contact", id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ctx, cancel := f.work(ctx)
+	defer cancel()
+	if err := f.setOptOut(ctx, id, false); err != nil {
+		return err
+	}
+	c, found, err := f.loadContact(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := f.writeOptOut(ctx, id, c, false); err != nil {
+		return err
+	}
+	m := f.cfg.Mappings.Current()
+	if !found || !c.Active || !f.cfg.Enabled || m == nil || m.Reminders() == nil {
+		return nil
+	}
+	n, err := f.schedule(ctx, m.Reminders(), id, &c)
+	if err != nil {
+		return err
+	}
+	f.log.Info("reminders resumed on START", "contact_id", id, "scheduled", n)
+	return nil
+}
+
+func (f *Flow) writeOptOut(ctx context.Context, id string, c contactState, on bool) error {
+	m := f.cfg.Mappings.Current()
+	if m == nil {
+		return nil
+	}
+	object, field := m.OptOutField()
+	if field == "" {
+		return nil
+	}
+	if c.Object != "" && !strings.EqualFold(c.Object, object) {
+		return nil // the contact is not a record of the object opt-outs live on
+	}
+	if err := f.cfg.CRM.Update(ctx, object, id, salesforce.Record{field: on}); err != nil {
+		return classify(fmt.Errorf("write %s.%s of %s: %w", object, field, id, err))
+	}
+	return nil
+}
+
+// SurveyContact gives the survey page the contact's first name and
+// language, as last seen on the record; nothing else is kept.
+func (f *Flow) SurveyContact(ctx context.Context, contactID string) (survey.Contact, bool, error) {
+	c, found, err := f.loadContact(ctx, contactID)
+	if err != nil || !found {
+		return survey.Contact{}, false, err
+	}
+	return survey.Contact{FirstName: c.FirstName, Language: c.Language}, true, nil
+}

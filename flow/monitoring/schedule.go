@@ -1,0 +1,422 @@
+package monitoring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/survey"
+)
+
+// work bounds what runs under a contact lock so it ends before the lock does.
+func (f *Flow) work(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, f.cfg.LockTTL*5/6)
+}
+
+// Record applies one change of a record of the reminders' object: it
+// schedules the contact's reminders while the record is active and not
+// opted out, and cancels what is left otherwise.
+func (f *Flow) Record(ctx context.Context, rec event.Record) error {
+	m := f.cfg.Mappings.Current()
+	if m == nil || m.Reminders() == nil || !strings.EqualFold(rec.Object, m.Reminders().Object()) || rec.RecordID == "" {
+		return nil
+	}
+	r := m.Reminders()
+	id := rec.RecordID
+	unlock, err := f.lock(ctx, "contact", id)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ctx, cancel := f.work(ctx)
+	defer cancel()
+	log := f.log.With("contact_id", id, "notification_id", rec.NotificationID)
+
+	old, found, err := f.loadContact(ctx, id)
+	if err != nil {
+		return err
+	}
+	lm := lastModified(rec.Fields)
+	if lm != "" && old.LastModified != "" && lm < old.LastModified {
+		log.Info("stale notification ignored")
+		return nil
+	}
+	fields := mapping.Record(rec.Fields)
+	optedOut, err := f.OptedOut(ctx, id)
+	if err != nil {
+		return err
+	}
+	optedOut = optedOut || recordOptedOut(m, rec)
+
+	if !r.Active(fields) || optedOut {
+		if !found {
+			return nil
+		}
+		n, err := f.cancelDays(ctx, id, old, nil)
+		if err != nil {
+			return err
+		}
+		cur := old
+		cur.Active, cur.LastModified = false, maxString(lm, old.LastModified)
+		if err := f.setPending(ctx, id, &cur, 0); err != nil {
+			return err
+		}
+		if err := f.saveContact(ctx, id, cur); err != nil {
+			return err
+		}
+		log.Info("reminders stopped", "canceled", n, "opted_out", optedOut)
+		return nil
+	}
+	if !f.cfg.Enabled {
+		log.Debug("reminders are off: no messaging service")
+		return nil
+	}
+
+	to, err := r.To(fields)
+	if err != nil {
+		return classify(fmt.Errorf("reminders of %s: %w", id, err))
+	}
+	start, ok := r.Start(fields)
+	switch {
+	case ok:
+	case found && old.Start != "":
+		start = old.Start // "today" must not move with every later change
+	default:
+		start = f.cfg.Now().In(f.cfg.Location).Format("2006-01-02")
+	}
+	cur := contactState{
+		Object: rec.Object, Phone: to, FirstName: r.Name(fields), Language: r.Language(fields),
+		Start: start, Days: r.Days(), Active: true, LastModified: maxString(lm, old.LastModified),
+		Pending: old.Pending,
+	}
+
+	if found {
+		// A new number: what is scheduled goes to the old one. Cancel it;
+		// canceled days are rescheduled to the new number below.
+		var keep func(string) bool
+		if old.Phone == cur.Phone {
+			keep = inSet(cur.dates())
+		}
+		if n, err := f.cancelDays(ctx, id, old, keep); err != nil {
+			return err
+		} else if n > 0 {
+			log.Info("reminders moved", "canceled", n, "phone_changed", old.Phone != cur.Phone)
+		}
+		if old.Phone != "" && old.Phone != cur.Phone {
+			if err := f.rememberPhone(ctx, old.Phone, id, false); err != nil {
+				return err
+			}
+		}
+	}
+	// Remember the number before texting it, so a quick STOP finds the contact.
+	if err := f.rememberPhone(ctx, cur.Phone, id, true); err != nil {
+		return err
+	}
+	if err := f.saveContact(ctx, id, cur); err != nil {
+		return err
+	}
+	n, err := f.schedule(ctx, r, id, &cur)
+	if err != nil {
+		return err
+	}
+	log.Info("reminders scheduled", "scheduled", n, "days", cur.Days)
+	return nil
+}
+
+func recordOptedOut(m *mapping.Mapping, rec event.Record) bool {
+	obj, field := m.OptOutField()
+	if field == "" || !strings.EqualFold(obj, rec.Object) {
+		return false
+	}
+	for k, v := range rec.Fields {
+		if strings.EqualFold(k, field) {
+			switch x := v.(type) {
+			case bool:
+				return x
+			case string:
+				return strings.EqualFold(strings.TrimSpace(x), "true")
+			}
+		}
+	}
+	return false
+}
+
+// sendAt is the day's reminder time in the reminders' zone; time.Date
+// keeps 10:00 local across DST changes.
+func (f *Flow) sendAt(r *mapping.Reminders, date string) (time.Time, error) {
+	d, err := time.Parse("2006-01-02", date)
+	if err != nil {
+		return time.Time{}, err
+	}
+	h, mi := r.At()
+	return time.Date(d.Year(), d.Month(), d.Day(), h, mi, 0, 0, f.cfg.Location), nil
+}
+
+// schedule asks Twilio for every day of c that is inside Twilio's window
+// and not claimed yet, one call per day. Days beyond the window go to the
+// pending index for Run. It returns how many it scheduled.
+func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c *contactState) (int, error) {
+	now := f.cfg.Now()
+	scheduled := 0
+	var next int64 // first day still beyond the window
+	for _, date := range c.dates() {
+		at, err := f.sendAt(r, date)
+		if err != nil {
+			return scheduled, err
+		}
+		switch {
+		case at.Before(now.Add(MinLead + leadMargin)):
+			continue // too late for today's (or a past) reminder
+		case at.After(now.Add(MaxLead - farMargin)):
+			if next == 0 {
+				next = at.Unix()
+			}
+			continue
+		}
+		claimed, err := f.claimDay(ctx, id, date, at)
+		if err != nil {
+			return scheduled, err
+		}
+		if !claimed {
+			continue
+		}
+		stop, err := f.scheduleDay(ctx, r, id, date, at, c)
+		if err != nil {
+			return scheduled, err
+		}
+		if stop {
+			next = 0 // opted out: nothing more to schedule
+			break
+		}
+		scheduled++
+	}
+	return scheduled, f.setPending(ctx, id, c, next)
+}
+
+// scheduleDay makes the one Twilio call for a claimed day. stop reports
+// that Twilio refused the number (21610).
+func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date string, at time.Time, c *contactState) (stop bool, err error) {
+	release := func() error { return f.cfg.Store.Del(unlockCtx(ctx), dayKey(id, date)) }
+	until, err := survey.ValidUntil(date, f.cfg.Location)
+	if err != nil {
+		_ = release()
+		return false, err
+	}
+	link, err := f.cfg.Links.Link(id, date, c.Language, until)
+	if err != nil {
+		_ = release()
+		return false, fmt.Errorf("survey link for %s %s: %w", id, date, err)
+	}
+	sid, err := f.cfg.Messages.ScheduleMessage(ctx, c.Phone, r.Render(c.Language, c.FirstName, link), at)
+	// Twilio has answered (or not): record it even if ctx just ended.
+	save := func(st dayState) error {
+		st.SendAt = at.Unix()
+		return f.saveDay(unlockCtx(ctx), id, date, st)
+	}
+	switch {
+	case err == nil:
+		if err := save(dayState{State: stateScheduled, SID: sid}); err != nil {
+			f.log.Error("scheduled message not recorded; it cannot be canceled", "contact_id", id, "date", date, "sid", sid, "err", err)
+			return false, err
+		}
+		return false, nil
+	case twilio.HasCode(err, twilio.CodeUnsubscribed):
+		f.log.Info("number opted out at Twilio; reminders stop", "contact_id", id, "date", date)
+		if err := save(dayState{State: stateBlocked}); err != nil {
+			return true, err
+		}
+		return true, f.setOptOut(unlockCtx(ctx), id, true)
+	case twilio.HasCode(err, twilio.CodeSendAtOutOfWindow):
+		if at.Sub(f.cfg.Now()) > 24*time.Hour {
+			return false, release() // clocks disagree; Run tries again later
+		}
+		f.log.Warn("reminder time refused by Twilio; day skipped", "contact_id", id, "date", date)
+		return false, save(dayState{State: stateSkipped})
+	case twilio.IsAmbiguous(err):
+		// The message may exist: never ask again for this day.
+		f.log.Warn("reminder outcome unknown; day will not be retried", "contact_id", id, "date", date, "err", logErr(err))
+		if serr := save(dayState{State: stateUnknown}); serr != nil {
+			return false, serr
+		}
+		return false, err
+	default:
+		if rerr := release(); rerr != nil {
+			return false, rerr
+		}
+		return false, classify(fmt.Errorf("schedule reminder %s %s: %w", id, date, err))
+	}
+}
+
+// cancelDays cancels the scheduled reminders of c whose date keep rejects
+// (nil keep: all of them) and returns how many it canceled.
+func (f *Flow) cancelDays(ctx context.Context, id string, c contactState, keep func(string) bool) (int, error) {
+	now := f.cfg.Now()
+	n := 0
+	for _, date := range c.dates() {
+		if keep != nil && keep(date) {
+			continue
+		}
+		d, found, err := f.loadDay(ctx, id, date)
+		if err != nil {
+			return n, err
+		}
+		if !found {
+			continue // never scheduled: Run skips inactive or opted-out contacts
+		}
+		switch d.State {
+		case stateScheduled:
+		case stateClaimed, stateUnknown:
+			f.log.Warn("reminder of unknown outcome cannot be canceled", "contact_id", id, "date", date)
+			continue
+		default:
+			continue
+		}
+		if time.Unix(d.SendAt, 0).Before(now.Add(-time.Hour)) {
+			d.State = stateGone // sent long ago; no call needed
+			if err := f.saveDay(ctx, id, date, d); err != nil {
+				return n, err
+			}
+			continue
+		}
+		err = f.cfg.Messages.CancelMessage(ctx, d.SID)
+		switch {
+		case err == nil:
+			d.State = stateCanceled
+			n++
+		case twilio.HasCode(err, twilio.CodeNotCancelable) || isNotFound(err):
+			d.State = stateGone // already sent or canceled: fine
+		default:
+			return n, classify(fmt.Errorf("cancel reminder %s %s: %w", id, date, err))
+		}
+		if err := f.saveDay(unlockCtx(ctx), id, date, d); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func isNotFound(err error) bool {
+	var ae *twilio.APIError
+	return errors.As(err, &ae) && ae.Status == 404
+}
+
+// setPending keeps the pending index in step with c.Pending.
+func (f *Flow) setPending(ctx context.Context, id string, c *contactState, next int64) error {
+	if c.Pending == next {
+		return nil
+	}
+	err := f.editPending(ctx, func(idx map[string]int64) {
+		if next == 0 {
+			delete(idx, id)
+		} else {
+			idx[id] = next
+		}
+	})
+	if err != nil {
+		return err
+	}
+	c.Pending = next
+	return f.saveContact(ctx, id, *c)
+}
+
+// Run schedules, every Interval, the days that have come within Twilio's
+// 35-day window. It returns when ctx ends.
+func (f *Flow) Run(ctx context.Context) error {
+	t := time.NewTicker(f.cfg.Interval)
+	defer t.Stop()
+	for {
+		if f.cfg.Enabled {
+			if n, err := f.SchedulePending(ctx); err != nil && ctx.Err() == nil {
+				f.log.Warn("scheduling pending reminders failed", "scheduled", n, "err", logErr(err))
+			} else if n > 0 {
+				f.log.Info("pending reminders scheduled", "scheduled", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// SchedulePending is one round of Run: it schedules the pending days now
+// within the window and returns how many it scheduled.
+func (f *Flow) SchedulePending(ctx context.Context) (int, error) {
+	m := f.cfg.Mappings.Current()
+	if m == nil || m.Reminders() == nil {
+		return 0, nil
+	}
+	r := m.Reminders()
+	idx, err := f.pending(ctx)
+	if err != nil {
+		return 0, err
+	}
+	horizon := f.cfg.Now().Add(MaxLead - farMargin).Unix()
+	total := 0
+	var errs []error
+	for id, at := range idx {
+		if at > horizon {
+			continue
+		}
+		n, err := f.schedulePendingContact(ctx, r, id)
+		total += n
+		if err != nil && !errors.Is(err, ErrBusy) {
+			errs = append(errs, fmt.Errorf("contact %s: %w", id, err))
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return total, errors.Join(errs...)
+}
+
+func (f *Flow) schedulePendingContact(ctx context.Context, r *mapping.Reminders, id string) (int, error) {
+	unlock, err := f.lock(ctx, "contact", id)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	ctx, cancel := f.work(ctx)
+	defer cancel()
+	c, found, err := f.loadContact(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	optedOut, err := f.OptedOut(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	if !found || !c.Active || optedOut {
+		c.Pending = -1 // force the index entry out
+		if err := f.editPending(ctx, func(idx map[string]int64) { delete(idx, id) }); err != nil {
+			return 0, err
+		}
+		if found {
+			c.Pending = 0
+			return 0, f.saveContact(ctx, id, c)
+		}
+		return 0, nil
+	}
+	return f.schedule(ctx, r, id, &c)
+}
+
+func inSet(list []string) func(string) bool {
+	set := make(map[string]bool, len(list))
+	for _, s := range list {
+		set[s] = true
+	}
+	return func(s string) bool { return set[s] }
+}
+
+func maxString(a, b string) string {
+	if a > b {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,251 @@
+package monitoring
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+)
+
+func contactKey(id string) string      { return "monitoring:contact:" + id }
+func dayKey(id, date string) string    { return "monitoring:day:" + id + ":" + date }
+func optOutKey(id string) string       { return "monitoring:optout:" + id }
+func lockKey(kind, name string) string { return "monitoring:lock:" + kind + ":" + name }
+
+// phoneKey hashes the number, so key names (and errors quoting them) carry
+// no phone number.
+func phoneKey(phone string) string {
+	sum := sha256.Sum256([]byte(strings.TrimSpace(phone)))
+	return "monitoring:phone:" + hex.EncodeToString(sum[:12])
+}
+
+const (
+	pendingKey = "monitoring:pending"
+	// Contact state and the phone index outlive the last day by this much,
+	// for late STOPs and replies; then the personal data expires.
+	retention = 60 * 24 * time.Hour
+	// dayKeep: a day's claim outlives its send time by this much, which
+	// covers Salesforce's 24 h of retries with room to spare.
+	dayKeep = 7 * 24 * time.Hour
+)
+
+// unlockCtx is for writes that record what a vendor already did: they
+// must happen even when the caller's context has just ended.
+func unlockCtx(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
+
+// lock takes a short-lived lock; unlock is safe to call once.
+func (f *Flow) lock(ctx context.Context, kind, name string) (unlock func(), err error) {
+	key := lockKey(kind, name)
+	ok, err := f.cfg.Store.SetNX(ctx, key, "1", f.cfg.LockTTL)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s %s: %w", kind, name, err)
+	}
+	if !ok {
+		return nil, ErrBusy
+	}
+	// A lock left behind only delays the next attempt by LockTTL.
+	return func() { _ = f.cfg.Store.Del(context.WithoutCancel(ctx), key) }, nil
+}
+
+// lockWait retries lock briefly; for the short pending-index edits.
+func (f *Flow) lockWait(ctx context.Context, kind, name string) (func(), error) {
+	for i := 0; ; i++ {
+		unlock, err := f.lock(ctx, kind, name)
+		if err != ErrBusy || i == 100 {
+			return unlock, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func (f *Flow) getJSON(ctx context.Context, key string, v any) (bool, error) {
+	raw, found, err := f.cfg.Store.Get(ctx, key)
+	if err != nil || !found {
+		return false, err
+	}
+	if err := json.Unmarshal([]byte(raw), v); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+func (f *Flow) setJSON(ctx context.Context, key string, v any, ttl time.Duration) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return f.cfg.Store.Set(ctx, key, string(raw), ttl)
+}
+
+func (f *Flow) loadContact(ctx context.Context, id string) (contactState, bool, error) {
+	var c contactState
+	found, err := f.getJSON(ctx, contactKey(id), &c)
+	if err != nil {
+		return contactState{}, false, fmt.Errorf("load contact %s: %w", id, err)
+	}
+	return c, found, nil
+}
+
+// contactTTL keeps the state until retention after the last day.
+func (f *Flow) contactTTL(c contactState) time.Duration {
+	ds := c.dates()
+	if len(ds) == 0 {
+		return retention
+	}
+	last, err := time.ParseInLocation("2006-01-02", ds[len(ds)-1], f.cfg.Location)
+	if err != nil {
+		return retention
+	}
+	return max(time.Hour, last.Add(retention).Sub(f.cfg.Now()))
+}
+
+func (f *Flow) saveContact(ctx context.Context, id string, c contactState) error {
+	if err := f.setJSON(ctx, contactKey(id), c, f.contactTTL(c)); err != nil {
+		return fmt.Errorf("save contact %s: %w", id, err)
+	}
+	return nil
+}
+
+func (f *Flow) loadDay(ctx context.Context, id, date string) (dayState, bool, error) {
+	var d dayState
+	found, err := f.getJSON(ctx, dayKey(id, date), &d)
+	if err != nil {
+		return dayState{}, false, fmt.Errorf("load day %s %s: %w", id, date, err)
+	}
+	return d, found, nil
+}
+
+func (f *Flow) dayTTL(sendAt time.Time) time.Duration {
+	return max(time.Hour, sendAt.Add(dayKeep).Sub(f.cfg.Now()))
+}
+
+func (f *Flow) saveDay(ctx context.Context, id, date string, d dayState) error {
+	if err := f.setJSON(ctx, dayKey(id, date), d, f.dayTTL(time.Unix(d.SendAt, 0))); err != nil {
+		return fmt.Errorf("save day %s %s: %w", id, date, err)
+	}
+	return nil
+}
+
+// claimDay claims an unclaimed day (SET NX), or re-claims a resumable one
+// under the contact lock.
+func (f *Flow) claimDay(ctx context.Context, id, date string, sendAt time.Time) (bool, error) {
+	d := dayState{State: stateClaimed, SendAt: sendAt.Unix()}
+	raw, _ := json.Marshal(d)
+	ok, err := f.cfg.Store.SetNX(ctx, dayKey(id, date), string(raw), f.dayTTL(sendAt))
+	if err != nil {
+		return false, fmt.Errorf("claim day %s %s: %w", id, date, err)
+	}
+	if ok {
+		return true, nil
+	}
+	old, found, err := f.loadDay(ctx, id, date)
+	if err != nil || !found || !resumable(old.State) {
+		return false, err
+	}
+	return true, f.saveDay(ctx, id, date, d)
+}
+
+// OptedOut reports whether the contact texted STOP (and not START since)
+// or Twilio refused its number.
+func (f *Flow) OptedOut(ctx context.Context, contactID string) (bool, error) {
+	_, found, err := f.cfg.Store.Get(ctx, optOutKey(contactID))
+	if err != nil {
+		return false, fmt.Errorf("read opt-out of %s: %w", contactID, err)
+	}
+	return found, nil
+}
+
+func (f *Flow) setOptOut(ctx context.Context, id string, on bool) error {
+	var err error
+	if on {
+		err = f.cfg.Store.Set(ctx, optOutKey(id), "1", 0) // an opt-out never expires
+	} else {
+		err = f.cfg.Store.Del(ctx, optOutKey(id))
+	}
+	if err != nil {
+		return fmt.Errorf("write opt-out of %s: %w", id, err)
+	}
+	return nil
+}
+
+// contactsByPhone lists the contacts texted at a number, most recent
+// first: a household often shares one phone.
+func (f *Flow) contactsByPhone(ctx context.Context, phone string) ([]string, error) {
+	var ids []string
+	if _, err := f.getJSON(ctx, phoneKey(phone), &ids); err != nil {
+		return nil, fmt.Errorf("phone index: %w", err)
+	}
+	return ids, nil
+}
+
+// rememberPhone puts id first in phone's list (or removes it).
+func (f *Flow) rememberPhone(ctx context.Context, phone, id string, add bool) error {
+	if strings.TrimSpace(phone) == "" {
+		return nil
+	}
+	unlock, err := f.lockWait(ctx, "phone", phoneKey(phone))
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	ids, err := f.contactsByPhone(ctx, phone)
+	if err != nil {
+		return err
+	}
+	ids = slices.DeleteFunc(ids, func(s string) bool { return s == id })
+	if add {
+		ids = append([]string{id}, ids...)
+	}
+	if len(ids) == 0 {
+		return f.cfg.Store.Del(ctx, phoneKey(phone))
+	}
+	if err := f.setJSON(ctx, phoneKey(phone), ids, retention+35*24*time.Hour); err != nil {
+		return fmt.Errorf("phone index: %w", err)
+	}
+	return nil
+}
+
+// ContactByPhone finds the contact most recently texted at phone; writeback
+// uses it to file SMS replies.
+func (f *Flow) ContactByPhone(ctx context.Context, phone string) (contactID string, found bool, err error) {
+	ids, err := f.contactsByPhone(ctx, phone)
+	if err != nil || len(ids) == 0 {
+		return "", false, err
+	}
+	return ids[0], true, nil
+}
+
+// editPending changes the index of contacts with days beyond Twilio's
+// window (contact id -> unix send time of the first such day).
+func (f *Flow) editPending(ctx context.Context, fn func(map[string]int64)) error {
+	unlock, err := f.lockWait(ctx, "index", "pending")
+	if err != nil {
+		return fmt.Errorf("pending index: %w", err)
+	}
+	defer unlock()
+	idx := map[string]int64{}
+	if _, err := f.getJSON(ctx, pendingKey, &idx); err != nil {
+		return fmt.Errorf("pending index: %w", err)
+	}
+	fn(idx)
+	if len(idx) == 0 {
+		return f.cfg.Store.Del(ctx, pendingKey)
+	}
+	return f.setJSON(ctx, pendingKey, idx, 0)
+}
+
+func (f *Flow) pending(ctx context.Context) (map[string]int64, error) {
+	idx := map[string]int64{}
+	if _, err := f.getJSON(ctx, pendingKey, &idx); err != nil {
+		return nil, fmt.Errorf("pending index: %w", err)
+	}
+	return idx, nil
+}

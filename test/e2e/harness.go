@@ -1,0 +1,363 @@
+// Package e2e runs the whole bridge, as `bridge serve` builds it, on :0
+// against the Salesforce and Twilio stand-ins and a private redis-server, and
+// drives it over HTTP. Every bridge it starts has its log captured; a test in
+// which a planted personal value or a phone number reaches the log fails.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cityhealth/bridge/auth"
+	"github.com/cityhealth/bridge/config"
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/server"
+	"github.com/cityhealth/bridge/test/redistest"
+	"github.com/cityhealth/bridge/test/sfsim"
+	"github.com/cityhealth/bridge/test/twiliosim"
+)
+
+// PublicURL is what the bridge believes its external address is: webhooks
+// are signed against it while the test posts to the real listener, as
+// Twilio would through a load balancer.
+const PublicURL = "https://bridge.cityhealth.test"
+
+// Options change one bridge.
+type Options struct {
+	Env     map[string]string // extra or overriding BRIDGE_* variables
+	Mapping string            // mapping file contents; default testdata/mapping.yaml
+	// Redis, SF and Twilio let several bridges share one world.
+	Redis  *redistest.Server
+	SF     *sfsim.Server
+	Twilio *twiliosim.Server
+	Tuning *server.Tuning
+	Now    func() time.Time
+	// Consumer names the instance; a restarted instance keeps its name.
+	Consumer string
+}
+
+// Bridge is one running bridge and the world around it.
+type Bridge struct {
+	tb     testing.TB
+	URL    string
+	Server *server.Server
+	Config *config.Config
+	SF     *sfsim.Server
+	Twilio *twiliosim.Server
+	Redis  *redistest.Server
+	Log    *LogBuffer
+	HTTP   *http.Client
+
+	AdminToken, AgentToken string
+	WorkerSID              string
+
+	opts    Options
+	stopped bool
+}
+
+// DefaultTuning shortens every wait so failure tests finish in seconds.
+func DefaultTuning() server.Tuning {
+	return server.Tuning{
+		Retry:           redis.RetryPolicy{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond, GiveUpAfter: 4 * time.Second},
+		ClaimIdle:       1500 * time.Millisecond,
+		WritebackLinger: 20 * time.Millisecond,
+		SalesforceRetry: &salesforce.RetryPolicy{MaxAttempts: 3, BaseDelay: 5 * time.Millisecond, MaxDelay: 40 * time.Millisecond},
+		MappingPoll:     100 * time.Millisecond,
+		TwilioTimeout:   2 * time.Second,
+	}
+}
+
+// MustStart starts a bridge; everything stops when the test ends.
+func MustStart(tb testing.TB, opts Options) *Bridge {
+	tb.Helper()
+	if opts.Redis == nil {
+		opts.Redis = redistest.Start(tb, redistest.AppendOnly())
+	}
+	if opts.SF == nil {
+		opts.SF = sfsim.New(sfsim.Options{OrgID: SampleOrgID})
+		tb.Cleanup(opts.SF.Close)
+	}
+	if opts.Twilio == nil {
+		opts.Twilio = twiliosim.New(twiliosim.Options{Now: opts.Now})
+		tb.Cleanup(opts.Twilio.Close)
+	}
+	if opts.Tuning == nil {
+		t := DefaultTuning()
+		opts.Tuning = &t
+	}
+	if opts.Consumer == "" {
+		opts.Consumer = fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	}
+	b := &Bridge{tb: tb, SF: opts.SF, Twilio: opts.Twilio, Redis: opts.Redis, opts: opts,
+		Log: &LogBuffer{}, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	b.start()
+	tb.Cleanup(func() {
+		b.Stop()
+		b.Log.MustNotLeak(tb)
+	})
+	return b
+}
+
+func (b *Bridge) start() {
+	tb := b.tb
+	tb.Helper()
+	dir := tb.TempDir()
+	keyFile := filepath.Join(dir, "sf.pem")
+	mustWrite(tb, keyFile, b.SF.PrivateKeyPEM())
+	mappingDoc := b.opts.Mapping
+	if mappingDoc == "" {
+		mappingDoc = string(mustRead(tb, testdataPath("mapping.yaml")))
+	}
+	mappingFile := filepath.Join(dir, "mapping.yaml")
+	mustWrite(tb, mappingFile, []byte(mappingDoc))
+
+	env := map[string]string{
+		"BRIDGE_ADDR":                         "127.0.0.1:0",
+		"BRIDGE_PUBLIC_URL":                   PublicURL,
+		"BRIDGE_REDIS_URL":                    b.Redis.URL(),
+		"BRIDGE_MAPPING_FILE":                 mappingFile,
+		"BRIDGE_SF_LOGIN_URL":                 b.SF.URL,
+		"BRIDGE_SF_CLIENT_ID":                 b.SF.ClientID,
+		"BRIDGE_SF_USERNAME":                  b.SF.Username,
+		"BRIDGE_SF_PRIVATE_KEY_FILE":          keyFile,
+		"BRIDGE_SF_ORG_ID":                    b.SF.OrgID,
+		"BRIDGE_TWILIO_ACCOUNT_SID":           b.Twilio.AccountSID,
+		"BRIDGE_TWILIO_AUTH_TOKEN":            b.Twilio.AuthToken,
+		"BRIDGE_TWILIO_WORKSPACE_SID":         b.Twilio.WorkspaceSID,
+		"BRIDGE_TWILIO_WORKFLOW_SID":          b.Twilio.WorkflowSID,
+		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": b.Twilio.MessagingServiceSID,
+		"BRIDGE_TWILIO_CALLER_ID":             "+12125550100",
+		"BRIDGE_TWILIO_API_URL":               b.Twilio.URL,
+		"BRIDGE_JWT_SECRET":                   "e2e-jwt-secret-0123456789abcdef0123456789",
+		"BRIDGE_SURVEY_SECRET":                "e2e-survey-secret-0123456789abcdef012345",
+		"BRIDGE_LOG_LEVEL":                    "debug",
+	}
+	for k, v := range b.opts.Env {
+		env[k] = v
+	}
+	cfg, err := config.Load(config.MapSource(env), config.ModeServe)
+	if err != nil {
+		tb.Fatalf("config: %v", err)
+	}
+	b.Config = cfg
+	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(b.Log, testWriter{tb}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.New(context.Background(), cfg, server.Options{
+		Logger: logger, Consumer: b.opts.Consumer, Tuning: *b.opts.Tuning, Now: b.opts.Now,
+	})
+	if err != nil {
+		tb.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		tb.Fatalf("server.Start: %v", err)
+	}
+	b.Server, b.URL, b.stopped = srv, srv.URL(), false
+
+	b.WorkerSID = b.Twilio.WorkerSID
+	b.AdminToken = b.MustToken(auth.RoleAdmin, "ada-admin", "")
+	b.AgentToken = b.MustToken(auth.RoleAgent, "ana-tracer", b.WorkerSID)
+}
+
+// Stop drains and stops the bridge (the world keeps running).
+func (b *Bridge) Stop() {
+	if b.stopped {
+		return
+	}
+	b.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := b.Server.Close(ctx); err != nil {
+		b.tb.Logf("bridge close: %v", err)
+	}
+}
+
+// Restart stops and starts the bridge again with the same name and world.
+func (b *Bridge) Restart() {
+	b.tb.Helper()
+	b.Stop()
+	b.start()
+}
+
+// MustToken mints a token with the bridge's secret.
+func (b *Bridge) MustToken(role auth.Role, sub, workerSID string) string {
+	b.tb.Helper()
+	tok, err := auth.Mint(b.Config.JWT.Secret, auth.MintClaims{
+		Subject: sub, Role: role, WorkerSID: workerSID, Issuer: b.Config.JWT.Issuer, Audience: b.Config.JWT.Audience, TTL: time.Hour,
+	})
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	return tok
+}
+
+// Do sends a request to the bridge; body may be nil, a string or []byte.
+func (b *Bridge) Do(method, path string, body any, header map[string]string) (*http.Response, []byte) {
+	b.tb.Helper()
+	var r io.Reader
+	switch v := body.(type) {
+	case string:
+		r = strings.NewReader(v)
+	case []byte:
+		r = bytes.NewReader(v)
+	}
+	req, err := http.NewRequest(method, b.URL+path, r)
+	if err != nil {
+		b.tb.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := b.HTTP.Do(req)
+	if err != nil {
+		b.tb.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp, out
+}
+
+// PostOutbound posts a SOAP Outbound Message as Salesforce does.
+func (b *Bridge) PostOutbound(path, body string) (*http.Response, []byte) {
+	b.tb.Helper()
+	if path == "" {
+		path = "/webhooks/salesforce/outbound"
+	}
+	return b.Do(http.MethodPost, path, body, map[string]string{"Content-Type": "text/xml; charset=utf-8", "SOAPAction": `""`})
+}
+
+// PostTwilio posts a form signed against PublicURL, as Twilio does.
+func (b *Bridge) PostTwilio(path string, form url.Values) (*http.Response, []byte) {
+	b.tb.Helper()
+	sig := twilio.Sign(b.Config.Twilio.AuthToken, PublicURL+path, form)
+	return b.Do(http.MethodPost, path, form.Encode(), map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig,
+	})
+}
+
+// Eventually polls cond until it holds or the wait runs out. It waits for
+// asynchronous work; it is not a timing assertion.
+func Eventually(tb testing.TB, wait time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("gave up after %s waiting for %s", wait, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Settle waits until every queue of the bridge is empty (nothing waiting,
+// pending or retrying).
+func (b *Bridge) Settle(wait time.Duration) {
+	b.tb.Helper()
+	Eventually(b.tb, wait, "queues to drain", func() bool {
+		for _, st := range b.Server.QueueStats(context.Background()) {
+			if st.Length > 0 || st.Pending > 0 || st.Retrying > 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// LogBuffer keeps everything the bridge logged and the values that must
+// never appear in it.
+type LogBuffer struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	planted []string
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String is the log so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// Plant marks values (names, phone numbers, protected fields) that must
+// never be logged.
+func (l *LogBuffer) Plant(values ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.planted = append(l.planted, values...)
+}
+
+// A North American number in any common spelling, not inside a longer run of
+// letters or digits (so ids and timestamps do not match).
+var phoneRE = regexp.MustCompile(`(^|[^0-9A-Za-z])(\+?1[ .-]?)?\(?[2-9][0-9]{2}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}([^0-9A-Za-z]|$)`)
+
+// MustNotLeak fails tb when a planted value or a phone number was logged.
+func (l *LogBuffer) MustNotLeak(tb testing.TB) {
+	tb.Helper()
+	log := l.String()
+	l.mu.Lock()
+	planted := append([]string(nil), l.planted...)
+	l.mu.Unlock()
+	for _, v := range planted {
+		if v != "" && strings.Contains(log, v) {
+			tb.Errorf("privacy: the log contains the planted value %q", v)
+		}
+	}
+	if m := phoneRE.FindString(log); m != "" {
+		tb.Errorf("privacy: the log contains a phone number: %q", strings.TrimSpace(m))
+	}
+}
+
+// testWriter shows the bridge's log under -v.
+type testWriter struct{ tb testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	if testing.Verbose() {
+		w.tb.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func testdataPath(name string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "testdata", name)
+}
+
+// Testdata reads a file from test/e2e/testdata.
+func Testdata(tb testing.TB, name string) string {
+	tb.Helper()
+	return string(mustRead(tb, testdataPath(name)))
+}
+
+func mustRead(tb testing.TB, path string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+func mustWrite(tb testing.TB, path string, data []byte) {
+	tb.Helper()
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		tb.Fatal(err)
+	}
+}
