@@ -2,6 +2,8 @@ package admin
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -10,6 +12,7 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/test/redistest"
 )
 
@@ -92,4 +95,40 @@ func (l *logBuffer) lines(substr string) []string {
 		}
 	}
 	return out
+}
+
+// mustDeadLetter puts one message through a writeback queue whose handler
+// fails it permanently, and returns the queue once it is a dead letter.
+func mustDeadLetter(tb testing.TB, rdb goredis.UniversalClient, key, payload string) *redis.Queue {
+	tb.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	q, err := redis.NewQueue(rdb, redis.QueueConfig{Name: "writeback", Consumer: "admin-test",
+		Retry: redis.RetryPolicy{Initial: time.Millisecond, Max: time.Millisecond, GiveUpAfter: time.Minute}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = q.Close(context.Background()) })
+	if _, err := q.Enqueue(ctx, redis.Item{Key: key, Payload: []byte(payload)}); err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = q.Run(ctx, func(ctx context.Context, msgs []redis.Message) []error {
+			errs := make([]error, len(msgs))
+			for i := range msgs {
+				errs[i] = redis.Permanent(errors.New("upsert Task: INVALID_FIELD (Bogus__c)"))
+			}
+			return errs
+		})
+	}()
+	dl := redis.NewDeadLetters(rdb)
+	eventually(tb, 5*time.Second, "a dead letter", func() bool {
+		l, _ := dl.List(ctx, 10)
+		return len(l) > 0
+	})
+	cancel()
+	<-done
+	return q
 }

@@ -45,6 +45,11 @@ type Config struct {
 	// Secrets shorter than 32 bytes are accepted; the server warns about them.
 	SurveySecret []byte
 
+	// InstanceID names this instance in the queues' consumer groups. A stable
+	// one (a StatefulSet pod name) lets a restarted instance resume its own
+	// unfinished work at once; default host-pid, taken over after 30 s.
+	InstanceID string
+
 	LogLevel        string // debug, info, warn, error
 	ContextCacheTTL time.Duration
 	ShutdownTimeout time.Duration
@@ -98,7 +103,7 @@ var Variables = []string{
 	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
 	"BRIDGE_SURVEY_SECRET", "BRIDGE_TIMEZONE",
 	// Operational knobs beyond SPEC.md.
-	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT",
+	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT", "BRIDGE_INSTANCE_ID",
 }
 
 // Source looks a variable up; os.LookupEnv fits, tests pass a map.
@@ -171,6 +176,7 @@ var (
 	reOrgID      = regexp.MustCompile(`^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$`)
 	reAPIVersion = regexp.MustCompile(`^[0-9]{2,3}\.0$`)
 	reE164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
+	reInstance   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 )
 
 func sidPattern(prefix string) *regexp.Regexp {
@@ -341,6 +347,8 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	default:
 		b.fail("BRIDGE_LOG_LEVEL", "must be debug, info, warn or error")
 	}
+	c.InstanceID = b.get("BRIDGE_INSTANCE_ID", "", false)
+	b.match("BRIDGE_INSTANCE_ID", c.InstanceID, reInstance, "1-64 of letters, digits, '.', '_' and '-'")
 	c.ContextCacheTTL = b.duration("BRIDGE_CONTEXT_CACHE_TTL", "15s")
 	c.ShutdownTimeout = b.duration("BRIDGE_SHUTDOWN_TIMEOUT", "20s")
 

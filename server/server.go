@@ -54,7 +54,7 @@ type Options struct {
 type Tuning struct {
 	Retry           redis.RetryPolicy       // queue retries (default: 1s..1m, give up after 15m)
 	ClaimIdle       time.Duration           // take over a dead instance's work (default 30s)
-	WritebackLinger time.Duration           // fill a Collections batch (default 50ms)
+	WritebackLinger time.Duration           // fill a Collections batch (default 500ms: 200-row batches in a burst, a lone event still within a second)
 	SalesforceRetry *salesforce.RetryPolicy // HTTP-level retries (default: the connector's)
 	MappingPoll     time.Duration           // how often instances look for a new mapping (default 1s)
 	TwilioTimeout   time.Duration           // per Twilio call (default 10s)
@@ -100,6 +100,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Server, error)
 	if opts.Now == nil {
 		s.opts.Now = time.Now
 	}
+	if s.opts.Consumer == "" {
+		s.opts.Consumer = cfg.InstanceID
+	}
 	s.reg = prometheus.NewRegistry()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := s.build(ctx); err != nil {
@@ -119,9 +122,6 @@ func logLevel(s string) slog.Level {
 
 func (s *Server) build(ctx context.Context) error {
 	cfg := s.cfg
-	if len(cfg.JWT.Secret) > 0 && len(cfg.JWT.Secret) < 32 {
-		s.log.Warn("BRIDGE_JWT_SECRET is shorter than 32 bytes; use a longer one in production")
-	}
 	if len(cfg.SurveySecret) < 32 {
 		s.log.Warn("BRIDGE_SURVEY_SECRET is shorter than 32 bytes; use a longer one in production")
 	}
@@ -180,13 +180,13 @@ func (s *Server) build(ctx context.Context) error {
 	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback} {
 		qc := redis.QueueConfig{
 			Name: name, Consumer: s.opts.Consumer, Retry: s.opts.Tuning.Retry, ClaimIdle: s.opts.Tuning.ClaimIdle,
-			Logger: s.log.With("component", "queue", "queue", name), Registerer: s.reg,
+			Logger: s.log.With("component", "queue"), Registerer: s.reg,
 		}
 		if name == event.QueueWriteback {
 			// Collections take 200 rows; a short linger fills a batch in a burst.
 			qc.BatchSize, qc.Linger = salesforce.MaxCollection, s.opts.Tuning.WritebackLinger
 			if qc.Linger == 0 {
-				qc.Linger = 50 * time.Millisecond
+				qc.Linger = 500 * time.Millisecond
 			}
 		}
 		q, err := redis.NewQueue(s.rdb, qc)

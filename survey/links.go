@@ -108,10 +108,7 @@ func (l *Links) Token(contactID, date, lang string, validUntil time.Time) (strin
 	if _, err := time.Parse("2006-01-02", date); err != nil || !dateRe.MatchString(date) {
 		return "", fmt.Errorf("survey: date %q is not YYYY-MM-DD", date)
 	}
-	lang = strings.ToLower(strings.TrimSpace(lang))
-	if !langRe.MatchString(lang) {
-		lang = "en"
-	}
+	lang = NormalizeLanguage(lang)
 	now := l.now()
 	if !validUntil.After(now) {
 		return "", errors.New("survey: link would be expired already")
@@ -125,6 +122,16 @@ func (l *Links) Token(contactID, date, lang string, validUntil time.Time) (strin
 	})
 	delete(t.Header, "typ") // 16 characters fewer in every SMS
 	return t.SignedString(l.secret)
+}
+
+// NormalizeLanguage lower-cases a language tag; anything that is not one
+// (a picklist value the mapping did not translate, say) becomes "en".
+func NormalizeLanguage(lang string) string {
+	lang = strings.ToLower(strings.TrimSpace(strings.ReplaceAll(lang, "_", "-")))
+	if !langRe.MatchString(lang) {
+		return "en"
+	}
+	return lang
 }
 
 // Link is PublicURL/survey/<token>.

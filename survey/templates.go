@@ -72,7 +72,8 @@ button:focus-visible{outline:3px solid #1b1b1b;outline-offset:2px}
 
 {{define "form"}}{{template "head" .}}
 <h1>{{.T.Title}}</h1>
-<p>{{.Greeting}} {{.T.Intro}}</p>
+<p>{{.Greeting}}</p>
+<p>{{.T.Intro}}</p>
 <p class="date">{{printf .T.ForDay .Date}}</p>
 {{if .Invalid}}<p class="error" role="alert" id="form-error">{{.T.Invalid}}</p>{{end}}
 <form method="post"{{if .Invalid}} aria-describedby="form-error"{{end}}>

@@ -166,6 +166,7 @@
     const v = parseInt(r.headers.get('X-Mapping-Version') || '0', 10);
     $('doc').value = typeof r.data === 'string' ? r.data : JSON.stringify(r.data, null, 2);
     state.loadedText = $('doc').value;
+    $('doc').scrollTop = 0;
     state.current = v;
     setVersion(v);
     renderGutter();

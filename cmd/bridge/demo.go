@@ -264,4 +264,4 @@ func xmlEscape(s string) string {
 	return r.Replace(s)
 }
 
-func randomSecret() string { return rand.Text() }
+func randomSecret() string { return rand.Text() + rand.Text() }

@@ -15,11 +15,15 @@ import (
 	"os/signal"
 	"syscall"
 	_ "time/tzdata" // BRIDGE_TIMEZONE works in a static binary without zoneinfo
+
+	"github.com/gin-gonic/gin"
 )
 
 func main() {
+	// gin's mode is package state; only main sets it.
+	gin.SetMode(gin.ReleaseMode)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -35,7 +39,7 @@ const usage = `usage:
 // env looks a variable up; os.LookupEnv in production.
 type env = func(string) (string, bool)
 
-func run(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2

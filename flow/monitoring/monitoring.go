@@ -282,6 +282,10 @@ func classify(err error) error {
 	if err == nil || redis.IsPermanent(err) {
 		return err
 	}
+	var re *mapping.RuleError
+	if errors.As(err, &re) {
+		return redis.Permanent(err) // the record must change first
+	}
 	var tw *twilio.APIError
 	if errors.As(err, &tw) && tw.Status >= 400 && tw.Status < 500 && tw.Status != 429 {
 		return redis.Permanent(err)

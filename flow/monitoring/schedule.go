@@ -62,7 +62,8 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 			return err
 		}
 		cur := old
-		cur.Active, cur.LastModified = false, maxString(lm, old.LastModified)
+		// Active is "in monitoring": an opted-out contact may START again.
+		cur.Active, cur.LastModified = r.Active(fields), maxString(lm, old.LastModified)
 		if err := f.setPending(ctx, id, &cur, 0); err != nil {
 			return err
 		}
@@ -90,7 +91,7 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 		start = f.cfg.Now().In(f.cfg.Location).Format("2006-01-02")
 	}
 	cur := contactState{
-		Object: rec.Object, Phone: to, FirstName: r.Name(fields), Language: r.Language(fields),
+		Object: rec.Object, Phone: to, FirstName: r.Name(fields), Language: survey.NormalizeLanguage(r.Language(fields)),
 		Start: start, Days: r.Days(), Active: true, LastModified: maxString(lm, old.LastModified),
 		Pending: old.Pending,
 	}

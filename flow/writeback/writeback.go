@@ -80,9 +80,15 @@ type row struct {
 	object, extField, extValue string
 	fields                     salesforce.Record
 	msgs                       []int
+	// dependent rows (follow-ups) are written only once their event's main
+	// row succeeded, so a rejected event leaves nothing half-written.
+	dependent bool
 }
 
-type target struct{ object, extField string }
+type target struct {
+	object, extField string
+	dependent        bool
+}
 
 // Handle is the queue's batch handler: it maps every message to rows, upserts
 // them in as few Collections calls as the 200-row limit allows, and reports
@@ -103,7 +109,7 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 			return
 		}
 		r.msgs = []int{i}
-		t := target{r.object, r.extField}
+		t := target{r.object, r.extField, r.dependent}
 		if _, ok := byTarget[t]; !ok {
 			order = append(order, t)
 		}
@@ -123,33 +129,18 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 		}
 	}
 
-	for _, t := range order {
-		rows := byTarget[t]
-		recs := make([]salesforce.Record, len(rows))
-		for j, r := range rows {
-			rec := salesforce.Record{}
-			for k, v := range r.fields {
-				rec[k] = v
-			}
-			rec[r.extField] = r.extValue
-			recs[j] = rec
-		}
-		results, err := f.cfg.CRM.UpsertCollection(ctx, t.object, t.extField, recs)
-		if err != nil {
-			err = classify(fmt.Errorf("upsert %d %s rows: %w", len(recs), t.object, err))
-			for _, r := range rows {
-				fail(errs, r.msgs, err)
-			}
-			continue
-		}
-		for j, r := range rows {
-			if j >= len(results) {
-				fail(errs, r.msgs, fmt.Errorf("upsert %s %s: no result for row", t.object, r.extValue))
+	for _, dependent := range []bool{false, true} {
+		for _, t := range order {
+			if t.dependent != dependent {
 				continue
 			}
-			if res := results[j]; !res.Success {
-				fail(errs, r.msgs, rowError(t.object, r.extValue, res.Errors))
+			var rows []*row
+			for _, r := range byTarget[t] {
+				if !dependent || allOK(errs, r.msgs) {
+					rows = append(rows, r)
+				}
 			}
+			f.upsert(ctx, t, rows, errs)
 		}
 	}
 	for i, err := range errs {
@@ -158,6 +149,48 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 		}
 	}
 	return errs
+}
+
+// upsert writes rows in Collections calls and records per-message failures.
+func (f *Flow) upsert(ctx context.Context, t target, rows []*row, errs []error) {
+	if len(rows) == 0 {
+		return
+	}
+	recs := make([]salesforce.Record, len(rows))
+	for j, r := range rows {
+		rec := salesforce.Record{}
+		for k, v := range r.fields {
+			rec[k] = v
+		}
+		rec[r.extField] = r.extValue
+		recs[j] = rec
+	}
+	results, err := f.cfg.CRM.UpsertCollection(ctx, t.object, t.extField, recs)
+	if err != nil {
+		err = classify(fmt.Errorf("upsert %d %s rows: %w", len(recs), t.object, err))
+		for _, r := range rows {
+			fail(errs, r.msgs, err)
+		}
+		return
+	}
+	for j, r := range rows {
+		if j >= len(results) {
+			fail(errs, r.msgs, fmt.Errorf("upsert %s %s: no result for row", t.object, r.extValue))
+			continue
+		}
+		if res := results[j]; !res.Success {
+			fail(errs, r.msgs, rowError(t.object, r.extValue, res.Errors))
+		}
+	}
+}
+
+func allOK(errs []error, idx []int) bool {
+	for _, i := range idx {
+		if errs[i] != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // fail records err for each message unless it already failed permanently.
@@ -198,7 +231,7 @@ func (f *Flow) outcomeRows(m *mapping.Mapping, t *event.Task) ([]row, error) {
 	rows := []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: t.TaskSID, fields: salesforce.Record(fields)}}
 	if followUp != nil {
 		rows = append(rows, row{object: o.Object(), extField: o.ExternalIDField(), extValue: followUp.ExternalID,
-			fields: salesforce.Record(followUp.Record(o.ExternalIDField()))})
+			fields: salesforce.Record(followUp.Record(o.ExternalIDField())), dependent: true})
 	}
 	return rows, nil
 }

@@ -21,11 +21,14 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/config"
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/server"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/sfsim"
@@ -68,6 +71,7 @@ type Bridge struct {
 
 	opts    Options
 	stopped bool
+	rdb     *goredis.Client
 }
 
 // DefaultTuning shortens every wait so failure tests finish in seconds.
@@ -75,7 +79,7 @@ func DefaultTuning() server.Tuning {
 	return server.Tuning{
 		Retry:           redis.RetryPolicy{Initial: 50 * time.Millisecond, Max: 400 * time.Millisecond, GiveUpAfter: 4 * time.Second},
 		ClaimIdle:       1500 * time.Millisecond,
-		WritebackLinger: 20 * time.Millisecond,
+		WritebackLinger: 500 * time.Millisecond,
 		SalesforceRetry: &salesforce.RetryPolicy{MaxAttempts: 3, BaseDelay: 5 * time.Millisecond, MaxDelay: 40 * time.Millisecond},
 		MappingPoll:     100 * time.Millisecond,
 		TwilioTimeout:   2 * time.Second,
@@ -116,6 +120,33 @@ func MustStart(tb testing.TB, opts Options) *Bridge {
 func (b *Bridge) start() {
 	tb := b.tb
 	tb.Helper()
+	env := b.env()
+	cfg, err := config.Load(config.MapSource(env), config.ModeServe)
+	if err != nil {
+		tb.Fatalf("config: %v", err)
+	}
+	b.Config = cfg
+	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(b.Log, testWriter{tb}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.New(context.Background(), cfg, server.Options{
+		Logger: logger, Consumer: b.opts.Consumer, Tuning: *b.opts.Tuning, Now: b.opts.Now,
+	})
+	if err != nil {
+		tb.Fatalf("server.New: %v", err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		tb.Fatalf("server.Start: %v", err)
+	}
+	b.Server, b.URL, b.stopped = srv, srv.URL(), false
+
+	b.WorkerSID = b.Twilio.WorkerSID
+	b.AdminToken = b.MustToken(auth.RoleAdmin, "ada-admin", "")
+	b.AgentToken = b.MustToken(auth.RoleAgent, "ana-tracer", b.WorkerSID)
+}
+
+// env is the bridge's whole configuration, as `bridge serve` would read it.
+func (b *Bridge) env() map[string]string {
+	tb := b.tb
+	tb.Helper()
 	dir := tb.TempDir()
 	keyFile := filepath.Join(dir, "sf.pem")
 	mustWrite(tb, keyFile, b.SF.PrivateKeyPEM())
@@ -125,7 +156,6 @@ func (b *Bridge) start() {
 	}
 	mappingFile := filepath.Join(dir, "mapping.yaml")
 	mustWrite(tb, mappingFile, []byte(mappingDoc))
-
 	env := map[string]string{
 		"BRIDGE_ADDR":                         "127.0.0.1:0",
 		"BRIDGE_PUBLIC_URL":                   PublicURL,
@@ -150,26 +180,7 @@ func (b *Bridge) start() {
 	for k, v := range b.opts.Env {
 		env[k] = v
 	}
-	cfg, err := config.Load(config.MapSource(env), config.ModeServe)
-	if err != nil {
-		tb.Fatalf("config: %v", err)
-	}
-	b.Config = cfg
-	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(b.Log, testWriter{tb}), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv, err := server.New(context.Background(), cfg, server.Options{
-		Logger: logger, Consumer: b.opts.Consumer, Tuning: *b.opts.Tuning, Now: b.opts.Now,
-	})
-	if err != nil {
-		tb.Fatalf("server.New: %v", err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		tb.Fatalf("server.Start: %v", err)
-	}
-	b.Server, b.URL, b.stopped = srv, srv.URL(), false
-
-	b.WorkerSID = b.Twilio.WorkerSID
-	b.AdminToken = b.MustToken(auth.RoleAdmin, "ada-admin", "")
-	b.AgentToken = b.MustToken(auth.RoleAgent, "ana-tracer", b.WorkerSID)
+	return env
 }
 
 // Stop drains and stops the bridge (the world keeps running).
@@ -261,18 +272,40 @@ func Eventually(tb testing.TB, wait time.Duration, what string, cond func() bool
 	}
 }
 
-// Settle waits until every queue of the bridge is empty (nothing waiting,
-// pending or retrying).
+// Settle waits until every queue is empty (nothing waiting, pending or
+// retrying). It reads Redis itself, so it works for a bridge process too.
 func (b *Bridge) Settle(wait time.Duration) {
 	b.tb.Helper()
 	Eventually(b.tb, wait, "queues to drain", func() bool {
-		for _, st := range b.Server.QueueStats(context.Background()) {
+		for _, st := range b.QueueStats() {
 			if st.Length > 0 || st.Pending > 0 || st.Retrying > 0 {
 				return false
 			}
 		}
 		return true
 	})
+}
+
+// QueueStats reads every queue's sizes straight from Redis.
+func (b *Bridge) QueueStats() map[string]redis.QueueStats {
+	b.tb.Helper()
+	if b.rdb == nil {
+		b.rdb = b.Redis.Client(b.tb)
+	}
+	out := map[string]redis.QueueStats{}
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback} {
+		q, err := redis.NewQueue(b.rdb, redis.QueueConfig{Name: name})
+		if err != nil {
+			b.tb.Fatal(err)
+		}
+		st, err := q.Stats(context.Background())
+		if err != nil {
+			// Redis is down: report work outstanding so Settle keeps waiting.
+			st.Length = 1
+		}
+		out[name] = st
+	}
+	return out
 }
 
 // LogBuffer keeps everything the bridge logged and the values that must

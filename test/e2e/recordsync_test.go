@@ -162,7 +162,7 @@ func TestOutboundRefusals(t *testing.T) {
 	if n := b.Twilio.TotalCalls(); n != 0 {
 		t.Fatalf("refused messages made %d Twilio calls", n)
 	}
-	for name, st := range b.Server.QueueStats(t.Context()) {
+	for name, st := range b.QueueStats() {
 		if st.Length != 0 {
 			t.Fatalf("queue %s holds %d entries from refused messages", name, st.Length)
 		}

@@ -1,0 +1,222 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/gin-gonic/gin"
+
+	"github.com/cityhealth/bridge/auth"
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// fakeCRM answers previews in the browser test; it must not be called there.
+type fakeCRM struct {
+	GetFunc func(ctx context.Context, object, id string, fields []string) (salesforce.Record, error)
+}
+
+var _ CRM = (*fakeCRM)(nil)
+
+func (f *fakeCRM) Get(ctx context.Context, object, id string, fields []string) (salesforce.Record, error) {
+	return f.GetFunc(ctx, object, id, fields)
+}
+
+// TestBrowserEditValidateSaveRollback drives the admin page in Chromium:
+// sign in with a pasted token, load, break the mapping, see the error at its
+// path, fix and save, roll back from History, and take a screenshot.
+func TestBrowserEditValidateSaveRollback(t *testing.T) {
+	execPath := chromiumPath
+	if _, err := os.Stat(execPath); err != nil {
+		p, err := exec.LookPath("chromium")
+		if err != nil {
+			t.Skip("chromium is not installed (looked for /usr/bin/chromium and chromium on PATH); skipping the admin page browser test")
+		}
+		execPath = p
+	}
+
+	_, rdb := MustRedis(t)
+	store := MustStore(t, rdb)
+	ctx := context.Background()
+	doc := exampleDoc(t)
+	if _, err := store.Save(ctx, doc, "BRIDGE_MAPPING_FILE", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	mustDeadLetter(t, rdb, "EV0123456789abcdef", `{"task":{}}`)
+	crm := &fakeCRM{GetFunc: func(context.Context, string, string, []string) (salesforce.Record, error) {
+		t.Error("the browser test previews inline records only")
+		return nil, salesforce.ErrNotFound
+	}}
+	api, err := NewAPI(APIConfig{Store: store, DeadLetters: redis.NewDeadLetters(rdb), CRM: crm, CallerID: "+16175550100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authn, err := auth.New(auth.Config{HMACSecret: testSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng := gin.New()
+	api.Register(eng, authn.Require(auth.RoleAdmin))
+	srv := httptest.NewServer(eng)
+	defer srv.Close()
+	token := mint(t, "dana.admin", auth.RoleAdmin)
+
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(execPath),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(1280, 900),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
+	defer cancelBrowser()
+	// Start the browser on a context without a deadline (see chromedp.Run).
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	tctx, cancel := context.WithTimeout(bctx, 90*time.Second)
+	defer cancel()
+
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(tctx, actions...); err != nil {
+			shot(t, tctx, "admin-failed.png")
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	waitFor := func(expr string) chromedp.Action[chromedp.Void] {
+		return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(15*time.Second))
+	}
+	setDoc := func(text string) chromedp.Action[chromedp.Void] {
+		js, _ := json.Marshal(text)
+		return chromedp.Evaluate[chromedp.Void](`(() => { const d = document.getElementById('doc'); d.value = ` + string(js) +
+			`; d.dispatchEvent(new Event('input', {bubbles: true})); })()`)
+	}
+
+	// The page loads without a token and asks for one.
+	step("open page",
+		chromedp.Navigate(srv.URL+"/admin"),
+		chromedp.WaitVisible(chromedp.ID("token")),
+	)
+	step("sign in",
+		chromedp.SetValue(chromedp.ID("token"), token),
+		chromedp.Click(chromedp.ID("signin-btn")),
+		chromedp.WaitVisible(chromedp.ID("doc")),
+		waitFor(`document.getElementById('doc').value.includes('record_to_task:')`),
+		waitFor(`document.getElementById('version-label').textContent === 'Editing version 1'`),
+		waitFor(`document.getElementById('who-label').textContent.includes('dana.admin')`),
+		waitFor(`sessionStorage.getItem('bridge.adminToken') !== null`),
+	)
+
+	// Break it: an unknown transform.
+	broken := strings.Replace(string(doc), "transform: e164, required: true}", "transform: nope, required: true}", 1)
+	const wantPath = "record_to_task.attributes.to.transform"
+	step("validate broken",
+		setDoc(broken),
+		waitFor(`!document.getElementById('dirty').hidden`),
+		chromedp.Click(chromedp.ID("validate-btn")),
+		waitFor(`[...document.querySelectorAll('#errors .path')].some(e => e.textContent === '`+wantPath+`')`),
+		waitFor(`document.getElementById('editor-msg').textContent.includes('Nothing was saved')`),
+	)
+	// Clicking the error selects its line in the editor.
+	step("select error line",
+		chromedp.Click(chromedp.CSS("#errors li:first-child button")),
+		waitFor(`(() => { const d = document.getElementById('doc'); return d.value.substring(d.selectionStart, d.selectionEnd).includes('transform: nope'); })()`),
+	)
+	step("save broken is refused",
+		chromedp.Click(chromedp.ID("save-btn")),
+		waitFor(`[...document.querySelectorAll('#errors .path')].some(e => e.textContent === '`+wantPath+`')`),
+	)
+	shot(t, tctx, "admin-errors.png")
+	if v, _ := store.Latest(ctx); v.Version != 1 {
+		t.Fatalf("a refused save stored version %d", v.Version)
+	}
+
+	// Fix it, change something real, save: version 2.
+	fixed := strings.Replace(string(doc), "days: 14", "days: 10", 1)
+	step("save fixed",
+		setDoc(fixed),
+		chromedp.Click(chromedp.ID("save-btn")),
+		waitFor(`document.getElementById('editor-msg').textContent.includes('Saved as version 2')`),
+		waitFor(`document.getElementById('errors-box').hidden`),
+		waitFor(`document.getElementById('version-label').textContent === 'Editing version 2'`),
+		waitFor(`document.querySelector('#history tbody tr') && document.querySelector('#history tbody tr').dataset.version === '2'`),
+	)
+	v2, err := store.Latest(ctx)
+	if err != nil || v2.Version != 2 || v2.Who != "dana.admin" || v2.Summary != "changed reminders.days" || string(v2.Doc) != fixed {
+		t.Fatalf("after save: version %d by %q (%q), err %v", v2.Version, v2.Who, v2.Summary, err)
+	}
+
+	// Roll back to version 1 from History (the button asks for a second press).
+	rollbackBtn := chromedp.CSS(`#history button[aria-label="Roll back to version 1"]`)
+	step("roll back",
+		chromedp.Click(rollbackBtn),
+		waitFor(`document.querySelector('#history button[aria-label="Roll back to version 1"]').textContent.startsWith('Confirm')`),
+		chromedp.Click(rollbackBtn),
+		waitFor(`document.getElementById('history-msg').textContent.includes('version 3')`),
+		waitFor(`document.getElementById('version-label').textContent === 'Editing version 3'`),
+		waitFor(`document.getElementById('doc').value.includes('days: 14')`),
+	)
+	v3, err := store.Latest(ctx)
+	if err != nil || v3.Version != 3 || !bytes.Equal(v3.Doc, doc) {
+		t.Fatalf("after rollback: version %d, err %v", v3.Version, err)
+	}
+
+	// A preview of an inline record, and the dead letters, for the picture.
+	step("preview and dead letters",
+		chromedp.Click(chromedp.CSS(`input[name=source][value=json]`)),
+		chromedp.Click(chromedp.ID("preview-btn")),
+		waitFor(`document.getElementById('preview-out').textContent.includes('"record_id": "003000000000001AAA"')`),
+		waitFor(`document.querySelectorAll('#dead tbody button').length === 1`),
+		chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`),
+	)
+	png := shot(t, tctx, "admin.png")
+	if len(png) < 10000 {
+		t.Fatalf("screenshot is only %d bytes", len(png))
+	}
+
+	// Sign out forgets the token.
+	step("sign out",
+		chromedp.Click(chromedp.ID("signout")),
+		chromedp.WaitVisible(chromedp.ID("token")),
+		waitFor(`sessionStorage.getItem('bridge.adminToken') === null`),
+	)
+}
+
+// shot saves a full-page PNG under test/artifacts and returns it.
+func shot(t *testing.T, ctx context.Context, name string) []byte {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return nil
+	}
+	dir := filepath.Join("..", "test", "artifacts")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("screenshot dir: %v", err)
+		return png
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Logf("write %s: %v", path, err)
+	}
+	return png
+}

@@ -1,0 +1,262 @@
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cityhealth/bridge/connector/twilio"
+)
+
+// TaskEvent is the shared TaskRouter sample with its ids replaced.
+func TaskEvent(tb testing.TB, eventSID, taskSID, recordID string, attrs map[string]any) url.Values {
+	tb.Helper()
+	form := url.Values{}
+	sc := bufio.NewScanner(strings.NewReader(Testdata(tb, "twilio-taskrouter-event.txt")))
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, _ := strings.Cut(line, "=")
+		form.Set(k, v)
+	}
+	form.Set("Sid", eventSID)
+	form.Set("TaskSid", taskSID)
+	form.Set("ResourceSid", taskSID)
+	var a map[string]any
+	_ = json.Unmarshal([]byte(form.Get("TaskAttributes")), &a)
+	a["crm"] = map[string]any{"record_id": recordID, "object": "Contact"}
+	for k, v := range attrs {
+		a[k] = v
+	}
+	raw, _ := json.Marshal(a)
+	form.Set("TaskAttributes", string(raw))
+	return form
+}
+
+func sid(prefix string, n int) string { return fmt.Sprintf("%s%032x", prefix, n) }
+
+// rowsByExternalID counts Task rows per Twilio_Task_Sid__c.
+func rowsByExternalID(b *Bridge) map[string]int {
+	out := map[string]int{}
+	for _, r := range b.SF.Records("Task") {
+		if v, _ := r["Twilio_Task_Sid__c"].(string); v != "" {
+			out[v]++
+		}
+	}
+	return out
+}
+
+func TestWritebackOutcomeAndFollowUp(t *testing.T) {
+	b := MustStart(t, Options{})
+	b.Log.Plant("Reached - agreed to quarantine", "+12125550123")
+	form := TaskEvent(t, sid("EV", 1), sid("WT", 1), "003RM00000Qx1a2YAB", nil)
+	if resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", form); resp.StatusCode != http.StatusOK {
+		t.Fatalf("event refused: %d %s", resp.StatusCode, body)
+	}
+	Eventually(t, wait, "two Task rows", func() bool { return len(b.SF.Records("Task")) == 2 })
+	b.Settle(wait)
+	var outcome, followUp map[string]any
+	for _, r := range b.SF.Records("Task") {
+		switch r["Twilio_Task_Sid__c"] {
+		case sid("WT", 1):
+			outcome = r
+		case sid("WT", 1) + "-follow-up":
+			followUp = r
+		}
+	}
+	if outcome == nil || followUp == nil {
+		t.Fatalf("rows: %v", b.SF.Records("Task"))
+	}
+	want := map[string]any{"WhoId": "003RM00000Qx1a2YAB", "Subject": "Contact tracing call", "Status": "Completed",
+		"CallType": "Outbound", "CallDisposition": "Reached - agreed to quarantine", "CallObject": "CA9f8e7d6c5b4a39281706f5e4d3c2b1a0"}
+	for k, v := range want {
+		if outcome[k] != v {
+			t.Errorf("outcome %s = %v, want %v", k, outcome[k], v)
+		}
+	}
+	if fmt.Sprint(outcome["CallDurationInSeconds"]) != "412" {
+		t.Errorf("CallDurationInSeconds = %v", outcome["CallDurationInSeconds"])
+	}
+	if followUp["ActivityDate"] != "2020-06-04" || followUp["Status"] != "Not Started" || followUp["Subject"] != "Follow-up call" || followUp["WhoId"] != "003RM00000Qx1a2YAB" {
+		t.Errorf("follow-up row: %v", followUp)
+	}
+
+	// A replay of the same event writes nothing new.
+	calls := b.SF.APICalls()
+	b.PostTwilio("/webhooks/twilio/taskrouter", form)
+	b.Settle(wait)
+	if n := len(b.SF.Records("Task")); n != 2 || b.SF.APICalls() != calls {
+		t.Fatalf("replay: %d rows, %d extra API calls", n, b.SF.APICalls()-calls)
+	}
+}
+
+func TestWritebackSignatureAndFiltering(t *testing.T) {
+	b := MustStart(t, Options{})
+	form := TaskEvent(t, sid("EV", 2), sid("WT", 2), ContactID(2), nil)
+	for name, sig := range map[string]string{"missing": "", "forged": "bm90IGEgc2lnbmF0dXJl", "other token": "Zm9yZ2VkLXdpdGgtYW5vdGhlci10b2tlbg=="} {
+		resp, body := b.Do(http.MethodPost, "/webhooks/twilio/taskrouter", form.Encode(), map[string]string{
+			"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig})
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "error") {
+			t.Fatalf("%s signature: %d %s", name, resp.StatusCode, body)
+		}
+	}
+	// A valid signature over different parameters is still forged.
+	tampered := TaskEvent(t, sid("EV", 2), sid("WT", 2), ContactID(2), nil)
+	sig := signedHeader(b, "/webhooks/twilio/taskrouter", tampered)
+	tampered.Set("TaskAge", "9999")
+	resp, _ := b.Do(http.MethodPost, "/webhooks/twilio/taskrouter", tampered.Encode(), map[string]string{
+		"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig})
+	if resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("tampered form: %d", resp.StatusCode)
+	}
+
+	ignored := TaskEvent(t, sid("EV", 3), sid("WT", 3), ContactID(3), nil)
+	ignored.Set("EventType", "task.created")
+	noCRM := TaskEvent(t, sid("EV", 4), sid("WT", 4), ContactID(4), nil)
+	noCRM.Set("TaskAttributes", `{"to":"+12125550123"}`)
+	for _, f := range []url.Values{ignored, noCRM} {
+		if resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", f); resp.StatusCode != http.StatusOK {
+			t.Fatalf("ignored event answered %d %s", resp.StatusCode, body)
+		}
+	}
+	b.Settle(wait)
+	if n := len(b.SF.Records("Task")); n != 0 || b.SF.APICalls() != 0 {
+		t.Fatalf("refused or ignored events wrote %d rows with %d calls", n, b.SF.APICalls())
+	}
+}
+
+func signedHeader(b *Bridge, path string, form url.Values) string {
+	return twilio.Sign(b.Config.Twilio.AuthToken, PublicURL+path, form)
+}
+
+// postOutcomes sends n outcomes (and dup of them again) from workers goroutines.
+func postOutcomes(t *testing.T, b *Bridge, from, n, dup int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				form := TaskEvent(t, sid("EV", i), sid("WT", i), ContactID(i), map[string]any{"follow_up_date": nil})
+				for {
+					resp, _ := b.PostTwilio("/webhooks/twilio/taskrouter", form)
+					if resp.StatusCode == http.StatusOK {
+						break
+					}
+					time.Sleep(50 * time.Millisecond) // Twilio retries a failed delivery
+				}
+			}
+		}()
+	}
+	for i := from; i < from+n; i++ {
+		jobs <- i
+	}
+	for i := from; i < from+dup; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+}
+
+func TestWriteback1000OutcomesExactlyOnceInFewCalls(t *testing.T) {
+	b := MustStart(t, Options{})
+	postOutcomes(t, b, 0, 1000, 333)
+	Eventually(t, 60*time.Second, "1000 rows", func() bool { return len(b.SF.Records("Task")) >= 1000 })
+	b.Settle(30 * time.Second)
+	rows := rowsByExternalID(b)
+	if len(rows) != 1000 || len(b.SF.Records("Task")) != 1000 {
+		t.Fatalf("%d distinct rows, %d total, want 1000", len(rows), len(b.SF.Records("Task")))
+	}
+	calls := b.SF.APICalls()
+	t.Logf("Salesforce API calls for 1000 outcomes (333 re-delivered): %d", calls)
+	if calls > 25 {
+		t.Fatalf("%d Salesforce API calls for 1000 outcomes, SPEC allows 25", calls)
+	}
+}
+
+func TestWritebackThroughFaults(t *testing.T) {
+	b := StartProcess(t, Options{})
+	b.SF.LockFraction(0.2)
+	b.SF.Fail503(5)
+	postOutcomes(t, b.Bridge, 0, 300, 100)
+	b.SF.ExpireSessions()
+	postOutcomes(t, b.Bridge, 300, 200, 0)
+
+	// Kill -9 while work is in flight, then a Salesforce outage.
+	b.Kill()
+	b.SF.SetOutage(true)
+	b.Start()
+	postOutcomes(t, b.Bridge, 500, 200, 50)
+	time.Sleep(2 * time.Second)
+	b.SF.SetOutage(false)
+	b.SF.LockFraction(0)
+
+	Eventually(t, 90*time.Second, "700 rows", func() bool { return len(rowsByExternalID(b.Bridge)) == 700 })
+	b.Settle(60 * time.Second)
+	rows := rowsByExternalID(b.Bridge)
+	for ext, n := range rows {
+		if n != 1 {
+			t.Fatalf("row %s written %d times", ext, n)
+		}
+	}
+	if len(rows) != 700 || len(b.SF.Records("Task")) != 700 {
+		t.Fatalf("%d distinct rows, %d total, want 700", len(rows), len(b.SF.Records("Task")))
+	}
+	if dl := deadLetters(t, b.Bridge); len(dl) != 0 {
+		t.Fatalf("transient faults dead-lettered %d events: %v", len(dl), dl)
+	}
+}
+
+func deadLetters(t *testing.T, b *Bridge) []map[string]any {
+	t.Helper()
+	resp, body := b.Do(http.MethodGet, "/admin/api/deadletters", nil, map[string]string{"Authorization": "Bearer " + b.AdminToken})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("deadletters: %d %s", resp.StatusCode, body)
+	}
+	var out struct {
+		DeadLetters []map[string]any `json:"deadletters"`
+	}
+	if err := json.Unmarshal(body, &out); err != nil {
+		t.Fatalf("deadletters body %s: %v", body, err)
+	}
+	return out.DeadLetters
+}
+
+func TestWritebackInvalidFieldDeadLettersThenReplays(t *testing.T) {
+	b := MustStart(t, Options{})
+	b.SF.RejectField("Task", "CallObject")
+	b.PostTwilio("/webhooks/twilio/taskrouter", TaskEvent(t, sid("EV", 9), sid("WT", 9), ContactID(9), nil))
+	var dl []map[string]any
+	Eventually(t, wait, "a dead letter", func() bool { dl = deadLetters(t, b); return len(dl) == 1 })
+	if e, _ := dl[0]["error"].(string); !strings.Contains(e, "INVALID_FIELD") {
+		t.Fatalf("dead letter error %q does not carry INVALID_FIELD", e)
+	}
+	if n := len(b.SF.Records("Task")); n != 0 {
+		t.Fatalf("%d rows written for a rejected event", n)
+	}
+
+	// Fix the mapping (drop CallObject), then replay.
+	admin := map[string]string{"Authorization": "Bearer " + b.AdminToken, "Content-Type": "application/yaml"}
+	doc := strings.Replace(Testdata(t, "mapping.yaml"), "    CallObject: {path: task.attributes.call_sid}\n", "", 1)
+	if resp, body := b.Do(http.MethodPut, "/admin/api/mappings", doc, admin); resp.StatusCode != http.StatusOK {
+		t.Fatalf("mapping fix refused: %d %s", resp.StatusCode, body)
+	}
+	id, _ := dl[0]["id"].(string)
+	if resp, body := b.Do(http.MethodPost, "/admin/api/deadletters/"+url.PathEscape(id)+"/replay", nil, admin); resp.StatusCode != http.StatusOK {
+		t.Fatalf("replay: %d %s", resp.StatusCode, body)
+	}
+	Eventually(t, wait, "the replayed rows", func() bool { return len(b.SF.Records("Task")) == 2 })
+	if dl := deadLetters(t, b); len(dl) != 0 {
+		t.Fatalf("dead letter still listed after replay: %v", dl)
+	}
+}
