@@ -288,6 +288,10 @@ type flexValidator struct{ tw *twilio.Client }
 
 func (f flexValidator) ValidateFlexToken(ctx context.Context, token string) (auth.FlexIdentity, error) {
 	id, err := f.tw.ValidateFlexToken(ctx, token)
+	if errors.Is(err, twilio.ErrFlexTokenInvalid) {
+		// A refused token is a 401; any other failure means IAM is unreachable (503).
+		return auth.FlexIdentity{}, auth.ErrFlexTokenInvalid
+	}
 	if err != nil {
 		return auth.FlexIdentity{}, err
 	}

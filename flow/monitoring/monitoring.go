@@ -208,30 +208,37 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 		}
 		groups[key] = append(groups[key], item{i, rec, sms})
 	}
+	// Records first, then texts: a STOP in the same batch as its contact's
+	// record change would otherwise find the contact locked.
 	sem := make(chan struct{}, f.cfg.Parallelism)
-	var wg sync.WaitGroup
-	for _, key := range order {
-		group := groups[key]
-		sort.SliceStable(group, func(a, b int) bool {
-			if group[a].rec == nil || group[b].rec == nil {
-				return false
+	for _, phase := range []string{"rec:", "sms:"} {
+		var wg sync.WaitGroup
+		for _, key := range order {
+			if !strings.HasPrefix(key, phase) {
+				continue
 			}
-			return lastModified(group[a].rec.Fields) < lastModified(group[b].rec.Fields)
-		})
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			for _, it := range group {
-				if it.rec != nil {
-					errs[it.idx] = f.Record(ctx, *it.rec)
-				} else {
-					errs[it.idx] = f.SMS(ctx, *it.sms)
+			group := groups[key]
+			sort.SliceStable(group, func(a, b int) bool {
+				if group[a].rec == nil || group[b].rec == nil {
+					return false
 				}
-			}
-		}()
+				return lastModified(group[a].rec.Fields) < lastModified(group[b].rec.Fields)
+			})
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				for _, it := range group {
+					if it.rec != nil {
+						errs[it.idx] = f.Record(ctx, *it.rec)
+					} else {
+						errs[it.idx] = f.SMS(ctx, *it.sms)
+					}
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
 			f.log.Warn("monitoring event failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "err", logErr(err))

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -462,3 +464,36 @@ func TestNewChecksConfig(t *testing.T) {
 }
 
 var _ monitoring.Links = (*survey.Links)(nil)
+
+func TestLogsCarryNoPersonalData(t *testing.T) {
+	var buf strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := MustEnv(t, func(c *monitoring.Config, tc *twilio.Config) { c.Logger = logger; tc.Timeout = 300 * time.Millisecond })
+	id, rec := e.contact(t, nil)
+	e.tw.SetLatency(twiliosim.OpScheduleMessage, time.Second)
+	e.handle(t, recordMsg(id, rec))
+	e.tw.SetLatency(twiliosim.OpScheduleMessage, 0)
+	e.tw.FailNext(twiliosim.OpScheduleMessage, 1, 400)
+	e.handle(t, recordMsg(id, rec))
+	e.mustHandle(t, recordMsg(id, rec), smsMsg(phone, "STOP", "STOP"), smsMsg("+12125559999", "STOP", "STOP"))
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if !strings.Contains(out, id) {
+		t.Fatalf("logs do not even name the contact id:\n%s", out)
+	}
+	for _, bad := range []string{"Ana", "García", "555", "survey/", "Hola", secret} {
+		if strings.Contains(out, bad) {
+			t.Errorf("logs contain %q:\n%s", bad, out)
+		}
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
