@@ -420,3 +420,6 @@ func (s *Server) QueueStats(ctx context.Context) map[string]redis.QueueStats {
 	}
 	return out
 }
+
+// MappingVersion is the stored mapping version in force on this instance.
+func (s *Server) MappingVersion() int64 { return s.mappings.CurrentVersion() }

@@ -117,7 +117,8 @@ func TestConcurrentDeliveriesScheduleOnce(t *testing.T) {
 	id, rec := e.contact(t, nil)
 	done := make(chan []error, 4)
 	for range 4 {
-		go func() { done <- e.flow.Handle(context.Background(), []redis.Message{recordMsg(id, rec)}) }()
+		msg := recordMsg(id, rec)
+		go func() { done <- e.flow.Handle(context.Background(), []redis.Message{msg}) }()
 	}
 	busy := 0
 	for range 4 {

@@ -394,15 +394,12 @@ func (f *Flow) schedulePendingContact(ctx context.Context, r *mapping.Reminders,
 		return 0, err
 	}
 	if !found || !c.Active || optedOut {
-		c.Pending = -1 // force the index entry out
-		if err := f.editPending(ctx, func(idx map[string]int64) { delete(idx, id) }); err != nil {
+		// Nothing to schedule; START or a new record change re-adds it.
+		if err := f.editPending(ctx, func(idx map[string]int64) { delete(idx, id) }); err != nil || !found {
 			return 0, err
 		}
-		if found {
-			c.Pending = 0
-			return 0, f.saveContact(ctx, id, c)
-		}
-		return 0, nil
+		c.Pending = 0
+		return 0, f.saveContact(ctx, id, c)
 	}
 	return f.schedule(ctx, r, id, &c)
 }
