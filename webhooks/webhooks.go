@@ -5,6 +5,7 @@
 package webhooks
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -138,7 +139,7 @@ func (h *Handlers) outbound(c *gin.Context) {
 		fault(http.StatusBadRequest, "Client", "body too large or unreadable")
 		return
 	}
-	msg, err := ParseOutbound(strings.NewReader(string(body)))
+	msg, err := ParseOutbound(bytes.NewReader(body))
 	if err != nil {
 		fault(http.StatusBadRequest, "Client", err.Error())
 		return

@@ -260,3 +260,29 @@ func TestWritebackInvalidFieldDeadLettersThenReplays(t *testing.T) {
 		t.Fatalf("dead letter still listed after replay: %v", dl)
 	}
 }
+
+func TestTwilioWebhooksRedisDownAnswer503(t *testing.T) {
+	b := MustStart(t, Options{})
+	form := TaskEvent(t, sid("EV", 70), sid("WT", 70), ContactID(70), map[string]any{"follow_up_date": nil})
+	b.Redis.Kill()
+	resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", form)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "retry") {
+		t.Fatalf("want 503 while Redis is down, got %d %s", resp.StatusCode, body)
+	}
+	sms := url.Values{"MessageSid": {sid("SM", 70)}, "From": {"+12125550170"}, "To": {"+12125550100"}, "Body": {"feeling fine"}}
+	if resp, body := b.PostTwilio("/webhooks/twilio/sms", sms); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("sms: want 503 while Redis is down, got %d %s", resp.StatusCode, body)
+	}
+	b.Redis.Restart()
+	// Twilio retries the delivery; it lands once.
+	Eventually(t, wait, "the retried event accepted", func() bool {
+		resp, _ := b.PostTwilio("/webhooks/twilio/taskrouter", form)
+		return resp.StatusCode == http.StatusOK
+	})
+	b.PostTwilio("/webhooks/twilio/taskrouter", form)
+	Eventually(t, wait, "the row", func() bool { return len(b.SF.Records("Task")) == 1 })
+	b.Settle(wait)
+	if n := len(b.SF.Records("Task")); n != 1 {
+		t.Fatalf("%d rows, want 1", n)
+	}
+}
