@@ -50,6 +50,11 @@ type Config struct {
 	// unfinished work at once; default host-pid, taken over after 30 s.
 	InstanceID string
 
+	// TrustedProxies are the load balancers whose X-Forwarded-For is
+	// believed (CIDRs or addresses); none by default, so a client cannot
+	// spoof its address past the survey page's rate limit.
+	TrustedProxies []string
+
 	LogLevel        string // debug, info, warn, error
 	ContextCacheTTL time.Duration
 	ShutdownTimeout time.Duration
@@ -103,7 +108,7 @@ var Variables = []string{
 	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
 	"BRIDGE_SURVEY_SECRET", "BRIDGE_TIMEZONE",
 	// Operational knobs beyond SPEC.md.
-	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT", "BRIDGE_INSTANCE_ID",
+	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT", "BRIDGE_INSTANCE_ID", "BRIDGE_TRUSTED_PROXIES",
 }
 
 // Source looks a variable up; os.LookupEnv fits, tests pass a map.
@@ -349,6 +354,16 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	}
 	c.InstanceID = b.get("BRIDGE_INSTANCE_ID", "", false)
 	b.match("BRIDGE_INSTANCE_ID", c.InstanceID, reInstance, "1-64 of letters, digits, '.', '_' and '-'")
+	for _, p := range strings.Split(b.get("BRIDGE_TRUSTED_PROXIES", "", false), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		_, _, cidrErr := net.ParseCIDR(p)
+		if cidrErr != nil && net.ParseIP(p) == nil {
+			b.fail("BRIDGE_TRUSTED_PROXIES", "must be a comma-separated list of IP addresses or CIDRs")
+		}
+		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
 	c.ContextCacheTTL = b.duration("BRIDGE_CONTEXT_CACHE_TTL", "15s")
 	c.ShutdownTimeout = b.duration("BRIDGE_SHUTDOWN_TIMEOUT", "20s")
 

@@ -271,6 +271,9 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	e := gin.New()
+	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
+		return fmt.Errorf("BRIDGE_TRUSTED_PROXIES: %w", err)
+	}
 	e.Use(gin.Recovery(), s.accessLog())
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", s.ready)

@@ -152,7 +152,8 @@ func (h *Handlers) outbound(c *gin.Context) {
 
 	protected := h.cfg.Mappings.Current().Protected()
 	now := h.cfg.Now().UTC()
-	items := make([]redis.Item, 0, len(msg.Notifications))
+	records := make([]redis.Item, 0, len(msg.Notifications))
+	monitoring := make([]redis.Item, 0, len(msg.Notifications))
 	for _, n := range msg.Notifications {
 		rec := event.Record{
 			NotificationID: n.ID,
@@ -162,14 +163,15 @@ func (h *Handlers) outbound(c *gin.Context) {
 			ReceivedAt:     now,
 			Source:         "outbound",
 		}
-		items = append(items, redis.Item{Key: n.ID, Payload: mustJSON(rec)})
+		records = append(records, redis.Item{Key: n.ID, Payload: mustJSON(rec)})
+		monitoring = append(monitoring, redis.Item{Key: n.ID, Payload: mustJSON(event.Monitoring{Record: &rec})})
 	}
 	// Both flows see every notification; each queue deduplicates on its own,
 	// so a retry after a partial failure fills in only what is missing.
 	ctx := c.Request.Context()
-	fresh, err := h.cfg.Records.Enqueue(ctx, items...)
+	fresh, err := h.cfg.Records.Enqueue(ctx, records...)
 	if err == nil {
-		_, err = h.cfg.Monitoring.Enqueue(ctx, items...)
+		_, err = h.cfg.Monitoring.Enqueue(ctx, monitoring...)
 	}
 	if err != nil {
 		h.log.Error("outbound message not recorded", "action_id", msg.ActionID, "err", err)
@@ -184,7 +186,7 @@ func (h *Handlers) outbound(c *gin.Context) {
 	}
 	h.count(source, "accepted", accepted)
 	h.count(source, "duplicate", len(fresh)-accepted)
-	h.log.Info("outbound message recorded", "action_id", msg.ActionID, "notifications", len(items), "new", accepted)
+	h.log.Info("outbound message recorded", "action_id", msg.ActionID, "notifications", len(records), "new", accepted)
 	c.Data(http.StatusOK, "text/xml; charset=utf-8", []byte(ackEnvelope))
 }
 
