@@ -161,4 +161,6 @@ func waitDrained(tb testing.TB, q *Queue) {
 	})
 }
 
-func privateURL(tb testing.TB) string { return redistest.URLFromEnv(tb) }
+// privateURL is a redis-server of the test's own: dead letters and queue
+// registrations are global to a server, so sharing one would mix tests.
+func privateURL(tb testing.TB) string { return redistest.Start(tb).URL() }
