@@ -33,7 +33,7 @@ const usage = `usage:
   bridge demo                         run it with embedded Redis and Salesforce/Twilio stand-ins
   bridge mapping validate FILE        check a mapping document
   bridge token --role agent|admin --sub NAME [--worker-sid WK…] [--ttl 8h]
-  bridge backfill --where "<SOQL condition>" [--resume] [--page-size N]
+  bridge backfill --where "<SOQL condition>" [--page-size N] [--restart] [--dry-run]
 `
 
 // env looks a variable up; os.LookupEnv in production.

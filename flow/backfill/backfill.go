@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/recordsync"
@@ -236,6 +237,8 @@ type run struct {
 	mu          sync.Mutex // guards live and serializes the Reporter
 	live        Counts     // the page in progress
 	liveN       int
+	transient   int   // failures in the page that a retry may fix
+	lastErr     error // the last of them
 }
 
 // Run syncs the matching records from the checkpoint on. It returns
@@ -303,6 +306,9 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 		}
 		chunk := buf[:min(b.cfg.PageSize, len(buf))]
 		done := r.syncPage(ctx, chunk)
+		if err := r.outage(done); err != nil {
+			return r.summary(false), err
+		}
 		if done > 0 {
 			if err := r.checkpoint(ctx, chunk[done-1]); err != nil {
 				return r.summary(false), err
@@ -314,7 +320,7 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 		buf = buf[done:]
 	}
 	r.cp.Complete = true
-	if err := r.save(ctx); err != nil {
+	if err := r.save(context.WithoutCancel(ctx)); err != nil {
 		return r.summary(false), err
 	}
 	b.log.Info("backfill complete", "object", r.object, "records", r.cp.Done, "failed", r.cp.Counts.Failed)
@@ -356,6 +362,29 @@ func (r *run) more(ctx context.Context, next string, buf []salesforce.Record) (s
 	return page, nil
 }
 
+// outage stops the run, without checkpointing the page, when most of it
+// failed for reasons a retry may fix (Twilio or Redis down): going on would
+// checkpoint past records that were never synced.
+func (r *run) outage(done int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.transient == 0 || r.transient*2 <= done {
+		r.transient, r.lastErr = 0, nil
+		return nil
+	}
+	err := fmt.Errorf("%d of %d records failed in the page after %s (last error: %w); the page is not checkpointed: check Twilio and Redis, then run the same command again",
+		r.transient, done, orStart(r.cp.LastID), r.lastErr)
+	r.live, r.liveN, r.transient, r.lastErr = Counts{}, 0, 0, nil
+	return err
+}
+
+func orStart(id string) string {
+	if id == "" {
+		return "the start"
+	}
+	return id
+}
+
 // syncPage syncs records in Id order, at most Parallelism at once, and
 // returns how many are done: all of them, or on cancellation the ones
 // started, which form a prefix because they are started in order.
@@ -386,6 +415,9 @@ func (r *run) syncPage(ctx context.Context, recs []salesforce.Record) int {
 			defer r.mu.Unlock()
 			r.live.count(out, err)
 			r.liveN++
+			if err != nil && !redis.IsPermanent(err) {
+				r.transient, r.lastErr = r.transient+1, err
+			}
 			r.cfg.Reporter.Record(r.progressLocked())
 		}()
 	}

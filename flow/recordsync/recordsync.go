@@ -328,11 +328,13 @@ func lastModified(fields map[string]any) string {
 	if s == "" {
 		return ""
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return ""
+	// Outbound Messages send RFC 3339; the REST API sends "…000+0000".
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.000-0700"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
+		}
 	}
-	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
+	return ""
 }
 
 // hashOf is stable because encoding/json sorts map keys.

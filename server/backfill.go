@@ -1,0 +1,40 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cityhealth/bridge/admin"
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/flow/recordsync"
+)
+
+// BackfillDeps is what `bridge backfill` needs from a server built by New
+// and never started: record sync on the same Twilio client, Redis store and
+// mapping as the queue consumer's, so links and echo suppression are shared
+// with live sync.
+type BackfillDeps struct {
+	Salesforce *salesforce.Client
+	Sync       *recordsync.Flow
+	Store      *redis.KV // the flows' KV; checkpoints live beside the links
+	Mappings   *admin.Store
+}
+
+// ForBackfill loads the stored mapping, failing if Redis cannot give it
+// (serve may start on the seed file; a backfill must not map with a stale
+// one), and builds the record sync flow.
+func (s *Server) ForBackfill(ctx context.Context) (BackfillDeps, error) {
+	if err := s.mappings.Load(ctx); err != nil {
+		return BackfillDeps{}, fmt.Errorf("load mapping: %w", err)
+	}
+	kv, err := redis.NewKV(s.rdb, "")
+	if err != nil {
+		return BackfillDeps{}, err
+	}
+	flow, err := recordsync.New(recordsync.Config{Tasks: s.tw, Store: kv, Mappings: s.mappings, Logger: s.log.With("flow", "recordsync")})
+	if err != nil {
+		return BackfillDeps{}, err
+	}
+	return BackfillDeps{Salesforce: s.sf, Sync: flow, Store: kv, Mappings: s.mappings}, nil
+}
