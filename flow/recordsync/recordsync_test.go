@@ -1,0 +1,250 @@
+package recordsync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/mapping"
+)
+
+type fakeTasks struct {
+	mu      sync.Mutex
+	calls   []string
+	create  func(attrs map[string]any) (twilio.Task, error)
+	update  func(sid string) error
+	cancel  func(sid string) error
+	find    func(expr string) ([]twilio.Task, error)
+	created int
+}
+
+var _ Tasks = (*fakeTasks)(nil)
+
+func (f *fakeTasks) log(op string) { f.mu.Lock(); f.calls = append(f.calls, op); f.mu.Unlock() }
+
+func (f *fakeTasks) CreateTask(_ context.Context, attrs map[string]any, _ int) (twilio.Task, error) {
+	f.log("create")
+	if f.create != nil {
+		return f.create(attrs)
+	}
+	f.created++
+	return twilio.Task{SID: "WT" + string(rune('a'+f.created))}, nil
+}
+
+func (f *fakeTasks) UpdateTask(_ context.Context, sid string, _ map[string]any, _ int) error {
+	f.log("update")
+	if f.update != nil {
+		return f.update(sid)
+	}
+	return nil
+}
+
+func (f *fakeTasks) CancelTask(_ context.Context, sid, _ string) error {
+	f.log("cancel")
+	if f.cancel != nil {
+		return f.cancel(sid)
+	}
+	return nil
+}
+
+func (f *fakeTasks) FindOpenTasks(_ context.Context, expr string) ([]twilio.Task, error) {
+	f.log("find")
+	if f.find != nil {
+		return f.find(expr)
+	}
+	return nil, nil
+}
+
+type memStore struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+var _ Store = (*memStore)(nil)
+
+func newMemStore() *memStore { return &memStore{m: map[string]string{}} }
+
+func (s *memStore) Get(_ context.Context, k string) (string, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[k]
+	return v, ok, nil
+}
+func (s *memStore) Set(_ context.Context, k, v string, _ time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[k] = v
+	return nil
+}
+func (s *memStore) SetNX(_ context.Context, k, v string, _ time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[k]; ok {
+		return false, nil
+	}
+	s.m[k] = v
+	return true, nil
+}
+func (s *memStore) Del(_ context.Context, keys ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys {
+		delete(s.m, k)
+	}
+	return nil
+}
+
+func example(t *testing.T) *mapping.Holder {
+	t.Helper()
+	raw, err := os.ReadFile("../../mapping/testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mapping.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mapping.NewHolder(m, 1)
+}
+
+func rec(status, phone, lmd string) event.Record {
+	f := map[string]any{"Id": "003RM00000Qx1a2YAB", "FirstName": "Alex", "MobilePhone": phone, "Outreach_Status__c": status}
+	if lmd != "" {
+		f["LastModifiedDate"] = lmd
+	}
+	return event.Record{NotificationID: "04l", Object: "Contact", RecordID: "003RM00000Qx1a2YAB", Fields: f}
+}
+
+func newFlow(t *testing.T, tasks *fakeTasks) (*Flow, *memStore) {
+	t.Helper()
+	store := newMemStore()
+	f, err := New(Config{Tasks: tasks, Store: store, Mappings: example(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, store
+}
+
+func TestSyncSequences(t *testing.T) {
+	apiErr := func(status int) error { return &twilio.APIError{Status: status, Code: 20001} }
+	cases := []struct {
+		name  string
+		tasks func() *fakeTasks
+		steps []event.Record
+		want  []Outcome
+		calls []string
+	}{
+		{"create, echo, update, cancel", func() *fakeTasks { return &fakeTasks{} },
+			[]event.Record{rec("Needs Outreach", "2125550123", ""), rec("Needs Outreach", "2125550123", ""), rec("Needs Outreach", "2125550199", ""), rec("Closed", "2125550199", "")},
+			[]Outcome{Created, Unchanged, Updated, Canceled}, []string{"create", "update", "cancel"}},
+		{"cancel without a task makes no call", func() *fakeTasks { return &fakeTasks{} },
+			[]event.Record{rec("Closed", "2125550123", "")}, []Outcome{Unchanged}, nil},
+		{"a task closed in Flex gets a new one", func() *fakeTasks { return &fakeTasks{update: func(string) error { return apiErr(404) }} },
+			[]event.Record{rec("Needs Outreach", "2125550123", ""), rec("Needs Outreach", "2125550199", "")},
+			[]Outcome{Created, Created}, []string{"create", "update", "create"}},
+		{"an older notification is ignored", func() *fakeTasks { return &fakeTasks{} },
+			[]event.Record{rec("Needs Outreach", "2125550123", "2020-06-02T15:00:00.000Z"), rec("Needs Outreach", "2125550199", "2020-06-02T14:00:00.000+0000")},
+			[]Outcome{Created, Unchanged}, []string{"create"}},
+		{"other values do nothing", func() *fakeTasks { return &fakeTasks{} },
+			[]event.Record{rec("In Progress", "2125550123", "")}, []Outcome{Unchanged}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tasks := tc.tasks()
+			f, _ := newFlow(t, tasks)
+			for i, r := range tc.steps {
+				got, err := f.Sync(context.Background(), r)
+				if err != nil || got != tc.want[i] {
+					t.Fatalf("step %d: %v %v, want %v", i, got, err, tc.want[i])
+				}
+			}
+			if len(tasks.calls) != len(tc.calls) {
+				t.Fatalf("calls %v, want %v", tasks.calls, tc.calls)
+			}
+			for i := range tc.calls {
+				if tasks.calls[i] != tc.calls[i] {
+					t.Fatalf("calls %v, want %v", tasks.calls, tc.calls)
+				}
+			}
+		})
+	}
+}
+
+func TestAmbiguousCreateIsReconciledNotRepeated(t *testing.T) {
+	timeout := &twilio.TransportError{Op: "create_task", Sent: true, Err: context.DeadlineExceeded}
+	tasks := &fakeTasks{}
+	tasks.create = func(map[string]any) (twilio.Task, error) { return twilio.Task{}, timeout }
+	f, _ := newFlow(t, tasks)
+	if _, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550123", "")); err == nil || redis.IsPermanent(err) {
+		t.Fatalf("a timeout must be retried, got %v", err)
+	}
+	// The retry finds the task the timed-out create made and adopts it.
+	var expr string
+	tasks.find = func(e string) ([]twilio.Task, error) { expr = e; return []twilio.Task{{SID: "WTmade"}}, nil }
+	tasks.create = func(map[string]any) (twilio.Task, error) { t.Fatal("created again"); return twilio.Task{}, nil }
+	got, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550123", ""))
+	if err != nil || got != Updated || expr != `crm.record_id == "003RM00000Qx1a2YAB"` {
+		t.Fatalf("retry: %v %v (expr %q)", got, err, expr)
+	}
+	if sid, _ := f.TaskSID(context.Background(), "Contact", "003RM00000Qx1a2YAB"); sid != "WTmade" {
+		t.Fatalf("link %q", sid)
+	}
+}
+
+func TestErrorsAreClassified(t *testing.T) {
+	cases := []struct {
+		name      string
+		createErr error
+		record    event.Record
+		permanent bool
+	}{
+		{"no number fails the required rule", nil, rec("Needs Outreach", "", ""), true},
+		{"twilio 400", &twilio.APIError{Status: 400, Code: 20001}, rec("Needs Outreach", "2125550123", ""), true},
+		{"twilio 503", &twilio.APIError{Status: 503}, rec("Needs Outreach", "2125550123", ""), false},
+		{"twilio 429", &twilio.APIError{Status: 429}, rec("Needs Outreach", "2125550123", ""), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tasks := &fakeTasks{create: func(map[string]any) (twilio.Task, error) { return twilio.Task{}, tc.createErr }}
+			f, _ := newFlow(t, tasks)
+			_, err := f.Sync(context.Background(), tc.record)
+			if err == nil || redis.IsPermanent(err) != tc.permanent {
+				t.Fatalf("err %v, permanent want %v", err, tc.permanent)
+			}
+		})
+	}
+}
+
+func TestBusyRecordIsRetried(t *testing.T) {
+	f, store := newFlow(t, &fakeTasks{})
+	store.m[lockKey("Contact", "003RM00000Qx1a2YAB")] = "1"
+	if _, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550123", "")); !errors.Is(err, ErrBusy) || redis.IsPermanent(err) {
+		t.Fatalf("want a retryable ErrBusy, got %v", err)
+	}
+}
+
+func TestHandleAppliesOneRecordInOrder(t *testing.T) {
+	tasks := &fakeTasks{}
+	f, _ := newFlow(t, tasks)
+	payload := func(r event.Record) []byte {
+		b, _ := json.Marshal(r)
+		return b
+	}
+	newer := rec("Needs Outreach", "2125550199", "2020-06-02T15:00:00.000Z")
+	older := rec("Needs Outreach", "2125550123", "2020-06-02T14:00:00.000Z")
+	errs := f.Handle(context.Background(), []redis.Message{{Payload: payload(newer)}, {Payload: payload(older)}, {Payload: []byte("{")}})
+	if errs[0] != nil || errs[1] != nil || !redis.IsPermanent(errs[2]) {
+		t.Fatalf("errs %v", errs)
+	}
+	// Sorted by LastModifiedDate: the older one creates, the newer updates.
+	if len(tasks.calls) != 2 || tasks.calls[0] != "create" || tasks.calls[1] != "update" {
+		t.Fatalf("calls %v", tasks.calls)
+	}
+}

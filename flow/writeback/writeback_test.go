@@ -1,0 +1,174 @@
+package writeback
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/mapping"
+)
+
+// fakeCRM answers each row through rowResult; calls records every call.
+type fakeCRM struct {
+	calls     [][]salesforce.Record
+	callErr   error
+	rowResult func(rec salesforce.Record) salesforce.RowResult
+}
+
+var _ CRM = (*fakeCRM)(nil)
+
+func (f *fakeCRM) UpsertCollection(_ context.Context, _, _ string, recs []salesforce.Record) ([]salesforce.RowResult, error) {
+	f.calls = append(f.calls, recs)
+	if f.callErr != nil {
+		return nil, f.callErr
+	}
+	out := make([]salesforce.RowResult, len(recs))
+	for i, r := range recs {
+		out[i] = salesforce.RowResult{Success: true, Created: true}
+		if f.rowResult != nil {
+			out[i] = f.rowResult(r)
+		}
+	}
+	return out, nil
+}
+
+type fakeContacts map[string]string
+
+func (f fakeContacts) ContactByPhone(_ context.Context, phone string) (string, bool, error) {
+	id, ok := f[phone]
+	return id, ok, nil
+}
+
+func newFlow(t *testing.T, crm *fakeCRM) *Flow {
+	t.Helper()
+	raw, err := os.ReadFile("../../mapping/testdata/example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := mapping.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := New(Config{CRM: crm, Contacts: fakeContacts{"+12125550123": "003RM00000Qx1a2YAB"}, Mappings: mapping.NewHolder(m, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func taskMsg(n int, followUp bool) redis.Message {
+	attrs := map[string]any{"crm": map[string]any{"record_id": "003RM00000Qx1a2YAB"}, "conversations": map[string]any{"outcome": "Reached"}}
+	if followUp {
+		attrs["follow_up_date"] = "2020-06-04"
+	}
+	ev := event.Writeback{Task: &event.Task{EventSID: fmt.Sprintf("EV%d", n), EventType: "task.completed", TaskSID: fmt.Sprintf("WT%d", n), TaskAge: 60, Attributes: attrs}}
+	b, _ := json.Marshal(ev)
+	return redis.Message{ID: fmt.Sprint(n), Payload: b}
+}
+
+func TestBatchIsOneCallPerTwoHundredRows(t *testing.T) {
+	crm := &fakeCRM{}
+	f := newFlow(t, crm)
+	var msgs []redis.Message
+	for i := 0; i < 200; i++ {
+		msgs = append(msgs, taskMsg(i, false))
+	}
+	msgs = append(msgs, taskMsg(7, false)) // a duplicate in the same batch
+	for i, err := range f.Handle(context.Background(), msgs) {
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if len(crm.calls) != 1 || len(crm.calls[0]) != 200 {
+		t.Fatalf("%d calls (first with %d rows), want 1 call of 200 distinct rows", len(crm.calls), len(crm.calls[0]))
+	}
+	if crm.calls[0][0]["Twilio_Task_Sid__c"] != "WT0" || crm.calls[0][0]["WhoId"] != "003RM00000Qx1a2YAB" {
+		t.Fatalf("row: %v", crm.calls[0][0])
+	}
+}
+
+func TestFollowUpOnlyAfterTheOutcomeLands(t *testing.T) {
+	crm := &fakeCRM{rowResult: func(r salesforce.Record) salesforce.RowResult {
+		if r["Twilio_Task_Sid__c"] == "WT1" {
+			return salesforce.RowResult{Errors: []salesforce.RowError{{StatusCode: "INVALID_FIELD", Fields: []string{"CallObject"}}}}
+		}
+		return salesforce.RowResult{Success: true}
+	}}
+	f := newFlow(t, crm)
+	errs := f.Handle(context.Background(), []redis.Message{taskMsg(1, true), taskMsg(2, true)})
+	if !redis.IsPermanent(errs[0]) || errs[1] != nil {
+		t.Fatalf("errs %v", errs)
+	}
+	if len(crm.calls) != 2 || len(crm.calls[1]) != 1 || crm.calls[1][0]["Twilio_Task_Sid__c"] != "WT2-follow-up" {
+		t.Fatalf("follow-ups written: %v", crm.calls)
+	}
+	if fu := crm.calls[1][0]; fu["ActivityDate"] != "2020-06-04" || fu["Status"] != "Not Started" || fu["Subject"] != "Follow-up call" {
+		t.Fatalf("follow-up row %v", fu)
+	}
+}
+
+func TestErrorsAreClassified(t *testing.T) {
+	cases := []struct {
+		name      string
+		crm       *fakeCRM
+		permanent bool
+	}{
+		{"lock kept failing", &fakeCRM{rowResult: func(salesforce.Record) salesforce.RowResult {
+			return salesforce.RowResult{Errors: []salesforce.RowError{{StatusCode: "UNABLE_TO_LOCK_ROW"}}}
+		}}, false},
+		{"required field missing", &fakeCRM{rowResult: func(salesforce.Record) salesforce.RowResult {
+			return salesforce.RowResult{Errors: []salesforce.RowError{{StatusCode: "REQUIRED_FIELD_MISSING", Fields: []string{"Subject"}}}}
+		}}, true},
+		{"outage", &fakeCRM{callErr: &salesforce.APIError{Status: 503, Code: "SERVER_UNAVAILABLE"}}, false},
+		{"request limit", &fakeCRM{callErr: &salesforce.APIError{Status: 403, Code: "REQUEST_LIMIT_EXCEEDED"}}, false},
+		{"malformed id", &fakeCRM{callErr: &salesforce.APIError{Status: 400, Code: "MALFORMED_ID"}}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := newFlow(t, tc.crm).Handle(context.Background(), []redis.Message{taskMsg(1, false)})
+			if errs[0] == nil || redis.IsPermanent(errs[0]) != tc.permanent {
+				t.Fatalf("err %v, permanent want %v", errs[0], tc.permanent)
+			}
+		})
+	}
+}
+
+func TestRepliesAndSurveys(t *testing.T) {
+	crm := &fakeCRM{}
+	f := newFlow(t, crm)
+	enc := func(ev event.Writeback) redis.Message { b, _ := json.Marshal(ev); return redis.Message{Payload: b} }
+	at := time.Date(2020, 6, 3, 2, 0, 0, 0, time.UTC) // 22:00 on June 2 in New York
+	msgs := []redis.Message{
+		enc(event.Writeback{Reply: &event.SMS{MessageSID: "SM1", From: "+12125550123", Body: "fine", ReceivedAt: at}}),
+		enc(event.Writeback{Reply: &event.SMS{MessageSID: "SM2", From: "+19995550000", Body: "who?", ReceivedAt: at}}),
+		enc(event.Writeback{Survey: &event.Survey{ContactID: "003RM00000Qx1a2YAB", Date: "2020-06-02", Answers: map[string]string{"Fever__c": "yes", "Cough__c": "no"}}}),
+		enc(event.Writeback{Survey: &event.Survey{ContactID: "003RM00000Qx1a2YAB", Date: "2020-06-03", Answers: map[string]string{"Fever__c": "maybe"}}}),
+	}
+	errs := f.Handle(context.Background(), msgs)
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil || !redis.IsPermanent(errs[3]) {
+		t.Fatalf("errs %v", errs)
+	}
+	var reply, survey salesforce.Record
+	for _, call := range crm.calls {
+		for _, r := range call {
+			if r["Twilio_Task_Sid__c"] == "SM1" {
+				reply = r
+			}
+			if r["Survey_Key__c"] != nil {
+				survey = r
+			}
+		}
+	}
+	if reply["WhoId"] != "003RM00000Qx1a2YAB" || reply["ActivityDate"] != "2020-06-02" || reply["Description"] != "fine" {
+		t.Fatalf("reply row %v", reply)
+	}
+	if survey["Survey_Key__c"] != "003RM00000Qx1a2YAB-2020-06-02" || survey["Fever__c"] != true || survey["Cough__c"] != false {
+		t.Fatalf("survey row %v", survey)
+	}
+}
