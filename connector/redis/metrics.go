@@ -50,7 +50,12 @@ func newMetrics(reg prometheus.Registerer, q *Queue) (*metrics, error) {
 	}, func() float64 {
 		return q.gauge(func(st QueueStats) int64 { return st.Dead })
 	})
-	for _, c := range []prometheus.Collector{m.enqueued, m.duplicates, m.handled, m.batch, depth, dead} {
+	age := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "bridge_queue_oldest_age_seconds", Help: "How long the oldest message in the stream has waited (0 when empty).",
+	}, func() float64 {
+		return q.gauge(func(st QueueStats) int64 { return int64(st.OldestAge / time.Second) })
+	})
+	for _, c := range []prometheus.Collector{m.enqueued, m.duplicates, m.handled, m.batch, depth, dead, age} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
