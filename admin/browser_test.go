@@ -5,9 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +15,8 @@ import (
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/test/browser"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // fakeCRM answers previews in the browser test; it must not be called there.
 type fakeCRM struct {
@@ -37,15 +33,6 @@ func (f *fakeCRM) Get(ctx context.Context, object, id string, fields []string) (
 // sign in with a pasted token, load, break the mapping, see the error at its
 // path, fix and save, roll back from History, and take a screenshot.
 func TestBrowserEditValidateSaveRollback(t *testing.T) {
-	execPath := chromiumPath
-	if _, err := os.Stat(execPath); err != nil {
-		p, err := exec.LookPath("chromium")
-		if err != nil {
-			t.Skip("chromium is not installed (looked for /usr/bin/chromium and chromium on PATH); skipping the admin page browser test")
-		}
-		execPath = p
-	}
-
 	_, rdb := MustRedis(t)
 	store := MustStore(t, rdb)
 	ctx := context.Background()
@@ -72,26 +59,7 @@ func TestBrowserEditValidateSaveRollback(t *testing.T) {
 	defer srv.Close()
 	token := mint(t, "dana.admin", auth.RoleAdmin)
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(execPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(1280, 900),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx)
-	defer cancelBrowser()
-	// Start the browser on a context without a deadline (see chromedp.Run).
-	if err := chromedp.Do(bctx); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
+	bctx := browser.Start(t, 1280, 900)
 	tctx, cancel := context.WithTimeout(bctx, 90*time.Second)
 	defer cancel()
 
@@ -209,14 +177,6 @@ func shot(t *testing.T, ctx context.Context, name string) []byte {
 		t.Logf("screenshot %s: %v", name, err)
 		return nil
 	}
-	dir := filepath.Join("..", "test", "artifacts")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Logf("screenshot dir: %v", err)
-		return png
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Logf("write %s: %v", path, err)
-	}
+	browser.SaveArtifact(t, name, png)
 	return png
 }

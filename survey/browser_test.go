@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,40 +11,18 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/test/browser"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // TestSurveyInChromium fills and sends the Spanish survey in a headless,
 // phone-sized Chromium, under the page's real CSP, and keeps a screenshot.
 func TestSurveyInChromium(t *testing.T) {
-	bin := chromiumPath
-	if _, err := os.Stat(bin); err != nil {
-		p, err := exec.LookPath("chromium")
-		if err != nil {
-			t.Skip("chromium is not installed (" + chromiumPath + " missing): skipping the browser test")
-		}
-		bin = p
-	}
 	e := MustPages(t, nil)
 	srv := httptest.NewServer(e.h)
 	t.Cleanup(srv.Close)
 	pageURL := srv.URL + "/survey/" + e.token(t, "es")
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.WindowSize(390, 844),
-	}
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
+	ctx := browser.Start(t, 390, 844)
 	ctx, cancelT := context.WithTimeout(ctx, 60*time.Second)
 	defer cancelT()
 
@@ -83,13 +58,7 @@ func TestSurveyInChromium(t *testing.T) {
 	if lang.Value != "es" || legend != "¿Tiene fiebre?" {
 		t.Errorf("lang %q, first legend %q", lang.Value, legend)
 	}
-	dir := filepath.Join("..", "test", "artifacts")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "survey-es.png"), shot, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	browser.SaveArtifact(t, "survey-es.png", shot)
 
 	err = chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`button[type=submit]`)),
@@ -103,7 +72,7 @@ func TestSurveyInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	if sent, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)); err == nil {
-		_ = os.WriteFile(filepath.Join(dir, "survey-es-sent.png"), sent, 0o644)
+		browser.SaveArtifact(t, "survey-es-sent.png", sent)
 	}
 	if !strings.Contains(done, "Recibimos sus respuestas") {
 		t.Errorf("after submit: %q", done)
