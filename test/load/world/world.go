@@ -128,6 +128,7 @@ func (r *Redis) start() error {
 	defer logf.Close()
 	cmd := exec.Command(bin, append([]string{"--port", strconv.Itoa(r.Port), "--dir", r.Dir}, r.args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = orphanGuard()
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s: %w", bin, err)
 	}
@@ -234,8 +235,19 @@ type Process struct {
 
 // StartProcess runs bin serve with env and the instance name and waits
 // until it listens.
+// The port is fixed at the first start, so a restarted process is found at
+// the same address, as behind a load balancer.
 func StartProcess(bin, name, logDir string, env map[string]string) (*Process, error) {
-	p := &Process{Name: name, bin: bin, env: env, logPath: filepath.Join(logDir, name+".log")}
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	own := map[string]string{}
+	for k, v := range env {
+		own[k] = v
+	}
+	own["BRIDGE_ADDR"] = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	p := &Process{Name: name, bin: bin, env: own, logPath: filepath.Join(logDir, name+".log")}
 	return p, p.Start()
 }
 
@@ -243,6 +255,7 @@ func StartProcess(bin, name, logDir string, env map[string]string) (*Process, er
 func (p *Process) Start() error {
 	cmd := exec.Command(p.bin, "serve")
 	cmd.Env = append(os.Environ(), "BRIDGE_INSTANCE_ID="+p.Name)
+	cmd.SysProcAttr = orphanGuard()
 	for k, v := range p.env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -369,4 +382,10 @@ func Backlog(ctx context.Context, c goredis.UniversalClient) (int64, error) {
 		n += st.Length + st.Pending + st.Retrying
 	}
 	return n, nil
+}
+
+// orphanGuard kills a child when the program that started it dies, so an
+// interrupted run leaves no redis-server or bridge behind (Linux).
+func orphanGuard() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }
