@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,6 +16,7 @@ type metrics struct {
 	usage       prometheus.Gauge
 	limit       prometheus.Gauge
 	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
 	lockResends prometheus.Counter
 
 	used, limitSeen atomic.Int64 // for APIUsage; gauges can't be read back
@@ -34,13 +36,18 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "salesforce_api_requests_total",
 			Help: "Salesforce requests by operation and final HTTP status (transport retries not counted).",
 		}, []string{"operation", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "salesforce_api_request_duration_seconds",
+			Help:    "Salesforce request latency by operation, retries included.",
+			Buckets: prometheus.ExponentialBuckets(0.025, 2, 10),
+		}, []string{"operation"}),
 		lockResends: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "salesforce_locked_rows_resent_total",
 			Help: "Collections rows re-sent after UNABLE_TO_LOCK_ROW.",
 		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.usage, m.limit, m.requests, m.lockResends} {
+		for _, c := range []prometheus.Collector{m.usage, m.limit, m.requests, m.duration, m.lockResends} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("salesforce: register metrics: %w", err)
 			}
@@ -69,7 +76,9 @@ func (t *meteredTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	if op != "token" {
 		t.c.calls.Add(1)
 	}
+	start := time.Now()
 	resp, err := t.next.RoundTrip(req)
+	t.c.m.duration.WithLabelValues(op).Observe(time.Since(start).Seconds())
 	status := "error"
 	if err == nil {
 		status = strconv.Itoa(resp.StatusCode)
