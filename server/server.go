@@ -172,7 +172,11 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.mappings.Load(ctx); err != nil {
+	// Bounded, so a Redis that does not answer cannot hold /healthz past 5 s.
+	loadCtx, cancelLoad := context.WithTimeout(ctx, 2*time.Second)
+	err = s.mappings.Load(loadCtx)
+	cancelLoad()
+	if err != nil {
 		// Redis may be down at start: run on the seed file until it is back.
 		s.log.Warn("mapping not loaded from Redis yet; using BRIDGE_MAPPING_FILE", "err", err)
 	}
