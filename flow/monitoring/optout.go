@@ -59,13 +59,11 @@ func (f *Flow) SMS(ctx context.Context, s event.SMS) error {
 // stop: flag first (no new scheduling), cancel what is left, then write the
 // opt-out field on the contact.
 func (f *Flow) stop(ctx context.Context, id string) error {
-	unlock, err := f.lock(ctx, "contact", id)
+	ctx, release, err := f.lockContact(ctx, id)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	ctx, cancel := f.work(ctx)
-	defer cancel()
+	defer release()
 	if err := f.setOptOut(ctx, id, true); err != nil {
 		return err
 	}
@@ -89,13 +87,11 @@ func (f *Flow) stop(ctx context.Context, id string) error {
 // start: clear the flag and the field, then resume the days left if the
 // contact is still in monitoring.
 func (f *Flow) start(ctx context.Context, id string) error {
-	unlock, err := f.lock(ctx, "contact", id)
+	ctx, release, err := f.lockContact(ctx, id)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	ctx, cancel := f.work(ctx)
-	defer cancel()
+	defer release()
 	if err := f.setOptOut(ctx, id, false); err != nil {
 		return err
 	}

@@ -14,6 +14,17 @@ import (
 )
 
 // work bounds what runs under a contact lock so it ends before the lock does.
+// lockContact takes the contact's lock and bounds the work under it by the
+// lock's life; release undoes both.
+func (f *Flow) lockContact(ctx context.Context, id string) (context.Context, func(), error) {
+	unlock, err := f.lock(ctx, "contact", id)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := f.work(ctx)
+	return ctx, func() { cancel(); unlock() }, nil
+}
+
 func (f *Flow) work(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, f.cfg.LockTTL*5/6)
 }
@@ -28,13 +39,11 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 	}
 	r := m.Reminders()
 	id := rec.RecordID
-	unlock, err := f.lock(ctx, "contact", id)
+	ctx, release, err := f.lockContact(ctx, id)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	ctx, cancel := f.work(ctx)
-	defer cancel()
+	defer release()
 	log := f.log.With("contact_id", id, "notification_id", rec.NotificationID)
 
 	old, found, err := f.loadContact(ctx, id)
@@ -378,13 +387,11 @@ func (f *Flow) SchedulePending(ctx context.Context) (int, error) {
 }
 
 func (f *Flow) schedulePendingContact(ctx context.Context, r *mapping.Reminders, id string) (int, error) {
-	unlock, err := f.lock(ctx, "contact", id)
+	ctx, release, err := f.lockContact(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	defer unlock()
-	ctx, cancel := f.work(ctx)
-	defer cancel()
+	defer release()
 	c, found, err := f.loadContact(ctx, id)
 	if err != nil {
 		return 0, err
