@@ -55,6 +55,11 @@ type Config struct {
 	// spoof its address past the survey page's rate limit.
 	TrustedProxies []string
 
+	// WritebackLinger is how long writeback waits to fill a 200-row
+	// Collections call: the trade between Salesforce API calls and how fast
+	// a lone event lands. Default 2 s (SPEC: every event lands within 5 s).
+	WritebackLinger time.Duration
+
 	LogLevel        string // debug, info, warn, error
 	ContextCacheTTL time.Duration
 	ShutdownTimeout time.Duration
@@ -108,7 +113,7 @@ var Variables = []string{
 	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
 	"BRIDGE_SURVEY_SECRET", "BRIDGE_TIMEZONE",
 	// Operational knobs beyond SPEC.md.
-	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT", "BRIDGE_INSTANCE_ID", "BRIDGE_TRUSTED_PROXIES",
+	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT", "BRIDGE_INSTANCE_ID", "BRIDGE_TRUSTED_PROXIES", "BRIDGE_WRITEBACK_LINGER",
 }
 
 // Source looks a variable up; os.LookupEnv fits, tests pass a map.
@@ -363,6 +368,10 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 			b.fail("BRIDGE_TRUSTED_PROXIES", "must be a comma-separated list of IP addresses or CIDRs")
 		}
 		c.TrustedProxies = append(c.TrustedProxies, p)
+	}
+	c.WritebackLinger = b.duration("BRIDGE_WRITEBACK_LINGER", "2s")
+	if c.WritebackLinger > 4*time.Second {
+		b.fail("BRIDGE_WRITEBACK_LINGER", "must be at most 4s, so events still land within 5 s")
 	}
 	c.ContextCacheTTL = b.duration("BRIDGE_CONTEXT_CACHE_TTL", "15s")
 	c.ShutdownTimeout = b.duration("BRIDGE_SHUTDOWN_TIMEOUT", "20s")

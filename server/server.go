@@ -54,7 +54,7 @@ type Options struct {
 type Tuning struct {
 	Retry           redis.RetryPolicy       // queue retries (default: 1s..1m, give up after 15m)
 	ClaimIdle       time.Duration           // take over a dead instance's work (default 30s)
-	WritebackLinger time.Duration           // fill a Collections batch (default 500ms: 200-row batches in a burst, a lone event still within a second)
+	WritebackLinger time.Duration           // fill a Collections batch (default BRIDGE_WRITEBACK_LINGER)
 	SalesforceRetry *salesforce.RetryPolicy // HTTP-level retries (default: the connector's)
 	MappingPoll     time.Duration           // how often instances look for a new mapping (default 1s)
 	TwilioTimeout   time.Duration           // per Twilio call (default 10s)
@@ -187,10 +187,13 @@ func (s *Server) build(ctx context.Context) error {
 			Logger: s.log.With("component", "queue"), Registerer: s.reg,
 		}
 		if name == event.QueueWriteback {
-			// Collections take 200 rows; a short linger fills a batch in a burst.
-			qc.BatchSize, qc.Linger = salesforce.MaxCollection, s.opts.Tuning.WritebackLinger
+			// Collections take 200 rows. One instance at a time builds the
+			// batches and lingers to fill them, so a trickle of outcomes
+			// costs a call per linger for the whole city, not per instance.
+			qc.BatchSize, qc.SingleReader = salesforce.MaxCollection, true
+			qc.Linger = s.opts.Tuning.WritebackLinger
 			if qc.Linger == 0 {
-				qc.Linger = 500 * time.Millisecond
+				qc.Linger = cfg.WritebackLinger
 			}
 		}
 		q, err := redis.NewQueue(s.rdb, qc)

@@ -48,6 +48,11 @@ type QueueConfig struct {
 	ClaimIdle time.Duration // take over entries idle this long in a dead consumer; default 30s
 	Retry     RetryPolicy
 	DedupeTTL time.Duration // how long an intake key is remembered; default 7 days
+	// SingleReader lets only one consumer at a time read new entries (a
+	// lease in Redis), so batches are as full as the linger allows across
+	// all instances instead of split between them. Correctness never rests
+	// on the lease: if it lapses mid-batch, two readers merely batch less.
+	SingleReader bool
 
 	Logger     *slog.Logger          // nil = discard
 	Registerer prometheus.Registerer // nil = no metrics
@@ -162,6 +167,7 @@ type queueKeys struct {
 	stream, retry, dead string
 	seenPrefix          string
 	retryPrefix         string // + entry id: hash holding a retrying entry
+	reader              string // SingleReader lease: the consumer that reads new entries
 	deadPrefix          string // + entry id: hash holding a dead letter
 }
 
@@ -173,6 +179,7 @@ func keysFor(name string) queueKeys {
 		dead:        base + "dead",
 		seenPrefix:  base + "seen:",
 		retryPrefix: base + "retry:",
+		reader:      base + "reader",
 		deadPrefix:  base + "dead:",
 	}
 }
@@ -189,6 +196,7 @@ type Queue struct {
 	block        time.Duration
 	moveEvery    time.Duration
 	reclaimEvery time.Duration
+	readerLease  time.Duration
 	jitter       func(ceil time.Duration) time.Duration // tests replace it
 
 	mu        sync.Mutex
@@ -219,6 +227,7 @@ func NewQueue(c goredis.UniversalClient, cfg QueueConfig) (*Queue, error) {
 		block:        clamp(cfg.ClaimIdle/2, 10*time.Millisecond, 500*time.Millisecond),
 		moveEvery:    clamp(cfg.Retry.Initial/4, 5*time.Millisecond, time.Second),
 		reclaimEvery: clamp(cfg.ClaimIdle/2, 10*time.Millisecond, 10*time.Second),
+		readerLease:  clamp(cfg.ClaimIdle/3, 100*time.Millisecond, 10*time.Second),
 		jitter:       fullJitter,
 		closing:      make(chan struct{}),
 		hardStop:     make(chan struct{}),

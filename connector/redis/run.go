@@ -71,6 +71,12 @@ func (q *Queue) Run(ctx context.Context, h BatchHandler) error {
 	q.consume(ctx, hctx, h)
 	cancel()
 	bg.Wait()
+	if q.cfg.SingleReader {
+		// Hand the lease on at once instead of letting it expire.
+		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
+		_ = releaseLeaseScript.Run(rctx, q.c, []string{q.keys.reader}, q.cfg.Consumer).Err()
+		rcancel()
+	}
 	return nil
 }
 
@@ -115,6 +121,19 @@ func (q *Queue) consume(ctx, hctx context.Context, h BatchHandler) {
 				}
 			}
 		default:
+			if q.cfg.SingleReader {
+				lead, lerr := q.holdReaderLease(ctx)
+				if lerr != nil {
+					err = lerr
+					break
+				}
+				if !lead {
+					// Another instance batches new entries; this one still
+					// reclaims work of dead consumers on its next turn.
+					sleep(ctx, q.readerLease/2)
+					continue
+				}
+			}
 			batch, err = q.readNew(ctx)
 		}
 		if err != nil {
@@ -132,6 +151,37 @@ func (q *Queue) consume(ctx, hctx context.Context, h BatchHandler) {
 		if len(batch) > 0 {
 			q.process(ctx, hctx, h, batch)
 		}
+	}
+}
+
+// leaseScript takes or renews the reader lease. KEYS: lease; ARGV: consumer, ttl ms.
+var leaseScript = goredis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not cur then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+`)
+
+// releaseLeaseScript gives the lease up only if this consumer holds it.
+var releaseLeaseScript = goredis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+func (q *Queue) holdReaderLease(ctx context.Context) (bool, error) {
+	n, err := leaseScript.Run(ctx, q.c, []string{q.keys.reader}, q.cfg.Consumer, q.readerLease.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("reader lease: %w", err)
+	}
+	return n == 1, nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }
 
