@@ -7,6 +7,7 @@ import (
 	"github.com/cityhealth/bridge/admin"
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/recordsync"
 )
 
@@ -17,6 +18,7 @@ import (
 type BackfillDeps struct {
 	Salesforce *salesforce.Client
 	Sync       *recordsync.Flow
+	Monitoring *monitoring.Flow // reminders for contacts already under monitoring
 	Store      *redis.KV // the flows' KV; checkpoints live beside the links
 	Mappings   *admin.Store
 }
@@ -36,5 +38,5 @@ func (s *Server) ForBackfill(ctx context.Context) (BackfillDeps, error) {
 	if err != nil {
 		return BackfillDeps{}, err
 	}
-	return BackfillDeps{Salesforce: s.sf, Sync: flow, Store: kv, Mappings: s.mappings}, nil
+	return BackfillDeps{Salesforce: s.sf, Sync: flow, Monitoring: s.monitoring, Store: kv, Mappings: s.mappings}, nil
 }

@@ -79,7 +79,7 @@ func backfill(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		rep = &backfillflow.BarReporter{W: stdout}
 	}
 	run, err := backfillflow.New(backfillflow.Config{
-		Source: deps.Salesforce, Sync: deps.Sync, Store: deps.Store, Mappings: deps.Mappings,
+		Source: deps.Salesforce, Sync: deps.Sync, Monitor: deps.Monitoring, Store: deps.Store, Mappings: deps.Mappings,
 		Where: *where, PageSize: *pageSize, Restart: *restart, DryRun: *dryRun,
 		Reporter: rep, Logger: logger.With("component", "backfill"),
 	})

@@ -18,6 +18,7 @@ import (
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/mapping"
 )
@@ -44,10 +45,19 @@ type Mappings interface {
 	Current() *mapping.Mapping
 }
 
+// Monitor starts reminders for records already under monitoring;
+// *monitoring.Flow satisfies it.
+type Monitor interface {
+	Record(ctx context.Context, rec event.Record) error
+}
+
 // Config wires a run.
 type Config struct {
-	Source   Source
-	Sync     Syncer
+	Source Source
+	Sync   Syncer
+	// Monitor, when set, also gets every record, so contacts already under
+	// monitoring on day one get their reminders. Optional.
+	Monitor  Monitor
 	Store    Store
 	Mappings Mappings
 	// Where is the operator's SOQL condition, passed to Salesforce as written.
@@ -252,6 +262,9 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 	r := &run{Backfill: b, object: rt.Object(), start: b.cfg.Now()}
 	r.key = checkpointKey(r.object, b.cfg.Where)
 	fields := append([]string{"Id", "LastModifiedDate"}, rt.Fields()...)
+	if rem := b.cfg.Mappings.Current().Reminders(); b.cfg.Monitor != nil && rem != nil && strings.EqualFold(rem.Object(), rt.Object()) {
+		fields = append(fields, rem.Fields()...)
+	}
 	slices.Sort(fields)
 	sel, err := salesforce.Select(r.object, slices.Compact(fields))
 	if err != nil {
@@ -435,20 +448,36 @@ func (r *run) syncOne(ctx context.Context, m *mapping.Mapping, raw salesforce.Re
 		NotificationID: "backfill", Object: r.object, RecordID: id, Fields: fields,
 		ReceivedAt: r.cfg.Now().UTC(), Source: "backfill",
 	}
+	var out recordsync.Outcome
+	err := r.retryBusy(func() (err error) {
+		out, err = r.cfg.Sync.Sync(ctx, rec)
+		return err
+	})
+	if err == nil && r.cfg.Monitor != nil {
+		err = r.retryBusy(func() error { return r.cfg.Monitor.Record(ctx, rec) })
+	}
+	if err != nil {
+		r.log.Warn("backfill record failed", "object", r.object, "record_id", id, "err", err)
+	}
+	return out, err
+}
+
+// retryBusy retries fn while a live flow holds the record for a moment; that
+// is not a failure.
+func (r *run) retryBusy(fn func() error) error {
 	wait := r.cfg.BusyRetry
 	for attempt := 1; ; attempt++ {
-		out, err := r.cfg.Sync.Sync(ctx, rec)
-		if errors.Is(err, recordsync.ErrBusy) && attempt < r.cfg.BusyAttempts {
-			// A live sync holds the record for a moment; it is not a failure.
-			time.Sleep(wait)
-			wait *= 2
-			continue
+		err := fn()
+		if !isBusy(err) || attempt >= r.cfg.BusyAttempts {
+			return err
 		}
-		if err != nil {
-			r.log.Warn("backfill record failed", "object", r.object, "record_id", id, "err", err)
-		}
-		return out, err
+		time.Sleep(wait)
+		wait *= 2
 	}
+}
+
+func isBusy(err error) bool {
+	return errors.Is(err, recordsync.ErrBusy) || errors.Is(err, monitoring.ErrBusy)
 }
 
 // rfc3339 turns the REST API's 2006-01-02T15:04:05.000+0000 into RFC 3339,

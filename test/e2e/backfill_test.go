@@ -193,3 +193,44 @@ func runBackfillCommand(t *testing.T, env map[string]string, args ...string) (st
 	}
 	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
 }
+
+// Contacts already under monitoring on day one get their reminders from the
+// backfill, once.
+func TestBackfillStartsRemindersOnce(t *testing.T) {
+	b := MustStart(t, Options{})
+	ny, _ := time.LoadLocation("America/New_York")
+	start := time.Now().In(ny).AddDate(0, 0, 1).Format("2006-01-02")
+	for i := range 3 {
+		b.SF.AddRecord("Contact", map[string]any{
+			"FirstName": "Mon", "LastName": "Itored", "Outreach_Status__c": "Closed",
+			"MobilePhone": fmt.Sprintf("(646) 555-01%02d", i), "Monitoring_Status__c": "Active", "Monitoring_Start__c": start,
+		})
+	}
+	deps, err := b.Server.ForBackfill(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(restart bool) backfill.Summary {
+		r, err := backfill.New(backfill.Config{
+			Source: deps.Salesforce, Sync: deps.Sync, Monitor: deps.Monitoring, Store: deps.Store, Mappings: deps.Mappings,
+			Where: "Monitoring_Status__c = 'Active'", Restart: restart,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := r.Run(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	run(false)
+	if n := len(b.Twilio.Scheduled()); n != 3*14 {
+		t.Fatalf("%d reminders scheduled, want %d", n, 3*14)
+	}
+	b.Twilio.ResetCalls()
+	run(true)
+	if n := b.Twilio.TotalCalls(); n != 0 || len(b.Twilio.Scheduled()) != 3*14 {
+		t.Fatalf("a second backfill made %d Twilio calls (%d scheduled)", n, len(b.Twilio.Scheduled()))
+	}
+}
