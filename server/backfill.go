@@ -19,7 +19,7 @@ type BackfillDeps struct {
 	Salesforce *salesforce.Client
 	Sync       *recordsync.Flow
 	Monitoring *monitoring.Flow // reminders for contacts already under monitoring
-	Store      *redis.KV // the flows' KV; checkpoints live beside the links
+	Store      *redis.KV        // the flows' KV; checkpoints live beside the links
 	Mappings   *admin.Store
 }
 
