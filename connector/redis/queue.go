@@ -48,10 +48,11 @@ type QueueConfig struct {
 	ClaimIdle time.Duration // take over entries idle this long in a dead consumer; default 30s
 	Retry     RetryPolicy
 	DedupeTTL time.Duration // how long an intake key is remembered; default 7 days
-	// SingleReader lets only one consumer at a time read new entries (a
-	// lease in Redis), so batches are as full as the linger allows across
-	// all instances instead of split between them. Correctness never rests
-	// on the lease: if it lapses mid-batch, two readers merely batch less.
+	// SingleReader lets only one consumer at a time fill a batch of new
+	// entries (a lease in Redis, held while reading and lingering, not while
+	// handling), so batches are as full as the linger allows across all
+	// instances instead of split between them, and a slow batch does not
+	// hold up the next. Correctness never rests on the lease.
 	SingleReader bool
 
 	Logger     *slog.Logger          // nil = discard

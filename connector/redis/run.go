@@ -73,9 +73,7 @@ func (q *Queue) Run(ctx context.Context, h BatchHandler) error {
 	bg.Wait()
 	if q.cfg.SingleReader {
 		// Hand the lease on at once instead of letting it expire.
-		rctx, rcancel := context.WithTimeout(context.Background(), time.Second)
-		_ = releaseLeaseScript.Run(rctx, q.c, []string{q.keys.reader}, q.cfg.Consumer).Err()
-		rcancel()
+		q.releaseReaderLease(context.Background())
 	}
 	return nil
 }
@@ -128,13 +126,19 @@ func (q *Queue) consume(ctx, hctx context.Context, h BatchHandler) {
 					break
 				}
 				if !lead {
-					// Another instance batches new entries; this one still
+					// Another instance is filling a batch; this one still
 					// reclaims work of dead consumers on its next turn.
-					sleep(ctx, q.readerLease/2)
+					sleep(ctx, q.block)
 					continue
 				}
 			}
 			batch, err = q.readNew(ctx)
+			if q.cfg.SingleReader {
+				// The lease covers reading, not handling: while this batch
+				// is handled (slowly, if Salesforce is), another instance
+				// may fill the next one.
+				q.releaseReaderLease(ctx)
+			}
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -174,6 +178,12 @@ func (q *Queue) holdReaderLease(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("reader lease: %w", err)
 	}
 	return n == 1, nil
+}
+
+func (q *Queue) releaseReaderLease(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_ = releaseLeaseScript.Run(ctx, q.c, []string{q.keys.reader}, q.cfg.Consumer).Err()
 }
 
 func sleep(ctx context.Context, d time.Duration) {
