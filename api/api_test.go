@@ -1,0 +1,39 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/cityhealth/bridge/flow/clicktocall"
+)
+
+func TestStatusOf(t *testing.T) {
+	cases := []struct {
+		err    error
+		status int
+		msg    string
+	}{
+		{BadRequest("body must be JSON"), http.StatusBadRequest, "body must be JSON"},
+		{fmt.Errorf("click: %w", clicktocall.ErrInvalidID), http.StatusBadRequest, "record_id"},
+		{clicktocall.ErrNotFound, http.StatusNotFound, "not found"},
+		{&clicktocall.NotCallableError{Rule: "click_to_call.attributes.to", Field: "MobilePhone"}, http.StatusUnprocessableEntity, "MobilePhone"},
+		{clicktocall.ErrNoWorker, http.StatusForbidden, "worker_sid"},
+		{fmt.Errorf("%w: upstream said 503 for Jordan", clicktocall.ErrUnavailable), http.StatusServiceUnavailable, "try again"},
+		{context.DeadlineExceeded, http.StatusServiceUnavailable, "timed out"},
+		{errors.New("redis: dial 10.0.0.5: secret detail"), http.StatusInternalServerError, "internal error"},
+	}
+	for _, tc := range cases {
+		status, msg := statusOf(tc.err)
+		if status != tc.status || !strings.Contains(msg, tc.msg) {
+			t.Errorf("%v: got %d %q, want %d containing %q", tc.err, status, msg, tc.status, tc.msg)
+		}
+		// Wrapped details (vendor text, record data) never reach the answer.
+		if strings.Contains(msg, "Jordan") || strings.Contains(msg, "secret") {
+			t.Errorf("%v: answer leaks %q", tc.err, msg)
+		}
+	}
+}
