@@ -79,3 +79,60 @@ func (c *Client) CancelMessage(ctx context.Context, sid string) error {
 	}
 	return nil
 }
+
+// Message is what the bridge reads back of a Message resource.
+type Message struct {
+	SID    string
+	Status string // scheduled, queued, sent, delivered, failed, canceled, …
+	Body   string
+	// DateCreated is zero when Twilio's answer lacks it or cannot be read.
+	DateCreated time.Time
+}
+
+// MaxListedMessages bounds ListMessagesTo; a number with more messages is
+// an error rather than a silently partial list.
+const MaxListedMessages = 1000
+
+// ListMessagesTo lists the account's messages to `to`, newest first,
+// following every page up to MaxListedMessages.
+func (c *Client) ListMessagesTo(ctx context.Context, to string) ([]Message, error) {
+	if to == "" {
+		return nil, errors.New("list messages: empty To would list the whole account")
+	}
+	params := &api.ListMessageParams{}
+	params.SetTo(to).SetPageSize(100).SetLimit(MaxListedMessages + 1)
+	var out []Message
+	err := c.do(ctx, "list_messages", "", func(rh *twclient.RequestHandler) error {
+		list, err := api.NewApiService(rh).ListMessage(params)
+		if err != nil {
+			return err
+		}
+		if len(list) > MaxListedMessages {
+			return fmt.Errorf("more than %d messages", MaxListedMessages)
+		}
+		out = make([]Message, 0, len(list))
+		for _, m := range list {
+			if m.Sid == nil || *m.Sid == "" {
+				return errors.New("message without sid in list")
+			}
+			msg := Message{SID: *m.Sid}
+			if m.Status != nil {
+				msg.Status = *m.Status
+			}
+			if m.Body != nil {
+				msg.Body = *m.Body
+			}
+			if m.DateCreated != nil {
+				if t, err := time.Parse(time.RFC1123Z, *m.DateCreated); err == nil {
+					msg.DateCreated = t
+				}
+			}
+			out = append(out, msg)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return out, nil
+}

@@ -148,3 +148,47 @@ func TestSendMessage(t *testing.T) {
 		}
 	})
 }
+
+func TestListMessagesTo(t *testing.T) {
+	e := mustEnv(t, nil)
+	ctx := context.Background()
+	sid, err := e.c.ScheduleMessage(ctx, phone, "Hi Alex", e.clock.Now().Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.c.SendMessage(ctx, "+12125550199", "someone else"); err != nil {
+		t.Fatal(err)
+	}
+	// more than one page of 100
+	for range 120 {
+		if _, err := e.c.SendMessage(ctx, phone, "filler"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.c.CancelMessage(ctx, sid); err != nil {
+		t.Fatal(err)
+	}
+	e.sim.ResetCalls()
+	list, err := e.c.ListMessagesTo(ctx, phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 121 {
+		t.Fatalf("listed %d messages, want 121", len(list))
+	}
+	if n := e.sim.Calls(twiliosim.OpListMessages); n != 2 {
+		t.Errorf("list calls = %d, want 2 pages", n)
+	}
+	last := list[len(list)-1] // newest first: the scheduled one is oldest
+	if last.SID != sid || last.Status != "canceled" || last.Body != "Hi Alex" || !last.DateCreated.Equal(e.clock.Now()) {
+		t.Fatalf("listed %+v", last)
+	}
+
+	if _, err := e.c.ListMessagesTo(ctx, ""); err == nil {
+		t.Error("empty To accepted")
+	}
+	e.sim.FailNext(twiliosim.OpListMessages, 1, 503)
+	if _, err := e.c.ListMessagesTo(ctx, phone); !twilio.IsTransient(err) {
+		t.Errorf("want a transient error, got %v", err)
+	}
+}

@@ -7,8 +7,11 @@
 // at most once per contact and day: a day is claimed in Redis (SET NX)
 // before Twilio is asked, and a claim is only released when Twilio surely
 // did not create the message. An ambiguous failure (timeout after the
-// request went out, 500/502/504) leaves the day marked "unknown" and it is
-// never retried: that day may go without a reminder, but never gets two.
+// request went out, 500/502/504) leaves the day marked "unknown"; it is
+// never simply retried. Instead the day is reconciled with Twilio's list of
+// messages to the number, by the SHA-256 of the exact body sent: a match is
+// adopted (and can be canceled), and only when none has appeared after a
+// grace period is the claim released for the day to be scheduled again.
 package monitoring
 
 import (
@@ -33,6 +36,8 @@ import (
 type Messages interface {
 	ScheduleMessage(ctx context.Context, to, body string, sendAt time.Time) (string, error)
 	CancelMessage(ctx context.Context, sid string) error
+	// ListMessagesTo lists the messages to a number, newest first.
+	ListMessagesTo(ctx context.Context, to string) ([]twilio.Message, error)
 }
 
 // CRM writes the opt-out field.
@@ -78,6 +83,9 @@ type Config struct {
 	LockTTL time.Duration // default 3 minutes
 	// Parallelism bounds the contacts handled at once within one batch.
 	Parallelism int // default 8
+	// Grace is how long after an ambiguous attempt a message missing from
+	// Twilio's list counts as never created; default 2 minutes.
+	Grace time.Duration
 }
 
 // Twilio's scheduling window, with margins for the request's own latency
@@ -122,6 +130,9 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.Parallelism <= 0 {
 		cfg.Parallelism = 8
 	}
+	if cfg.Grace <= 0 {
+		cfg.Grace = 2 * time.Minute
+	}
 	f := &Flow{cfg: cfg, log: cfg.Logger}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
@@ -146,6 +157,11 @@ type dayState struct {
 	State  string `json:"state"`
 	SID    string `json:"sid,omitempty"`
 	SendAt int64  `json:"send_at,omitempty"` // unix seconds
+	// BodyHash is the hex SHA-256 of the body of the last attempt (its link
+	// token's iat makes it unique), Tried the attempt's unix time: together
+	// they let an ambiguous attempt be found in Twilio's message list.
+	BodyHash string `json:"body_sha256,omitempty"`
+	Tried    int64  `json:"tried,omitempty"`
 }
 
 func resumable(state string) bool { return state == stateCanceled || state == stateBlocked }

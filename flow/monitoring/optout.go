@@ -71,7 +71,14 @@ func (f *Flow) stop(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	var rerr error
 	if found {
+		// A reminder of unknown outcome may be scheduled after all: find
+		// it so that it is canceled below. On failure cancel the rest,
+		// write the field and fail, so the queue tries again.
+		if rerr = f.reconcile(ctx, id, c); rerr != nil {
+			f.log.Warn("reconciling reminders of unknown outcome failed", "contact_id", id, "err", logErr(rerr))
+		}
 		n, err := f.cancelDays(ctx, id, c, nil)
 		if err != nil {
 			return err
@@ -81,7 +88,10 @@ func (f *Flow) stop(ctx context.Context, id string) error {
 		}
 		f.log.Info("reminders canceled on STOP", "contact_id", id, "canceled", n)
 	}
-	return f.writeOptOut(ctx, id, c, true)
+	if err := f.writeOptOut(ctx, id, c, true); err != nil {
+		return err
+	}
+	return rerr
 }
 
 // start: clear the flag and the field, then resume the days left if the

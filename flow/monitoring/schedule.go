@@ -2,6 +2,8 @@ package monitoring
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -62,6 +64,15 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 	}
 	optedOut = optedOut || recordOptedOut(m, rec)
 
+	// Settle days of unknown outcome first, so that what turns out to be
+	// scheduled is canceled or kept like any other day. A failure leaves
+	// them for a later try (and Run); the rest of the work goes on.
+	var rerr error
+	if found {
+		if rerr = f.reconcile(ctx, id, old); rerr != nil {
+			log.Warn("reconciling reminders of unknown outcome failed", "err", logErr(rerr))
+		}
+	}
 	if !r.Active(fields) || optedOut {
 		if !found {
 			return nil
@@ -80,11 +91,11 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 			return err
 		}
 		log.Info("reminders stopped", "canceled", n, "opted_out", optedOut)
-		return nil
+		return rerr
 	}
 	if !f.cfg.Enabled {
 		log.Debug("reminders are off: no messaging service")
-		return nil
+		return rerr
 	}
 
 	to, err := r.To(fields)
@@ -135,7 +146,7 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 		return err
 	}
 	log.Info("reminders scheduled", "scheduled", n, "days", cur.Days)
-	return nil
+	return rerr
 }
 
 func recordOptedOut(m *mapping.Mapping, rec event.Record) bool {
@@ -222,10 +233,18 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 		_ = release()
 		return false, fmt.Errorf("survey link for %s %s: %w", id, date, err)
 	}
-	sid, err := f.cfg.Messages.ScheduleMessage(ctx, c.Phone, r.Render(c.Language, c.FirstName, link), at)
+	body := r.Render(c.Language, c.FirstName, link)
+	attempt := dayState{State: stateClaimed, SendAt: at.Unix(), BodyHash: bodyHash(body), Tried: f.cfg.Now().Unix()}
+	// The claim names the attempt before Twilio hears of it, so that an
+	// ambiguous answer can be looked up later.
+	if err := f.saveDay(ctx, id, date, attempt); err != nil {
+		_ = release()
+		return false, err
+	}
+	sid, err := f.cfg.Messages.ScheduleMessage(ctx, c.Phone, body, at)
 	// Twilio has answered (or not): record it even if ctx just ended.
 	save := func(st dayState) error {
-		st.SendAt = at.Unix()
+		st.SendAt, st.BodyHash, st.Tried = attempt.SendAt, attempt.BodyHash, attempt.Tried
 		return f.saveDay(unlockCtx(ctx), id, date, st)
 	}
 	switch {
@@ -248,9 +267,13 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 		f.log.Warn("reminder time refused by Twilio; day skipped", "contact_id", id, "date", date)
 		return false, save(dayState{State: stateSkipped})
 	case twilio.IsAmbiguous(err):
-		// The message may exist: never ask again for this day.
-		f.log.Warn("reminder outcome unknown; day will not be retried", "contact_id", id, "date", date, "err", logErr(err))
+		// The message may exist: never ask again for this day before
+		// reconcile has looked for it.
+		f.log.Warn("reminder outcome unknown; day left for reconciliation", "contact_id", id, "date", date, "err", logErr(err))
 		if serr := save(dayState{State: stateUnknown}); serr != nil {
+			return false, serr
+		}
+		if serr := f.editUnknown(unlockCtx(ctx), id, attempt.Tried); serr != nil {
 			return false, serr
 		}
 		return false, err
@@ -310,6 +333,93 @@ func (f *Flow) cancelDays(ctx context.Context, id string, c contactState, keep f
 	return n, nil
 }
 
+// bodyHash identifies an attempt by the exact body sent.
+func bodyHash(body string) string {
+	sum := sha256.Sum256([]byte(body))
+	return hex.EncodeToString(sum[:])
+}
+
+// unsettled reports whether d is an attempt of unknown outcome that
+// reconcile can settle: marked unknown, or claimed by an asker that is
+// surely gone (its lock has run out). Days without a body hash predate
+// reconciliation and stay as they are.
+func (f *Flow) unsettled(d dayState, now time.Time) bool {
+	if d.BodyHash == "" || d.Tried == 0 {
+		return false
+	}
+	return d.State == stateUnknown ||
+		(d.State == stateClaimed && now.Sub(time.Unix(d.Tried, 0)) > f.cfg.LockTTL)
+}
+
+// reconcile settles c's days of unknown outcome with Twilio's list of
+// messages to c's number, under the contact lock. A message with the
+// attempt's body is adopted: the day becomes scheduled with its sid (or
+// gone, if it has left the schedule). When none has appeared Grace after
+// the attempt, Twilio created nothing: the claim is released so that the
+// day is scheduled again, or the day is skipped when it is too late for
+// Twilio's window. Days still within Grace keep the contact in the
+// unknown index for Run.
+func (f *Flow) reconcile(ctx context.Context, id string, c contactState) error {
+	now := f.cfg.Now()
+	type open struct {
+		date string
+		d    dayState
+	}
+	var days []open
+	for _, date := range c.dates() {
+		d, found, err := f.loadDay(ctx, id, date)
+		if err != nil {
+			return err
+		}
+		if found && f.unsettled(d, now) {
+			days = append(days, open{date, d})
+		}
+	}
+	if len(days) == 0 || strings.TrimSpace(c.Phone) == "" {
+		return f.editUnknown(ctx, id, 0)
+	}
+	list, err := f.cfg.Messages.ListMessagesTo(ctx, c.Phone)
+	if err != nil {
+		return classify(fmt.Errorf("reconcile reminders of %s: %w", id, err))
+	}
+	byHash := make(map[string]twilio.Message, len(list))
+	for _, m := range list {
+		h := bodyHash(m.Body)
+		if prev, dup := byHash[h]; !dup || prev.Status != "scheduled" {
+			byHash[h] = m // a live one wins over a copy that left the schedule
+		}
+	}
+	var latest int64 // attempts still within Grace
+	for _, o := range days {
+		d := o.d
+		m, ok := byHash[d.BodyHash]
+		switch {
+		case ok && m.Status == "scheduled":
+			d.State, d.SID = stateScheduled, m.SID
+			f.log.Info("reminder of unknown outcome found scheduled; adopted", "contact_id", id, "date", o.date, "sid", m.SID)
+		case ok:
+			d.State, d.SID = stateGone, m.SID
+			f.log.Info("reminder of unknown outcome found no longer scheduled", "contact_id", id, "date", o.date, "sid", m.SID, "status", m.Status)
+		case now.Sub(time.Unix(d.Tried, 0)) < f.cfg.Grace:
+			latest = max(latest, d.Tried)
+			continue
+		case time.Unix(d.SendAt, 0).Before(now.Add(MinLead + leadMargin)):
+			d.State = stateSkipped
+			f.log.Warn("reminder of unknown outcome was never created; too late to retry, day skipped", "contact_id", id, "date", o.date)
+		default:
+			if err := f.cfg.Store.Del(unlockCtx(ctx), dayKey(id, o.date)); err != nil {
+				return fmt.Errorf("release day %s %s: %w", id, o.date, err)
+			}
+			f.log.Info("reminder of unknown outcome was never created; day released", "contact_id", id, "date", o.date)
+			continue
+		}
+		if err := f.saveDay(unlockCtx(ctx), id, o.date, d); err != nil {
+			return err
+		}
+	}
+	return f.editUnknown(ctx, id, latest)
+}
+
 func isNotFound(err error) bool {
 	var ae *twilio.APIError
 	return errors.As(err, &ae) && ae.Status == 404
@@ -335,7 +445,8 @@ func (f *Flow) setPending(ctx context.Context, id string, c *contactState, next 
 }
 
 // Run schedules, every Interval, the days that have come within Twilio's
-// 35-day window. It returns when ctx ends.
+// 35-day window, and reconciles days of unknown outcome. It returns when
+// ctx ends.
 func (f *Flow) Run(ctx context.Context) error {
 	t := time.NewTicker(f.cfg.Interval)
 	defer t.Stop()
@@ -355,8 +466,9 @@ func (f *Flow) Run(ctx context.Context) error {
 	}
 }
 
-// SchedulePending is one round of Run: it schedules the pending days now
-// within the window and returns how many it scheduled.
+// SchedulePending is one round of Run: it reconciles the days of unknown
+// outcome whose grace is over, schedules the pending days now within the
+// window (and released ones) and returns how many it scheduled.
 func (f *Flow) SchedulePending(ctx context.Context) (int, error) {
 	m := f.cfg.Mappings.Current()
 	if m == nil || m.Reminders() == nil {
@@ -367,13 +479,26 @@ func (f *Flow) SchedulePending(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	horizon := f.cfg.Now().Add(MaxLead - farMargin).Unix()
+	unknown, err := f.unknown(ctx)
+	if err != nil {
+		return 0, err
+	}
+	now := f.cfg.Now()
+	horizon := now.Add(MaxLead - farMargin).Unix()
+	due := map[string]bool{}
+	for id, at := range idx {
+		if at <= horizon {
+			due[id] = true
+		}
+	}
+	for id, tried := range unknown {
+		if now.Sub(time.Unix(tried, 0)) >= f.cfg.Grace {
+			due[id] = true // reconcile can conclude
+		}
+	}
 	total := 0
 	var errs []error
-	for id, at := range idx {
-		if at > horizon {
-			continue
-		}
+	for id := range due {
 		n, err := f.schedulePendingContact(ctx, r, id)
 		total += n
 		if err != nil && !errors.Is(err, ErrBusy) {
@@ -396,13 +521,27 @@ func (f *Flow) schedulePendingContact(ctx context.Context, r *mapping.Reminders,
 	if err != nil {
 		return 0, err
 	}
+	if !found {
+		// Nothing to schedule or reconcile; a new record change re-adds it.
+		if err := f.editUnknown(ctx, id, 0); err != nil {
+			return 0, err
+		}
+		return 0, f.editPending(ctx, func(idx map[string]int64) { delete(idx, id) })
+	}
+	if err := f.reconcile(ctx, id, c); err != nil {
+		return 0, err
+	}
 	optedOut, err := f.OptedOut(ctx, id)
 	if err != nil {
 		return 0, err
 	}
-	if !found || !c.Active || optedOut {
+	if !c.Active || optedOut {
+		// Whatever reconcile adopted must not go out.
+		if _, err := f.cancelDays(ctx, id, c, nil); err != nil {
+			return 0, err
+		}
 		// Nothing to schedule; START or a new record change re-adds it.
-		if err := f.editPending(ctx, func(idx map[string]int64) { delete(idx, id) }); err != nil || !found {
+		if err := f.editPending(ctx, func(idx map[string]int64) { delete(idx, id) }); err != nil {
 			return 0, err
 		}
 		c.Pending = 0

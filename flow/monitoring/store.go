@@ -25,6 +25,9 @@ func phoneKey(phone string) string {
 
 const (
 	pendingKey = "monitoring:pending"
+	// unknownKey indexes contacts with days of unknown outcome (contact id
+	// -> unix time of the latest ambiguous attempt) for Run to reconcile.
+	unknownKey = "monitoring:unknown"
 	// Contact state and the phone index outlive the last day by this much,
 	// for late STOPs and replies; then the personal data expires.
 	retention = 60 * 24 * time.Hour
@@ -226,26 +229,56 @@ func (f *Flow) ContactByPhone(ctx context.Context, phone string) (contactID stri
 // editPending changes the index of contacts with days beyond Twilio's
 // window (contact id -> unix send time of the first such day).
 func (f *Flow) editPending(ctx context.Context, fn func(map[string]int64)) error {
-	unlock, err := f.lockWait(ctx, "index", "pending")
-	if err != nil {
-		return fmt.Errorf("pending index: %w", err)
-	}
-	defer unlock()
-	idx := map[string]int64{}
-	if _, err := f.getJSON(ctx, pendingKey, &idx); err != nil {
-		return fmt.Errorf("pending index: %w", err)
-	}
-	fn(idx)
-	if len(idx) == 0 {
-		return f.cfg.Store.Del(ctx, pendingKey)
-	}
-	return f.setJSON(ctx, pendingKey, idx, 0)
+	return f.editIndex(ctx, pendingKey, "pending", fn)
 }
 
 func (f *Flow) pending(ctx context.Context) (map[string]int64, error) {
+	return f.index(ctx, pendingKey, "pending")
+}
+
+// editUnknown adds id to the index of contacts with days to reconcile (at
+// the attempt time tried), or removes it (tried 0).
+func (f *Flow) editUnknown(ctx context.Context, id string, tried int64) error {
+	if tried == 0 {
+		idx, err := f.unknown(ctx)
+		if _, listed := idx[id]; err != nil || !listed {
+			return err // the usual case: no write
+		}
+	}
+	return f.editIndex(ctx, unknownKey, "unknown", func(idx map[string]int64) {
+		if tried == 0 {
+			delete(idx, id)
+		} else {
+			idx[id] = max(idx[id], tried)
+		}
+	})
+}
+
+func (f *Flow) unknown(ctx context.Context) (map[string]int64, error) {
+	return f.index(ctx, unknownKey, "unknown")
+}
+
+func (f *Flow) editIndex(ctx context.Context, key, name string, fn func(map[string]int64)) error {
+	unlock, err := f.lockWait(ctx, "index", name)
+	if err != nil {
+		return fmt.Errorf("%s index: %w", name, err)
+	}
+	defer unlock()
 	idx := map[string]int64{}
-	if _, err := f.getJSON(ctx, pendingKey, &idx); err != nil {
-		return nil, fmt.Errorf("pending index: %w", err)
+	if _, err := f.getJSON(ctx, key, &idx); err != nil {
+		return fmt.Errorf("%s index: %w", name, err)
+	}
+	fn(idx)
+	if len(idx) == 0 {
+		return f.cfg.Store.Del(ctx, key)
+	}
+	return f.setJSON(ctx, key, idx, 0)
+}
+
+func (f *Flow) index(ctx context.Context, key, name string) (map[string]int64, error) {
+	idx := map[string]int64{}
+	if _, err := f.getJSON(ctx, key, &idx); err != nil {
+		return nil, fmt.Errorf("%s index: %w", name, err)
 	}
 	return idx, nil
 }

@@ -3,6 +3,8 @@ package twiliosim
 import (
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -158,6 +160,75 @@ func (s *Server) fetchMessage(w http.ResponseWriter, r *http.Request) {
 	}
 	s.finish(r, OpFetchMessage)
 	writeJSON(w, http.StatusOK, body)
+}
+
+// listMessages is Twilio's Message list: newest first, filtered by To and
+// From, paged by Page and PageSize (default 50, at most 1000), with the
+// 2010-04-01 API's paging fields (relative URIs). A DateSent filter matches
+// nothing: the sim never records a date_sent.
+func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
+	if !s.checkAccount(w, r) || !s.begin(w, r, OpListMessages) {
+		return
+	}
+	q := r.URL.Query()
+	pageSize, err := strconv.Atoi(q.Get("PageSize"))
+	if err != nil || pageSize <= 0 {
+		pageSize = 50
+	}
+	pageSize = min(pageSize, 1000)
+	page := 0
+	if p := q.Get("Page"); p != "" {
+		if page, err = strconv.Atoi(p); err != nil || page < 0 {
+			writeError(w, 400, 20001, "Invalid Page")
+			return
+		}
+	}
+	dateSent := false
+	for k := range q {
+		dateSent = dateSent || strings.HasPrefix(k, "DateSent")
+	}
+
+	s.mu.Lock()
+	var matched []*Message
+	for i := len(s.msgOrder) - 1; i >= 0; i-- {
+		m := s.msgs[s.msgOrder[i]]
+		if (q.Has("To") && q.Get("To") != m.To) || (q.Has("From") && q.Get("From") != m.From) || dateSent {
+			continue
+		}
+		matched = append(matched, m)
+	}
+	out := []map[string]any{}
+	start := page * pageSize
+	for i := start; i < len(matched) && i < start+pageSize; i++ {
+		out = append(out, s.messageJSON(matched[i]))
+	}
+	s.mu.Unlock()
+
+	pageURI := func(p int) string {
+		v := url.Values{}
+		for k, vs := range q {
+			if k != "Page" && k != "PageSize" && k != "PageToken" {
+				v[k] = vs
+			}
+		}
+		v.Set("PageSize", strconv.Itoa(pageSize))
+		v.Set("Page", strconv.Itoa(p))
+		return r.URL.Path + "?" + v.Encode()
+	}
+	var next, prev any
+	if start+pageSize < len(matched) {
+		next = pageURI(page + 1)
+	}
+	if page > 0 {
+		prev = pageURI(page - 1)
+	}
+	s.finish(r, OpListMessages)
+	writeJSON(w, http.StatusOK, map[string]any{
+		"messages": out, "page": page, "page_size": pageSize,
+		"start": start, "end": start + max(len(out)-1, 0),
+		"first_page_uri": pageURI(0), "uri": pageURI(page),
+		"next_page_uri": next, "previous_page_uri": prev,
+	})
 }
 
 func (s *Server) updateMessage(w http.ResponseWriter, r *http.Request) {

@@ -32,6 +32,7 @@ const (
 	OpCancelMessage   = "cancel_message" // update with Status=canceled
 	OpUpdateMessage   = "update_message" // any other message update
 	OpFetchMessage    = "fetch_message"
+	OpListMessages    = "list_messages"
 	OpValidateToken   = "validate_flex_token"
 	OpAny             = "*" // FailNext/SetLatency: every operation
 )
@@ -134,6 +135,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/Workspaces/{ws}/Tasks/{sid}", s.fetchTask)
 	mux.HandleFunc("POST /v1/Workspaces/{ws}/Tasks/{sid}", s.updateTask)
 	mux.HandleFunc("POST /2010-04-01/Accounts/{ac}/Messages.json", s.createMessage)
+	mux.HandleFunc("GET /2010-04-01/Accounts/{ac}/Messages.json", s.listMessages)
 	mux.HandleFunc("GET /2010-04-01/Accounts/{ac}/Messages/{file}", s.fetchMessage)
 	mux.HandleFunc("POST /2010-04-01/Accounts/{ac}/Messages/{file}", s.updateMessage)
 	mux.HandleFunc("POST /v1/Accounts/{ac}/Tokens/validate", s.validateToken)

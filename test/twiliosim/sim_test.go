@@ -420,3 +420,56 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("tasks %d calls %d", len(s.Tasks()), s.Calls(OpCreateTask))
 	}
 }
+
+func TestMessageListFiltersAndPages(t *testing.T) {
+	now := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	s := New(Options{Now: func() time.Time { return now }})
+	defer s.Close()
+	path := "/2010-04-01/Accounts/" + s.AccountSID + "/Messages.json"
+	var sids []string
+	for i, to := range []string{"+1", "+2", "+1", "+1"} {
+		status, body := call(t, s, "POST", path, url.Values{"To": {to}, "Body": {"b" + string(rune('0'+i))}, "From": {"+9"}})
+		if status != 201 {
+			t.Fatalf("create: %d %v", status, body)
+		}
+		if to == "+1" {
+			sids = append(sids, body["sid"].(string))
+		}
+	}
+	// newest first, two to a page, following next_page_uri as clients do
+	var got []string
+	next := path + "?" + url.Values{"To": {"+1"}, "PageSize": {"2"}}.Encode()
+	for pages := 0; next != ""; pages++ {
+		if pages > 3 {
+			t.Fatal("paging does not end")
+		}
+		u, _ := url.Parse(next)
+		status, body := call(t, s, "GET", u.Path, u.Query())
+		if status != 200 || body["page_size"] != float64(2) || body["page"] != float64(pages) || body["first_page_uri"] == nil || body["uri"] == nil {
+			t.Fatalf("page %d: %d %v", pages, status, body)
+		}
+		for _, m := range body["messages"].([]any) {
+			m := m.(map[string]any)
+			if m["to"] != "+1" || m["body"] == nil || m["date_created"] == nil || m["status"] == nil {
+				t.Fatalf("message %v", m)
+			}
+			got = append(got, m["sid"].(string))
+		}
+		next, _ = body["next_page_uri"].(string)
+	}
+	if len(got) != 3 || got[0] != sids[2] || got[1] != sids[1] || got[2] != sids[0] {
+		t.Fatalf("listed %v, want %v newest first", got, sids)
+	}
+	if status, body := call(t, s, "GET", path, url.Values{"From": {"+8"}}); status != 200 || len(body["messages"].([]any)) != 0 || body["next_page_uri"] != nil {
+		t.Fatalf("From filter: %d %v", status, body)
+	}
+	if status, body := call(t, s, "GET", path, url.Values{"DateSent": {"2026-03-02"}}); status != 200 || len(body["messages"].([]any)) != 0 {
+		t.Fatalf("DateSent filter: %d %v", status, body)
+	}
+	if n := s.Calls(OpListMessages); n != 4 {
+		t.Errorf("list calls = %d, want 4", n)
+	}
+	if status, _ := call(t, s, "GET", "/2010-04-01/Accounts/ACnope/Messages.json", nil); status != 404 {
+		t.Errorf("other account: %d", status)
+	}
+}
