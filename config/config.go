@@ -98,9 +98,22 @@ type JWT struct {
 type Error struct {
 	Variable string
 	Problem  string
+	// Also are the other problems found, so one start shows all of them.
+	Also []*Error
 }
 
-func (e *Error) Error() string { return e.Variable + ": " + e.Problem }
+// Error is one line: the first problem, then the others in brackets.
+func (e *Error) Error() string {
+	s := e.Variable + ": " + e.Problem
+	if len(e.Also) > 0 {
+		var more []string
+		for _, o := range e.Also {
+			more = append(more, o.Variable+" "+o.Problem)
+		}
+		s += " (also: " + strings.Join(more, "; ") + ")"
+	}
+	return s
+}
 
 // Variables lists every setting the bridge reads; the YAML file may set any.
 var Variables = []string{
@@ -139,11 +152,11 @@ func merge(env Source) (map[string]string, error) {
 	if file, ok := env("BRIDGE_CONFIG"); ok && file != "" {
 		raw, err := os.ReadFile(file)
 		if err != nil {
-			return nil, &Error{"BRIDGE_CONFIG", "cannot read file: " + pathError(err)}
+			return nil, &Error{Variable: "BRIDGE_CONFIG", Problem: "cannot read file: " + pathError(err)}
 		}
 		var doc map[string]any
 		if err := yaml.Unmarshal(raw, &doc); err != nil {
-			return nil, &Error{"BRIDGE_CONFIG", "not a YAML mapping of variable names to values"}
+			return nil, &Error{Variable: "BRIDGE_CONFIG", Problem: "not a YAML mapping of variable names to values"}
 		}
 		known := map[string]bool{}
 		for _, v := range Variables {
@@ -152,14 +165,14 @@ func merge(env Source) (map[string]string, error) {
 		for k, v := range doc {
 			name := strings.ToUpper(k)
 			if !known[name] {
-				return nil, &Error{"BRIDGE_CONFIG", fmt.Sprintf("unknown key %q", k)}
+				return nil, &Error{Variable: "BRIDGE_CONFIG", Problem: fmt.Sprintf("unknown key %q", k)}
 			}
 			switch v.(type) {
 			case string, int, float64, bool:
 				vals[name] = fmt.Sprint(v)
 			case nil:
 			default:
-				return nil, &Error{name, "must be a scalar in " + file}
+				return nil, &Error{Variable: name, Problem: "must be a scalar in " + file}
 			}
 		}
 	}
@@ -196,13 +209,16 @@ func sidPattern(prefix string) *regexp.Regexp {
 type builder struct {
 	vals map[string]string
 	mode Mode
-	err  error
+	err  *Error
 }
 
 func (b *builder) fail(name, problem string) {
+	e := &Error{Variable: name, Problem: problem}
 	if b.err == nil {
-		b.err = &Error{name, problem}
+		b.err = e
+		return
 	}
+	b.err.Also = append(b.err.Also, e)
 }
 
 // get returns the trimmed value, or def; required applies only in serve mode.
@@ -263,11 +279,7 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	b := &builder{vals: vals, mode: mode}
 	c := &Config{}
 
-	c.Addr = b.get("BRIDGE_ADDR", ":8080", false)
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		b.fail("BRIDGE_ADDR", "must be host:port or :port")
-	}
-	c.PublicURL = b.baseURL("BRIDGE_PUBLIC_URL", b.get("BRIDGE_PUBLIC_URL", "", true), false)
+	// Redis first: without it nothing is durable, so it is named first.
 	c.RedisURL = b.get("BRIDGE_REDIS_URL", "", true)
 	if c.RedisURL != "" {
 		u, err := url.Parse(c.RedisURL)
@@ -275,6 +287,11 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 			b.fail("BRIDGE_REDIS_URL", "must be a redis://, rediss://, redis+sentinel:// or redis+cluster:// URL")
 		}
 	}
+	c.Addr = b.get("BRIDGE_ADDR", ":8080", false)
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		b.fail("BRIDGE_ADDR", "must be host:port or :port")
+	}
+	c.PublicURL = b.baseURL("BRIDGE_PUBLIC_URL", b.get("BRIDGE_PUBLIC_URL", "", true), false)
 	c.MappingFile = b.get("BRIDGE_MAPPING_FILE", "", false)
 	if c.MappingFile != "" {
 		if _, err := os.Stat(c.MappingFile); err != nil {

@@ -138,3 +138,19 @@ func TestDemoModeNeedsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestEmptyEnvironmentNamesRedisFirstAndListsTheRest(t *testing.T) {
+	_, err := Load(MapSource(map[string]string{}), ModeServe)
+	if err == nil {
+		t.Fatal("serve started with no configuration")
+	}
+	line := err.Error()
+	if !strings.HasPrefix(line, "BRIDGE_REDIS_URL: is required") || strings.Contains(line, "\n") {
+		t.Fatalf("want one line starting with BRIDGE_REDIS_URL, got %q", line)
+	}
+	for _, v := range []string{"BRIDGE_PUBLIC_URL", "BRIDGE_SF_ORG_ID", "BRIDGE_TWILIO_AUTH_TOKEN", "BRIDGE_SURVEY_SECRET"} {
+		if !strings.Contains(line, v) {
+			t.Errorf("the line does not list %s: %q", v, line)
+		}
+	}
+}
