@@ -73,7 +73,9 @@ func (h *handlers) context(c *gin.Context) {
 		Error(c, h.log, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"record_id": c.Param("id"), "attributes": attrs})
+	// The body is the attributes themselves, so a Flex plugin passes it to
+	// StartOutboundCall as taskAttributes unchanged.
+	c.JSON(http.StatusOK, attrs)
 }
 
 // BadRequest is a client error whose message is safe to return as is.

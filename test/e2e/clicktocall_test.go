@@ -233,13 +233,12 @@ func TestRecordContextForScreenPop(t *testing.T) {
 		_ = json.Unmarshal(body, &out)
 		return resp.StatusCode, out
 	}
-	status, out := get()
-	attrs, _ := out["attributes"].(map[string]any)
+	status, attrs := get()
 	crm, _ := attrs["crm"].(map[string]any)
-	if status != http.StatusOK || crm["record_id"] != id || attrs["to"] != "+16465550144" {
-		t.Fatalf("context: %d %v", status, out)
+	if status != http.StatusOK || crm["record_id"] != id || attrs["to"] != "+16465550144" || attrs["direction"] != "outbound" {
+		t.Fatalf("context: %d %v", status, attrs)
 	}
-	raw, _ := json.Marshal(out)
+	raw, _ := json.Marshal(attrs)
 	if strings.Contains(string(raw), "Jordan") {
 		t.Fatalf("protected field in context: %s", raw)
 	}
