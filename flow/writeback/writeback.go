@@ -263,16 +263,20 @@ func (f *Flow) replyRows(ctx context.Context, m *mapping.Mapping, s *event.SMS) 
 	if err != nil {
 		return nil, fmt.Errorf("find contact of reply %s: %w", s.MessageSID, err)
 	}
-	if !found {
-		f.log.Info("reply from a number the bridge never texted; not written", "message_sid", s.MessageSID)
-		return nil, nil
-	}
 	fields := salesforce.Record{
 		"WhoId":        contactID,
 		"Subject":      f.cfg.ReplySubject,
 		"Description":  s.Body,
 		"Status":       "Completed",
 		"ActivityDate": s.ReceivedAt.In(f.cfg.Location).Format("2006-01-02"),
+	}
+	if !found {
+		// Not a number the bridge texted: still an activity, unlinked, with
+		// the sender so a person can match it in the CRM. Nothing is lost.
+		delete(fields, "WhoId")
+		fields["Subject"] = f.cfg.ReplySubject + " (sender not matched)"
+		fields["Description"] = "From " + s.From + ": " + s.Body
+		f.log.Info("reply from a number the bridge never texted; written unlinked", "message_sid", s.MessageSID)
 	}
 	// The activity's external id is the message's own sid.
 	return []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: s.MessageSID, fields: fields}}, nil

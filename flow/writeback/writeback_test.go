@@ -154,11 +154,14 @@ func TestRepliesAndSurveys(t *testing.T) {
 	if errs[0] != nil || errs[1] != nil || errs[2] != nil || !redis.IsPermanent(errs[3]) {
 		t.Fatalf("errs %v", errs)
 	}
-	var reply, survey salesforce.Record
+	var reply, unmatched, survey salesforce.Record
 	for _, call := range crm.calls {
 		for _, r := range call {
 			if r["Twilio_Task_Sid__c"] == "SM1" {
 				reply = r
+			}
+			if r["Twilio_Task_Sid__c"] == "SM2" {
+				unmatched = r
 			}
 			if r["Survey_Key__c"] != nil {
 				survey = r
@@ -167,6 +170,9 @@ func TestRepliesAndSurveys(t *testing.T) {
 	}
 	if reply["WhoId"] != "003RM00000Qx1a2YAB" || reply["ActivityDate"] != "2020-06-02" || reply["Description"] != "fine" {
 		t.Fatalf("reply row %v", reply)
+	}
+	if _, linked := unmatched["WhoId"]; linked || unmatched["Description"] != "From +19995550000: who?" {
+		t.Fatalf("unmatched reply row %v", unmatched)
 	}
 	if survey["Survey_Key__c"] != "003RM00000Qx1a2YAB-2020-06-02" || survey["Fever__c"] != true || survey["Cough__c"] != false {
 		t.Fatalf("survey row %v", survey)
