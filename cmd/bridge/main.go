@@ -11,17 +11,20 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	_ "time/tzdata" // BRIDGE_TIMEZONE works in a static binary without zoneinfo
 
 	"github.com/gin-gonic/gin"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 func main() {
-	// gin's mode is package state; only main sets it.
+	// gin's mode and go-redis's logger are package state; only main sets them.
 	gin.SetMode(gin.ReleaseMode)
+	goredis.SetLogger(redisLog{slog.New(slog.NewJSONHandler(os.Stderr, nil))})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
 	stop()
@@ -65,4 +68,12 @@ func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Write
 	}
 	fmt.Fprintf(stderr, "bridge: unknown command %q\n%s", args[0], usage)
 	return 2
+}
+
+// redisLog puts go-redis's own messages (dial failures: addresses, never
+// data) into the same JSON log stream as the bridge's.
+type redisLog struct{ log *slog.Logger }
+
+func (r redisLog) Printf(ctx context.Context, format string, v ...any) {
+	r.log.WarnContext(ctx, fmt.Sprintf(format, v...), "component", "go-redis")
 }
