@@ -26,7 +26,7 @@ func BenchmarkOutboundIntake(b *testing.B) {
 			br := startBridge(b, false)
 			bodies := make([]string, b.N)
 			for i := range bodies {
-				bodies[i] = world.OutboundMessage(i*n, n)
+				bodies[i] = world.ContactsMessage(i*n, n)
 			}
 			url := br.URL + world.PathOutbound
 			b.ResetTimer()

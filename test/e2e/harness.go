@@ -30,6 +30,7 @@ import (
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/server"
+	"github.com/cityhealth/bridge/test/load/world"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
@@ -38,7 +39,7 @@ import (
 // PublicURL is what the bridge believes its external address is: webhooks
 // are signed against it while the test posts to the real listener, as
 // Twilio would through a load balancer.
-const PublicURL = "https://bridge.cityhealth.test"
+const PublicURL = world.PublicURL
 
 // Options change one bridge.
 type Options struct {
@@ -143,40 +144,23 @@ func (b *Bridge) start() {
 	b.AgentToken = b.MustToken(auth.RoleAgent, "ana-tracer", b.WorkerSID)
 }
 
-// env is the bridge's whole configuration, as `bridge serve` would read it.
+// env is the bridge's whole configuration, as `bridge serve` would read it:
+// the load program's, with the test's mapping, a debug log and overrides.
 func (b *Bridge) env() map[string]string {
 	tb := b.tb
 	tb.Helper()
 	dir := tb.TempDir()
-	keyFile := filepath.Join(dir, "sf.pem")
-	mustWrite(tb, keyFile, b.SF.PrivateKeyPEM())
+	env, err := world.Env(dir, b.SF, b.Twilio, b.Redis.URL())
+	if err != nil {
+		tb.Fatal(err)
+	}
 	mappingDoc := b.opts.Mapping
 	if mappingDoc == "" {
 		mappingDoc = string(mustRead(tb, testdataPath("mapping.yaml")))
 	}
-	mappingFile := filepath.Join(dir, "mapping.yaml")
-	mustWrite(tb, mappingFile, []byte(mappingDoc))
-	env := map[string]string{
-		"BRIDGE_ADDR":                         "127.0.0.1:0",
-		"BRIDGE_PUBLIC_URL":                   PublicURL,
-		"BRIDGE_REDIS_URL":                    b.Redis.URL(),
-		"BRIDGE_MAPPING_FILE":                 mappingFile,
-		"BRIDGE_SF_LOGIN_URL":                 b.SF.URL,
-		"BRIDGE_SF_CLIENT_ID":                 b.SF.ClientID,
-		"BRIDGE_SF_USERNAME":                  b.SF.Username,
-		"BRIDGE_SF_PRIVATE_KEY_FILE":          keyFile,
-		"BRIDGE_SF_ORG_ID":                    b.SF.OrgID,
-		"BRIDGE_TWILIO_ACCOUNT_SID":           b.Twilio.AccountSID,
-		"BRIDGE_TWILIO_AUTH_TOKEN":            b.Twilio.AuthToken,
-		"BRIDGE_TWILIO_WORKSPACE_SID":         b.Twilio.WorkspaceSID,
-		"BRIDGE_TWILIO_WORKFLOW_SID":          b.Twilio.WorkflowSID,
-		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": b.Twilio.MessagingServiceSID,
-		"BRIDGE_TWILIO_CALLER_ID":             "+12125550100",
-		"BRIDGE_TWILIO_API_URL":               b.Twilio.URL,
-		"BRIDGE_JWT_SECRET":                   "e2e-jwt-secret-0123456789abcdef0123456789",
-		"BRIDGE_SURVEY_SECRET":                "e2e-survey-secret-0123456789abcdef012345",
-		"BRIDGE_LOG_LEVEL":                    "debug",
-	}
+	env["BRIDGE_MAPPING_FILE"] = filepath.Join(dir, "mapping.yaml")
+	mustWrite(tb, env["BRIDGE_MAPPING_FILE"], []byte(mappingDoc))
+	env["BRIDGE_LOG_LEVEL"] = "debug"
 	for k, v := range b.opts.Env {
 		env[k] = v
 	}

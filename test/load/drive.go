@@ -35,7 +35,7 @@ func plan(authToken string, outcomes, records, batch int, dup float64) []job {
 	}
 	for first := 0; first < records; first += batch {
 		n := min(batch, records-first)
-		j := job{outbound: true, body: world.OutboundMessage(first, n)}
+		j := job{outbound: true, body: world.ContactsMessage(first, n)}
 		for r := first; r < first+n; r++ {
 			j.records = append(j.records, r)
 		}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/connector/twilio"
-	"github.com/cityhealth/bridge/test/e2e"
 )
 
 // Paths the load posts to.
@@ -21,12 +20,6 @@ const (
 // TaskSID is the n-th task sid of a run; EventSID its completion event.
 func TaskSID(n int) string  { return fmt.Sprintf("WT%032x", n) }
 func EventSID(n int) string { return fmt.Sprintf("EV%032x", n) }
-
-// ContactID is the n-th Contact id (18 characters).
-func ContactID(n int) string { return e2e.ContactID(n) }
-
-// NotificationID is the n-th Outbound Message notification id.
-func NotificationID(n int) string { return e2e.NotificationID(n) }
 
 // OutcomeForm is a task.completed TaskRouter event (the shared sample's
 // shape) for task n on record recordID. followUp adds a follow-up date,
@@ -65,20 +58,20 @@ func SignedOutcome(authToken string, n int, recordID string, followUp bool) (bod
 }
 
 // Contact is record n as a Needs Outreach notification: it opens one task.
-func Contact(notification, record int) e2e.Notification {
-	return e2e.Notification{ID: NotificationID(notification), Fields: map[string]*string{
-		"Id": e2e.S(ContactID(record)), "FirstName": e2e.S("Morgan"), "MobilePhone": e2e.S(fmt.Sprintf("(917) 555-%04d", record%10000)),
-		"Outreach_Status__c": e2e.S("Needs Outreach"), "Case_Number__c": e2e.S("NYC-2020-000999"),
-		"Preferred_Language__c": e2e.S("English"), "Priority__c": e2e.S("1"), "Index_Case_Name__c": e2e.S("Jordan Example"),
+func Contact(notification, record int) Notification {
+	return Notification{ID: NotificationID(notification), Fields: map[string]*string{
+		"Id": S(ContactID(record)), "FirstName": S("Morgan"), "MobilePhone": S(fmt.Sprintf("(917) 555-%04d", record%10000)),
+		"Outreach_Status__c": S("Needs Outreach"), "Case_Number__c": S("NYC-2020-000999"),
+		"Preferred_Language__c": S("English"), "Priority__c": S("1"), "Index_Case_Name__c": S("Jordan Example"),
 	}}
 }
 
-// OutboundMessage renders records first..first+n-1 as one SOAP message whose
+// ContactsMessage renders records first..first+n-1 as one SOAP message whose
 // notification ids equal the record numbers (a re-delivery repeats them).
-func OutboundMessage(first, n int) string {
-	notes := make([]e2e.Notification, n)
+func ContactsMessage(first, n int) string {
+	notes := make([]Notification, n)
 	for i := range notes {
 		notes[i] = Contact(first+i, first+i)
 	}
-	return e2e.OutboundMessage(OrgID, notes...)
+	return OutboundMessage(OrgID, notes...)
 }
