@@ -146,7 +146,9 @@ Try it:
   curl -s %[1]s/v1/records/%[8]s/context -H "Authorization: Bearer $AGENT"
   # a record without a number: 422 naming the field
   curl -s -X POST %[1]s/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[9]s"}'
-  # dead letters and mapping history
+  # Luis has no mobile number, so his notification failed the mapping's required
+  # "to" rule and went to the dead letters (the ERROR line in the log): see it here
+  # or on the admin page, fix the record or the mapping, and replay it.
   curl -s %[1]s/admin/api/deadletters -H "Authorization: Bearer $ADMIN"
   curl -s %[1]s/admin/api/mappings/history -H "Authorization: Bearer $ADMIN"
 
