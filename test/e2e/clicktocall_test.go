@@ -250,3 +250,23 @@ func TestRecordContextForScreenPop(t *testing.T) {
 		t.Fatalf("context created %d tasks", n)
 	}
 }
+
+// A create that times out after TaskRouter made the task: the click finds
+// that task instead of failing or making a second one.
+func TestClickToCallAmbiguousCreateFindsTheTask(t *testing.T) {
+	tuning := DefaultTuning()
+	tuning.TwilioTimeout = 300 * time.Millisecond
+	b := MustStart(t, Options{Tuning: &tuning})
+	id := seedContact(b, "Vera", "(646) 555-0155")
+	b.Twilio.SetLatency(twiliosim.OpCreateTask, time.Second)
+	resp, out := b.click(b.AgentToken, id)
+	b.Twilio.SetLatency(twiliosim.OpCreateTask, 0)
+	tasks := b.Twilio.Tasks()
+	if resp.StatusCode != http.StatusCreated || len(tasks) != 1 || out["task_sid"] != tasks[0].SID {
+		t.Fatalf("ambiguous create: %d %v, %d tasks", resp.StatusCode, out, len(tasks))
+	}
+	// A second click within the window returns the same task.
+	if resp, again := b.click(b.AgentToken, id); resp.StatusCode != http.StatusOK || again["task_sid"] != tasks[0].SID {
+		t.Fatalf("second click: %d %v", resp.StatusCode, again)
+	}
+}
