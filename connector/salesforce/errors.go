@@ -39,17 +39,22 @@ type APIError struct {
 	Fields  []string
 }
 
+// Error carries the status, code and field names but not Salesforce's
+// message, which can quote record values (STRING_TOO_LONG, for one): errors
+// end up in logs and dead letters. Message stays on the struct for callers
+// that show it to an operator.
 func (e *APIError) Error() string {
 	var b strings.Builder
-	b.WriteString("salesforce: ")
+	b.WriteString("salesforce:")
 	if e.Status != 0 {
-		fmt.Fprintf(&b, "%d ", e.Status)
+		fmt.Fprintf(&b, " %d", e.Status)
 	}
 	if e.Code != "" {
-		b.WriteString(e.Code)
-		b.WriteString(": ")
+		b.WriteString(" " + e.Code)
 	}
-	b.WriteString(e.Message)
+	if e.Code == "" && e.Status == 0 {
+		b.WriteString(" error")
+	}
 	if len(e.Fields) > 0 {
 		fmt.Fprintf(&b, " (fields: %s)", strings.Join(e.Fields, ", "))
 	}
