@@ -281,7 +281,12 @@ func (s *Server) build(ctx context.Context) error {
 	if err := e.SetTrustedProxies(cfg.TrustedProxies); err != nil {
 		return fmt.Errorf("BRIDGE_TRUSTED_PROXIES: %w", err)
 	}
-	e.Use(gin.Recovery(), s.accessLog())
+	// gin's own Recovery dumps request headers (a Flex token among them):
+	// log the route only.
+	e.Use(gin.CustomRecoveryWithWriter(io.Discard, func(c *gin.Context, _ any) {
+		s.log.Error("handler panicked", "route", c.FullPath())
+		c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": "internal error"})
+	}), s.accessLog())
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
