@@ -80,7 +80,9 @@ type Config struct {
 	// Twilio's 35-day window; default 5 minutes.
 	Interval time.Duration
 	// LockTTL bounds a per-contact lock; work under it stops before it ends.
-	LockTTL time.Duration // default 3 minutes
+	// Default 25 s: with the queue's 30 s takeover, work a dead instance held
+	// is redone within the 60 s SPEC allows (the work itself stops at 5/6).
+	LockTTL time.Duration
 	// Parallelism bounds the contacts handled at once within one batch.
 	Parallelism int // default 8
 	// Grace is how long after an ambiguous attempt a message missing from
@@ -125,7 +127,7 @@ func New(cfg Config) (*Flow, error) {
 		cfg.Interval = 5 * time.Minute
 	}
 	if cfg.LockTTL <= 0 {
-		cfg.LockTTL = 3 * time.Minute
+		cfg.LockTTL = 25 * time.Second
 	}
 	if cfg.Parallelism <= 0 {
 		cfg.Parallelism = 8
