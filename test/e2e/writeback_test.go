@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/server"
 )
 
 // TaskEvent is the shared TaskRouter sample with its ids replaced.
@@ -284,5 +285,37 @@ func TestTwilioWebhooksRedisDownAnswer503(t *testing.T) {
 	b.Settle(wait)
 	if n := len(b.SF.Records("Task")); n != 1 {
 		t.Fatalf("%d rows, want 1", n)
+	}
+}
+
+// kill -9 while a batch is in flight; another instance, with production
+// timings, finishes the work within the 60 s SPEC allows.
+func TestKilledInstanceWorkTakenOverWithinAMinute(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the production 30 s takeover")
+	}
+	a := StartProcess(t, Options{})
+	a.SF.SetLatency(3 * time.Second) // the batch is still in flight when a dies
+	for i := 0; i < 30; i++ {
+		form := TaskEvent(t, sid("EV", 900+i), sid("WT", 900+i), ContactID(900+i), map[string]any{"follow_up_date": nil})
+		if resp, body := a.PostTwilio("/webhooks/twilio/taskrouter", form); resp.StatusCode != http.StatusOK {
+			t.Fatalf("outcome: %d %s", resp.StatusCode, body)
+		}
+	}
+	Eventually(t, wait, "a batch in flight", func() bool { return a.QueueStats()["writeback"].Pending > 0 })
+	a.Kill()
+	killed := time.Now()
+	a.SF.SetLatency(0)
+
+	production := server.Tuning{}
+	b := MustStart(t, Options{Redis: a.Redis, SF: a.SF, Twilio: a.Twilio, Tuning: &production, Consumer: "instance-b"})
+	Eventually(t, 60*time.Second, "the killed instance's outcomes written by the other", func() bool {
+		return len(rowsByExternalID(b)) == 30
+	})
+	t.Logf("taken over and written %s after the kill", time.Since(killed).Round(time.Second))
+	for ext, n := range rowsByExternalID(b) {
+		if n != 1 {
+			t.Fatalf("row %s written %d times", ext, n)
+		}
 	}
 }
