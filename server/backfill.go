@@ -25,18 +25,10 @@ type BackfillDeps struct {
 
 // ForBackfill loads the stored mapping, failing if Redis cannot give it
 // (serve may start on the seed file; a backfill must not map with a stale
-// one), and builds the record sync flow.
+// one), and hands out the server's own flows.
 func (s *Server) ForBackfill(ctx context.Context) (BackfillDeps, error) {
 	if err := s.mappings.Load(ctx); err != nil {
 		return BackfillDeps{}, fmt.Errorf("load mapping: %w", err)
 	}
-	kv, err := redis.NewKV(s.rdb, "")
-	if err != nil {
-		return BackfillDeps{}, err
-	}
-	flow, err := recordsync.New(recordsync.Config{Tasks: s.tw, Store: kv, Mappings: s.mappings, Logger: s.log.With("flow", "recordsync")})
-	if err != nil {
-		return BackfillDeps{}, err
-	}
-	return BackfillDeps{Salesforce: s.sf, Sync: flow, Monitoring: s.monitoring, Store: kv, Mappings: s.mappings}, nil
+	return BackfillDeps{Salesforce: s.sf, Sync: s.recordSync, Monitoring: s.monitoring, Store: s.kv, Mappings: s.mappings}, nil
 }

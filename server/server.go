@@ -73,7 +73,9 @@ type Server struct {
 	tw      *twilio.Client
 
 	mappings   *admin.Store
+	recordSync *recordsync.Flow
 	monitoring *monitoring.Flow
+	kv         *redis.KV
 	queues     map[string]*redis.Queue
 	handlers   map[string]redis.BatchHandler
 	engine     *gin.Engine
@@ -208,6 +210,7 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 	s.handlers[event.QueueRecords] = sync.Handle
+	s.recordSync, s.kv = sync, kv
 
 	surveys, err := survey.NewLinks(survey.LinksConfig{Secret: cfg.SurveySecret, PublicURL: cfg.PublicURL, Now: s.opts.Now})
 	if err != nil {
