@@ -545,7 +545,7 @@ func TestHandlerPanicAndShortResultAreRetried(t *testing.T) {
 		case 1:
 			panic("boom")
 		case 2:
-			return []error{nil} // wrong length
+			return make([]error, len(msgs)+1) // wrong length, whatever the batch size
 		}
 		return r.handle(ctx, msgs)
 	})
