@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityhealth/bridge/test/memkv"
+
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
@@ -159,31 +161,7 @@ func (f *fakeSync) ids() map[string]int {
 	return out
 }
 
-type memStore struct {
-	mu   sync.Mutex
-	m    map[string]string
-	sets int
-}
-
-var _ Store = (*memStore)(nil)
-
-func (s *memStore) Get(_ context.Context, key string) (string, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[key]
-	return v, ok, nil
-}
-
-func (s *memStore) Set(_ context.Context, key, value string, _ time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string]string{}
-	}
-	s.m[key] = value
-	s.sets++
-	return nil
-}
+var _ Store = (*memkv.Store)(nil)
 
 // funcReporter calls page after each checkpoint.
 type funcReporter struct {
@@ -218,7 +196,7 @@ func mustNew(t *testing.T, cfg Config) *Backfill {
 }
 
 func TestRunSyncsEveryRecordOnceAndCheckpointsEachPage(t *testing.T) {
-	src, syn, store := newSource(1000, 300), &fakeSync{}, &memStore{}
+	src, syn, store := newSource(1000, 300), &fakeSync{}, &memkv.Store{}
 	rep := &funcReporter{}
 	var logBuf bytes.Buffer
 	b := mustNew(t, Config{Source: src, Sync: syn, Store: store, PageSize: 250, Reporter: rep,
@@ -239,8 +217,8 @@ func TestRunSyncsEveryRecordOnceAndCheckpointsEachPage(t *testing.T) {
 		t.Fatalf("synced %d records", len(syn.ids()))
 	}
 	// Four pages of 250 across batches of 300, one checkpoint each, then "complete".
-	if len(rep.pages) != 4 || store.sets != 5 {
-		t.Fatalf("pages %d, checkpoint writes %d", len(rep.pages), store.sets)
+	if len(rep.pages) != 4 || store.Sets() != 5 {
+		t.Fatalf("pages %d, checkpoint writes %d", len(rep.pages), store.Sets())
 	}
 	if rep.pages[1].Done != 500 || rep.pages[1].LastID != "003000000000000499" {
 		t.Fatalf("second page %+v", rep.pages[1])
@@ -267,7 +245,7 @@ func TestRunSyncsEveryRecordOnceAndCheckpointsEachPage(t *testing.T) {
 }
 
 func TestInterruptedRunResumesAfterTheCheckpoint(t *testing.T) {
-	src, syn, store := newSource(1000, 200), &fakeSync{}, &memStore{}
+	src, syn, store := newSource(1000, 200), &fakeSync{}, &memkv.Store{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rep := &funcReporter{page: func(p Progress) {
@@ -303,7 +281,7 @@ func TestInterruptedRunResumesAfterTheCheckpoint(t *testing.T) {
 }
 
 func TestCancelMidPageCheckpointsTheRecordsStarted(t *testing.T) {
-	src, store := newSource(500, 500), &memStore{}
+	src, store := newSource(500, 500), &memkv.Store{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	syn := &fakeSync{fn: func(rec event.Record, call int) (recordsync.Outcome, error) {
@@ -333,7 +311,7 @@ func TestCancelMidPageCheckpointsTheRecordsStarted(t *testing.T) {
 }
 
 func TestCompleteRunIsNotRepeatedWithoutRestart(t *testing.T) {
-	src, syn, store := newSource(50, 20), &fakeSync{}, &memStore{}
+	src, syn, store := newSource(50, 20), &fakeSync{}, &memkv.Store{}
 	if _, err := mustNew(t, Config{Source: src, Sync: syn, Store: store}).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -353,20 +331,20 @@ func TestCompleteRunIsNotRepeatedWithoutRestart(t *testing.T) {
 }
 
 func TestMalformedConditionSyncsNothing(t *testing.T) {
-	src, syn, store := newSource(10, 10), &fakeSync{}, &memStore{}
+	src, syn, store := newSource(10, 10), &fakeSync{}, &memkv.Store{}
 	_, err := mustNew(t, Config{Source: src, Sync: syn, Store: store, Where: "((Name = 'x'"}).Run(context.Background())
 	var ce *ConditionError
 	var apiErr *salesforce.APIError
 	if !errors.As(err, &ce) || !errors.As(err, &apiErr) || apiErr.Code != "MALFORMED_QUERY" {
 		t.Fatalf("want a ConditionError carrying Salesforce's error, got %v", err)
 	}
-	if len(syn.seen) != 0 || store.sets != 0 {
-		t.Fatalf("%d syncs, %d checkpoint writes", len(syn.seen), store.sets)
+	if len(syn.seen) != 0 || store.Sets() != 0 {
+		t.Fatalf("%d syncs, %d checkpoint writes", len(syn.seen), store.Sets())
 	}
 }
 
 func TestFailedRecordsAreCountedAndLoggedByIDOnly(t *testing.T) {
-	src, store := newSource(100, 100), &memStore{}
+	src, store := newSource(100, 100), &memkv.Store{}
 	syn := &fakeSync{fn: func(rec event.Record, _ int) (recordsync.Outcome, error) {
 		if strings.HasSuffix(rec.RecordID, "7") {
 			return "", fmt.Errorf("create task for %s: twilio: 503", rec.RecordID)
@@ -389,7 +367,7 @@ func TestFailedRecordsAreCountedAndLoggedByIDOnly(t *testing.T) {
 }
 
 func TestBusyRecordIsRetried(t *testing.T) {
-	src, store := newSource(3, 10), &memStore{}
+	src, store := newSource(3, 10), &memkv.Store{}
 	var mu sync.Mutex
 	tries := map[string]int{}
 	syn := &fakeSync{fn: func(rec event.Record, _ int) (recordsync.Outcome, error) {
@@ -408,7 +386,7 @@ func TestBusyRecordIsRetried(t *testing.T) {
 }
 
 func TestExpiredQueryLocatorIsReplacedByAKeysetQuery(t *testing.T) {
-	src, syn, store := newSource(100, 30), &fakeSync{}, &memStore{}
+	src, syn, store := newSource(100, 30), &fakeSync{}, &memkv.Store{}
 	rep := &funcReporter{page: func(p Progress) {
 		if p.Pages == 1 {
 			src.mu.Lock()
@@ -426,14 +404,14 @@ func TestExpiredQueryLocatorIsReplacedByAKeysetQuery(t *testing.T) {
 }
 
 func TestDryRunSendsAndStoresNothing(t *testing.T) {
-	src, store := newSource(40, 40), &memStore{}
+	src, store := newSource(40, 40), &memkv.Store{}
 	delete(src.recs[5], "MobilePhone")
 	sum, err := mustNew(t, Config{Source: src, Store: store, DryRun: true}).Run(context.Background())
 	if err != nil || !sum.DryRun || sum.Counts.Created != 29 || sum.Counts.Canceled != 10 || sum.Counts.Failed != 1 {
 		t.Fatalf("%v %+v", err, sum)
 	}
-	if store.sets != 0 {
-		t.Fatalf("dry run wrote %d checkpoints", store.sets)
+	if store.Sets() != 0 {
+		t.Fatalf("dry run wrote %d checkpoints", store.Sets())
 	}
 }
 
@@ -453,7 +431,7 @@ func TestStatusLine(t *testing.T) {
 }
 
 func TestOutageStopsWithoutCheckpointingThePage(t *testing.T) {
-	src, store := newSource(100, 100), &memStore{}
+	src, store := newSource(100, 100), &memkv.Store{}
 	down := true
 	syn := &fakeSync{fn: func(rec event.Record, _ int) (recordsync.Outcome, error) {
 		if down && rec.RecordID > "003000000000000049" {

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityhealth/bridge/test/memkv"
+
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/mapping"
@@ -46,42 +48,7 @@ func (f *fakeTasks) CreateTask(context.Context, map[string]any, int) (twilio.Tas
 
 func (f *fakeTasks) FindOpenTasks(context.Context, string) ([]twilio.Task, error) { return nil, nil }
 
-type memStore struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-var _ Store = (*memStore)(nil)
-
-func (s *memStore) Get(_ context.Context, k string) (string, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[k]
-	return v, ok, nil
-}
-func (s *memStore) Set(_ context.Context, k, v string, _ time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = v
-	return nil
-}
-func (s *memStore) SetNX(_ context.Context, k, v string, _ time.Duration) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[k]; ok {
-		return false, nil
-	}
-	s.m[k] = v
-	return true, nil
-}
-func (s *memStore) Del(_ context.Context, keys ...string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, k := range keys {
-		delete(s.m, k)
-	}
-	return nil
-}
+var _ Store = (*memkv.Store)(nil)
 
 const recordID = "003RM00000Qx1a2YAB"
 
@@ -97,7 +64,7 @@ func newFlow(t *testing.T, crm *fakeCRM, tasks *fakeTasks, cacheTTL time.Duratio
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := New(Config{CRM: crm, Tasks: tasks, Store: &memStore{m: map[string]string{}}, Mappings: mapping.NewHolder(m, 1),
+	f, err := New(Config{CRM: crm, Tasks: tasks, Store: &memkv.Store{}, Mappings: mapping.NewHolder(m, 1),
 		CallerID: "+12125550100", CacheTTL: cacheTTL})
 	if err != nil {
 		t.Fatal(err)

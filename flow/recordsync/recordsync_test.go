@@ -7,7 +7,8 @@ import (
 	"os"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/cityhealth/bridge/test/memkv"
 
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/twilio"
@@ -62,44 +63,7 @@ func (f *fakeTasks) FindOpenTasks(_ context.Context, expr string) ([]twilio.Task
 	return nil, nil
 }
 
-type memStore struct {
-	mu sync.Mutex
-	m  map[string]string
-}
-
-var _ Store = (*memStore)(nil)
-
-func newMemStore() *memStore { return &memStore{m: map[string]string{}} }
-
-func (s *memStore) Get(_ context.Context, k string) (string, bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, ok := s.m[k]
-	return v, ok, nil
-}
-func (s *memStore) Set(_ context.Context, k, v string, _ time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.m[k] = v
-	return nil
-}
-func (s *memStore) SetNX(_ context.Context, k, v string, _ time.Duration) (bool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.m[k]; ok {
-		return false, nil
-	}
-	s.m[k] = v
-	return true, nil
-}
-func (s *memStore) Del(_ context.Context, keys ...string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, k := range keys {
-		delete(s.m, k)
-	}
-	return nil
-}
+var _ Store = (*memkv.Store)(nil)
 
 func example(t *testing.T) *mapping.Holder {
 	t.Helper()
@@ -122,9 +86,9 @@ func rec(status, phone, lmd string) event.Record {
 	return event.Record{NotificationID: "04l", Object: "Contact", RecordID: "003RM00000Qx1a2YAB", Fields: f}
 }
 
-func newFlow(t *testing.T, tasks *fakeTasks) (*Flow, *memStore) {
+func newFlow(t *testing.T, tasks *fakeTasks) (*Flow, *memkv.Store) {
 	t.Helper()
-	store := newMemStore()
+	store := &memkv.Store{}
 	f, err := New(Config{Tasks: tasks, Store: store, Mappings: example(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +188,7 @@ func TestErrorsAreClassified(t *testing.T) {
 
 func TestBusyRecordIsRetried(t *testing.T) {
 	f, store := newFlow(t, &fakeTasks{})
-	store.m[lockKey("Contact", "003RM00000Qx1a2YAB")] = "1"
+	store.Put(lockKey("Contact", "003RM00000Qx1a2YAB"), "1")
 	if _, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550123", "")); !errors.Is(err, ErrBusy) || redis.IsPermanent(err) {
 		t.Fatalf("want a retryable ErrBusy, got %v", err)
 	}
