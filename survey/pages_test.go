@@ -7,11 +7,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cityhealth/bridge/config"
 
 	"github.com/gin-gonic/gin"
 
@@ -83,11 +84,7 @@ type pagesEnv struct {
 
 func mustMapping(tb testing.TB) *mapping.Mapping {
 	tb.Helper()
-	src, err := os.ReadFile("../mapping/testdata/example.yaml")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := mapping.Parse(src)
+	m, err := mapping.Parse([]byte(config.ExampleMapping))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,10 +3,11 @@ package clicktocall
 import (
 	"context"
 	"errors"
-	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cityhealth/bridge/config"
 
 	"github.com/cityhealth/bridge/test/memkv"
 
@@ -56,11 +57,7 @@ var agent = Agent{Subject: "ana", WorkerSID: "WK0123456789abcdef0123456789abcdef
 
 func newFlow(t *testing.T, crm *fakeCRM, tasks *fakeTasks, cacheTTL time.Duration) *Flow {
 	t.Helper()
-	raw, err := os.ReadFile("../../mapping/testdata/example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mapping.Parse(raw)
+	m, err := mapping.Parse([]byte(config.ExampleMapping))
 	if err != nil {
 		t.Fatal(err)
 	}

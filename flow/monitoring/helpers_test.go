@@ -5,11 +5,12 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cityhealth/bridge/config"
 
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
@@ -76,11 +77,7 @@ func MustEnv(tb testing.TB, mods ...func(*monitoring.Config, *twilio.Config)) *e
 	if err != nil {
 		tb.Fatal(err)
 	}
-	src, err := os.ReadFile("../../mapping/testdata/example.yaml")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	m, err := mapping.Parse(src)
+	m, err := mapping.Parse([]byte(config.ExampleMapping))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
 	"sync"
 	"testing"
+
+	"github.com/cityhealth/bridge/config"
 
 	"github.com/cityhealth/bridge/test/memkv"
 
@@ -67,11 +68,7 @@ var _ Store = (*memkv.Store)(nil)
 
 func example(t *testing.T) *mapping.Holder {
 	t.Helper()
-	raw, err := os.ReadFile("../../mapping/testdata/example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mapping.Parse(raw)
+	m, err := mapping.Parse([]byte(config.ExampleMapping))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"testing"
 	"time"
+
+	"github.com/cityhealth/bridge/config"
 
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
@@ -47,11 +48,7 @@ func (f fakeContacts) ContactByPhone(_ context.Context, phone string) (string, b
 
 func newFlow(t *testing.T, crm *fakeCRM) *Flow {
 	t.Helper()
-	raw, err := os.ReadFile("../../mapping/testdata/example.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := mapping.Parse(raw)
+	m, err := mapping.Parse([]byte(config.ExampleMapping))
 	if err != nil {
 		t.Fatal(err)
 	}
