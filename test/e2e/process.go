@@ -1,10 +1,7 @@
 package e2e
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cityhealth/bridge/test/load/world"
 )
 
 var (
@@ -89,20 +88,7 @@ func (p *Process) Start() {
 	p.out = make(chan struct{})
 	go func() {
 		defer close(p.out)
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			_, _ = p.Log.Write(append(append([]byte(nil), line...), '\n'))
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "bridge started" {
-				select {
-				case addr <- rec.Addr:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
+		world.FollowLog(stderr, p.Log, addr)
 	}()
 	select {
 	case a := <-addr:

@@ -276,20 +276,7 @@ func (p *Process) Start() error {
 	go func() {
 		defer close(p.out)
 		defer logf.Close()
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			line := sc.Bytes()
-			_, _ = logf.Write(append(line, '\n'))
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(line, &rec) == nil && rec.Msg == "bridge started" {
-				select {
-				case addr <- rec.Addr:
-				default:
-				}
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
+		FollowLog(stderr, logf, addr)
 	}()
 	select {
 	case a := <-addr:
@@ -388,4 +375,24 @@ func Backlog(ctx context.Context, c goredis.UniversalClient) (int64, error) {
 // interrupted run leaves no redis-server or bridge behind (Linux).
 func orphanGuard() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// FollowLog copies a `bridge serve` JSON log from r to w, line by line, and
+// sends the listen address on started when the "bridge started" line
+// passes. It returns when r ends.
+func FollowLog(r io.Reader, w io.Writer, started chan<- string) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		_, _ = w.Write(append(append([]byte(nil), line...), '\n'))
+		var rec struct{ Msg, Addr string }
+		if json.Unmarshal(line, &rec) == nil && rec.Msg == "bridge started" {
+			select {
+			case started <- rec.Addr:
+			default:
+			}
+		}
+	}
+	_, _ = io.Copy(io.Discard, r)
 }
