@@ -190,12 +190,19 @@ func (p *Pages) questions(c *gin.Context, cl Claims) ([]mapping.Question, bool) 
 	return qs, true
 }
 
-func (p *Pages) get(c *gin.Context) {
-	cl, ok := p.verify(c)
+// open checks the link (forged, expired, used) and loads the questions; it
+// has answered the request itself when ok is false.
+func (p *Pages) open(c *gin.Context) (cl Claims, qs []mapping.Question, ok bool) {
+	cl, ok = p.verify(c)
 	if !ok || p.used(c, cl) {
-		return
+		return cl, nil, false
 	}
-	qs, ok := p.questions(c, cl)
+	qs, ok = p.questions(c, cl)
+	return cl, qs, ok
+}
+
+func (p *Pages) get(c *gin.Context) {
+	cl, qs, ok := p.open(c)
 	if !ok {
 		return
 	}
@@ -203,11 +210,7 @@ func (p *Pages) get(c *gin.Context) {
 }
 
 func (p *Pages) post(c *gin.Context) {
-	cl, ok := p.verify(c)
-	if !ok || p.used(c, cl) {
-		return
-	}
-	qs, ok := p.questions(c, cl)
+	cl, qs, ok := p.open(c)
 	if !ok {
 		return
 	}
