@@ -34,9 +34,11 @@ type Mapping struct {
 	contactObj   string
 	optOutField  string
 	reminders    *Reminders
+	escalate     *Escalate
+	caseContacts *CaseContacts
 }
 
-var sectionKeys = []string{"record_to_task", "click_to_call", "outcome_to_crm", "survey_to_crm", "contact_updates", "reminders", "protected"}
+var sectionKeys = []string{"record_to_task", "click_to_call", "outcome_to_crm", "survey_to_crm", "contact_updates", "reminders", "escalate", "case_contacts", "protected"}
 
 // Parse validates the whole document (YAML, or JSON, which is YAML) and
 // compiles it. The error is Errors, listing every problem with its path.
@@ -123,6 +125,12 @@ func parse(data []byte) (*Mapping, Errors) {
 			}
 		}
 	}
+	if e, ok := top["escalate"]; ok {
+		m.escalate = p.escalate(e, m.survey)
+	}
+	if e, ok := top["case_contacts"]; ok {
+		m.caseContacts = p.caseContacts(e)
+	}
 	if len(p.errs) > 0 {
 		return nil, p.result()
 	}
@@ -163,6 +171,12 @@ func (m *Mapping) SurveyToCRM() *Survey { return m.survey }
 
 // Reminders is nil when the document has no reminders section.
 func (m *Mapping) Reminders() *Reminders { return m.reminders }
+
+// Escalate is nil when the document has no escalate section.
+func (m *Mapping) Escalate() *Escalate { return m.escalate }
+
+// CaseContacts is nil when the document has no case_contacts section.
+func (m *Mapping) CaseContacts() *CaseContacts { return m.caseContacts }
 
 // OptOutField is where STOP is written; both are empty without
 // contact_updates.
@@ -207,6 +221,9 @@ func (m *Mapping) RecordFields(object string) []string {
 	}
 	if r := m.reminders; r != nil && strings.EqualFold(r.object, object) {
 		all = append(all, r.Fields()...)
+	}
+	if c := m.caseContacts; c != nil && strings.EqualFold(c.source, object) {
+		all = append(all, c.Fields()...)
 	}
 	return sortedFields(all...)
 }

@@ -438,6 +438,9 @@ func reservedIn(first string, reserved []string) string {
 	return ""
 }
 
+// protectedWriteTargets is the one map whose keys may name protected fields.
+const protectedWriteTargets = "case_contacts.fields"
+
 // scanProtected refuses any scalar that names a protected field, as a whole
 // or as one segment of a dotted name or path, anywhere in n.
 func (p *parser) scanProtected(n *yaml.Node, path string) {
@@ -446,7 +449,9 @@ func (p *parser) scanProtected(n *yaml.Node, path string) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			kp := join(path, k.Value)
-			if k.Kind == yaml.ScalarNode && p.namesProtected(k.Value) {
+			// A protected field may be the target of a write (the link from
+			// a reported person to its case): that value stays in Salesforce.
+			if k.Kind == yaml.ScalarNode && p.namesProtected(k.Value) && path != protectedWriteTargets {
 				p.add(k, kp, "uses protected field %q", k.Value)
 			}
 			p.scanProtected(v, kp)

@@ -22,6 +22,14 @@ type Reminders struct {
 	name      *rule
 	to        *rule
 	language  *rule
+
+	time         *rule
+	channel      *rule
+	fallback     string
+	email        *rule
+	emailSubject map[string]string
+	whatsapp     map[string]string // language -> Content SID
+	voice        map[string]string
 }
 
 // Defaults for keys the reminders section may leave out.
@@ -33,7 +41,8 @@ const (
 )
 
 func (p *parser) reminders(e pair) *Reminders {
-	m, ok := p.object(e.val, e.fullPath, "when", "start", "days", "at", "templates", "name", "to", "language")
+	m, ok := p.object(e.val, e.fullPath, "when", "start", "days", "at", "templates", "name", "to", "language",
+		"time", "channel", "fallback", "email", "email_subject", "whatsapp", "voice")
 	if !ok {
 		return nil
 	}
@@ -82,12 +91,7 @@ func (p *parser) reminders(e pair) *Reminders {
 	if t, ok := p.need(m, e.val, e.fullPath, "templates"); ok {
 		if texts, ok := p.languageTexts(t); ok {
 			r.templates = texts
-			for i := 0; i+1 < len(t.val.Content); i += 2 {
-				k := t.val.Content[i]
-				for _, msg := range templateProblems(t.val.Content[i+1].Value) {
-					p.add(t.val.Content[i+1], join(t.fullPath, k.Value), "%s", msg)
-				}
-			}
+			p.placeholders(t, true)
 		}
 	}
 	if n, ok := m["name"]; ok {
@@ -99,6 +103,7 @@ func (p *parser) reminders(e pair) *Reminders {
 	if l, ok := m["language"]; ok {
 		r.language = p.rule(l.val, l.fullPath, recordScope)
 	}
+	p.reminderChannels(m, e, r)
 	return r
 }
 
@@ -122,8 +127,9 @@ func parseAt(s string) (hour, minute int, ok bool) {
 }
 
 // templateProblems checks placeholders: only {{name}} and {{link}}, well
-// formed, and {{link}} present, since every reminder carries its survey link.
-func templateProblems(s string) []string {
+// formed, and (with requireLink) {{link}} present, since every text
+// reminder carries its survey link.
+func templateProblems(s string, requireLink bool) []string {
 	var out []string
 	hasLink := false
 	rest := s
@@ -152,7 +158,7 @@ func templateProblems(s string) []string {
 		}
 		rest = rest[i+2+end+2:]
 	}
-	if !hasLink {
+	if requireLink && !hasLink {
 		out = append(out, "must contain {{link}}, the survey link")
 	}
 	return out
@@ -164,7 +170,7 @@ func (r *Reminders) Object() string { return r.object }
 // Fields lists the Salesforce fields the section reads, sorted; the opt-out
 // field is among them when it lives on the same object.
 func (r *Reminders) Fields() []string {
-	return sortedFields(append(ruleFields(r.start, r.name, r.to, r.language), r.whenField, r.optOut)...)
+	return sortedFields(append(ruleFields(r.start, r.name, r.to, r.language, r.time, r.channel, r.email), r.whenField, r.optOut)...)
 }
 
 // Active reports whether the record is in monitoring: its `when` value

@@ -427,3 +427,13 @@ func (s *Survey) Apply(event map[string]any, answers map[string]string) (Record,
 	}
 	return out, nil
 }
+
+// asks reports whether field is one of the survey's questions.
+func (s *Survey) asks(field string) bool {
+	for _, q := range s.questions {
+		if strings.EqualFold(q.Field, field) {
+			return true
+		}
+	}
+	return false
+}

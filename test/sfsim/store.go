@@ -31,7 +31,9 @@ var systemFields = []string{"Id", "CreatedDate", "LastModifiedDate", "SystemMods
 var defaultSchema = map[string][]string{
 	"Contact": {"FirstName", "LastName", "Name", "Email", "Phone", "MobilePhone", "OwnerId", "AccountId",
 		"Outreach_Status__c", "Priority__c", "Preferred_Language__c", "Case_Number__c",
-		"Monitoring_Status__c", "Monitoring_Start__c", "SMS_Opt_Out__c", "Index_Case_Name__c"},
+		"Monitoring_Status__c", "Monitoring_Start__c", "SMS_Opt_Out__c", "Index_Case_Name__c",
+		"Preferred_Time__c", "Preferred_Channel__c", "Elicitation_Status__c", "Elicitation_Key__c",
+		"Last_Exposure_Date__c", "Household_Contact__c", "Source_Case__c"},
 	"Task": {"WhoId", "WhatId", "OwnerId", "Subject", "Status", "Priority", "Type", "TaskSubtype", "Description",
 		"ActivityDate", "CallType", "CallDisposition", "CallDurationInSeconds", "CallObject", "Twilio_Task_Sid__c"},
 	"Symptom_Survey__c": {"Name", "Contact__c", "Survey_Date__c", "Survey_Key__c", "Fever__c", "Cough__c", "Other_Symptoms__c"},
