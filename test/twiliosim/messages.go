@@ -1,9 +1,11 @@
 package twiliosim
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +18,11 @@ type Message struct {
 	SendAt                                   time.Time
 	DateCreated                              time.Time
 	ErrorCode                                int
+	// ContentSid and ContentVariables of a Content template send.
+	ContentSid, ContentVariables string
 }
+
+var contentSIDRe = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
 
 // Scheduling window, as the samples README and Twilio error 35114 state.
 const (
@@ -129,8 +135,27 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 			m.Status = "accepted"
 		}
 	}
+	if cs := f.Get("ContentSid"); cs != "" {
+		// Content API: a template SID is HX + 32 hex; ContentVariables is a
+		// JSON object of the numbered placeholders.
+		var vars map[string]string
+		if !contentSIDRe.MatchString(cs) {
+			writeError(w, 400, 21656, "The ContentSid is Invalid.")
+			return
+		}
+		if cv := f.Get("ContentVariables"); cv != "" && json.Unmarshal([]byte(cv), &vars) != nil {
+			writeError(w, 400, 21656, "The ContentVariables Parameter is invalid.")
+			return
+		}
+		m.ContentSid, m.ContentVariables = cs, f.Get("ContentVariables")
+	} else if strings.HasPrefix(m.To, "whatsapp:") && !scheduled {
+		// WhatsApp refuses free text outside the 24-hour customer service
+		// window: the create succeeds and the message fails with 63016
+		// (Twilio error 63016, "outside the allowed window").
+		m.Status, m.ErrorCode = "failed", 63016
+	}
 	s.mu.Lock()
-	if s.optedOut[m.To] {
+	if s.optedOut[strings.TrimPrefix(m.To, "whatsapp:")] {
 		s.mu.Unlock()
 		writeError(w, 400, 21610, "Attempt to send to unsubscribed recipient")
 		return

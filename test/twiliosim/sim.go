@@ -83,6 +83,9 @@ type Server struct {
 	failNext  map[string][]int // op -> statuses of the next failing calls
 	latency   map[string]time.Duration
 	outage    bool
+
+	voiceOnce sync.Once
+	voice     *voiceState
 }
 
 // New starts a simulator on a loopback port.
@@ -139,6 +142,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /2010-04-01/Accounts/{ac}/Messages/{file}", s.fetchMessage)
 	mux.HandleFunc("POST /2010-04-01/Accounts/{ac}/Messages/{file}", s.updateMessage)
 	mux.HandleFunc("POST /v1/Accounts/{ac}/Tokens/validate", s.validateToken)
+	mux.HandleFunc("POST /2010-04-01/Accounts/{ac}/Calls.json", s.createCall)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, 20404, "The requested resource "+r.URL.Path+" was not found")
 	})
