@@ -44,19 +44,9 @@ type env struct {
 	ns         string
 }
 
-var redisOnce struct {
-	sync.Mutex
-	url string
-}
-
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	redisOnce.Lock()
-	if redisOnce.url == "" {
-		redisOnce.url = redistest.URLFromEnv(t)
-	}
-	u := redisOnce.url
-	redisOnce.Unlock()
+	u := redistest.URLFromEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rdb, err := redis.Open(ctx, u)
