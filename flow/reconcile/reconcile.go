@@ -333,7 +333,7 @@ func (r *Reconciler) messages(ctx context.Context, res *Result) error {
 		byQueue := map[string][]redis.Item{}
 		kinds := map[string][]string{}
 		for _, m := range page.Inbound {
-			if m.DateSent.Before(start) {
+			if !m.DateSent.IsZero() && m.DateSent.Before(start) {
 				continue
 			}
 			res.Seen++

@@ -370,3 +370,37 @@ func TestConfigIsChecked(t *testing.T) {
 	}
 	_ = event.QueueWriteback
 }
+
+// The cost at rest, measured on the stand-in's counters: an hour of
+// one-minute runs by two competing instances costs 60 × (3 Events lists,
+// one per writeback event type, + 1 Messages list) = 240 Twilio calls.
+func TestCostAtRestIs240CallsAnHour(t *testing.T) {
+	if testing.Short() {
+		t.Skip("six seconds of real lease expiries")
+	}
+	e := newEnv(t)
+	// A real lease, expiring in real time: 100 ms stands for the minute.
+	mk := func(owner string) *Reconciler {
+		return e.reconciler(t, owner, func(c *Config) { c.Interval = 100 * time.Millisecond })
+	}
+	a, b := mk("a"), mk("b")
+	ranTotal := 0
+	for range 60 {
+		e.clock.Add(time.Minute)
+		for _, r := range []*Reconciler{a, b} {
+			res, err := r.RunOnce(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Ran {
+				ranTotal++
+			}
+		}
+		time.Sleep(100 * time.Millisecond) // let the lease lapse
+	}
+	calls := e.sim.Calls(twiliosim.OpListEvents) + e.sim.Calls(twiliosim.OpListMessages)
+	t.Logf("at rest: %d runs, %d Twilio calls in a simulated hour", ranTotal, calls)
+	if ranTotal != 60 || calls != 240 || e.sim.TotalCalls() != 240 {
+		t.Fatalf("%d runs, %d list calls (%d in all); want 60 runs and 240 calls", ranTotal, calls, e.sim.TotalCalls())
+	}
+}

@@ -203,3 +203,61 @@ func TestReconcileRecoversWhatRedisRefused(t *testing.T) {
 	})
 	Eventually(t, wait, "the refused reply", func() bool { return len(b.SF.Records("Task")) == 3 })
 }
+
+// Every message the bridge sends names the status callback; a failure with
+// 21610 opts the contact out as STOP does, and 30003/30005/30006 write one
+// activity per message on the contact's record.
+func TestStatusCallbacksOptOutAndRecordUndelivered(t *testing.T) {
+	t.Parallel()
+	b, _, _, _ := reconcileWorld(t, time.Hour)
+	b.Log.Plant("(917) 555-0195", "+19175550195", "(917) 555-0196", "+19175550196")
+	optedOut, _ := monitoredContact(t, b, 5, "(917) 555-0195")
+	landline, _ := monitoredContact(t, b, 6, "(917) 555-0196")
+	Eventually(t, wait, "reminders", func() bool { return len(b.Twilio.Scheduled()) == 28 })
+	var toOptOut, toLandline []string
+	for _, m := range b.Twilio.Scheduled() {
+		if m.StatusCallback != PublicURL+"/webhooks/twilio/status" {
+			t.Fatalf("message %s has StatusCallback %q", m.SID, m.StatusCallback)
+		}
+		switch m.To {
+		case "+19175550195":
+			toOptOut = append(toOptOut, m.SID)
+		case "+19175550196":
+			toLandline = append(toLandline, m.SID)
+		}
+	}
+
+	// The carrier reports the landline twice for one message, once for another.
+	for _, sid := range []string{toLandline[0], toLandline[0], toLandline[1]} {
+		if err := b.Twilio.FailMessage(sid, "undelivered", 30006); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The number had texted STOP to Twilio: the reminder fails with 21610.
+	if err := b.Twilio.FailMessage(toOptOut[0], "failed", 21610); err != nil {
+		t.Fatal(err)
+	}
+	Eventually(t, wait, "the opted-out contact's reminders canceled", func() bool {
+		for _, m := range b.Twilio.Scheduled() {
+			if m.To == "+19175550195" {
+				return false
+			}
+		}
+		return true
+	})
+	Eventually(t, wait, "opt-out flag in Salesforce", func() bool { return b.SF.Record("Contact", optedOut)["SMS_Opt_Out__c"] == true })
+	Eventually(t, wait, "two delivery activities", func() bool { return len(b.SF.Records("Task")) == 2 })
+	b.Settle(wait)
+	rows := rowsByExternalID(b)
+	if rows[toLandline[0]+"-delivery"] != 1 || rows[toLandline[1]+"-delivery"] != 1 || len(b.SF.Records("Task")) != 2 {
+		t.Fatalf("delivery activities %v, want one per message", rows)
+	}
+	for _, r := range b.SF.Records("Task") {
+		if r["WhoId"] != landline {
+			t.Fatalf("activity on %v, want the landline contact %s", r["WhoId"], landline)
+		}
+	}
+	if b.SF.Record("Contact", landline)["SMS_Opt_Out__c"] == true {
+		t.Fatal("a landline failure opted the contact out")
+	}
+}
