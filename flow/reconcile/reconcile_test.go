@@ -404,3 +404,35 @@ func TestCostAtRestIs240CallsAnHour(t *testing.T) {
 		t.Fatalf("%d runs, %d list calls (%d in all); want 60 runs and 240 calls", ranTotal, calls, e.sim.TotalCalls())
 	}
 }
+
+// The cost at 100 task events a second, measured: one run with the default
+// one-minute interval reads two minutes (interval + overlap) = 12,000
+// events in pages of 1,000, plus one empty page per other event type and
+// one Messages page: 15 calls a run, 900 an hour.
+func TestCostAt100EventsPerSecond(t *testing.T) {
+	if testing.Short() {
+		t.Skip("12,000 events")
+	}
+	e := newEnv(t)
+	r := e.reconciler(t, "a", nil)
+	mustRun(t, r) // checkpoint now
+	task, err := e.tw.CreateTask(context.Background(), map[string]any{"crm": map[string]any{"record_id": "003000000000000AAA"}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Add(-time.Minute) // the overlap before the checkpoint is busy too
+	for range 12000 {
+		e.clock.Add(10 * time.Millisecond)
+		if err := e.sim.SendTaskEvent(task.SID, "task.completed"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = e.kv.Del(context.Background(), keyLease)
+	e.sim.ResetCalls()
+	res := mustRun(t, r)
+	calls := e.sim.TotalCalls()
+	t.Logf("100 events/s: one run read %d events in %d Twilio calls (%d an hour at one run a minute)", res.Seen, calls, 60*calls)
+	if res.Seen != 12000 || calls != 15 {
+		t.Fatalf("seen %d in %d calls, want 12000 in 15", res.Seen, calls)
+	}
+}
