@@ -314,8 +314,11 @@ func (r *Reconciler) eventsOfType(ctx context.Context, typ string, start, end ti
 
 // messages reads the account's Messages newest first back to the
 // checkpoint (less the overlap), recording inbound ones as the SMS webhook
-// does. Twilio filters by date only, so the pages stop once they reach
-// messages older than the window.
+// does. Twilio filters by date only, so the pages stop once they reach a
+// message sent before the window. That stop is safe whether Twilio orders
+// by date_sent or date_created: an inbound message's two dates are the
+// same, so every inbound message listed after the one that stops the
+// reading was received before it, outside the window.
 func (r *Reconciler) messages(ctx context.Context, res *Result) error {
 	now := r.cfg.Now().UTC()
 	from, err := r.from(ctx, keyMessagesCursor, now)
