@@ -60,6 +60,10 @@ type Config struct {
 	// a lone event lands. Default 2 s (SPEC: every event lands within 5 s).
 	WritebackLinger time.Duration
 
+	// ReconcileInterval is how often the reconciler reads Twilio's Events
+	// and inbound Messages for what the webhooks missed (default 1m).
+	ReconcileInterval time.Duration
+
 	LogLevel        string // debug, info, warn, error
 	ContextCacheTTL time.Duration
 	ShutdownTimeout time.Duration
@@ -122,7 +126,7 @@ var Variables = []string{
 	"BRIDGE_SF_API_VERSION", "BRIDGE_SF_ORG_ID", "BRIDGE_SF_OUTBOUND_TOKEN",
 	"BRIDGE_TWILIO_ACCOUNT_SID", "BRIDGE_TWILIO_AUTH_TOKEN", "BRIDGE_TWILIO_WORKSPACE_SID",
 	"BRIDGE_TWILIO_WORKFLOW_SID", "BRIDGE_TWILIO_MESSAGING_SERVICE_SID", "BRIDGE_TWILIO_CALLER_ID",
-	"BRIDGE_TWILIO_API_URL",
+	"BRIDGE_TWILIO_API_URL", "BRIDGE_RECONCILE_INTERVAL",
 	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
 	"BRIDGE_SURVEY_SECRET", "BRIDGE_TIMEZONE",
 	// Operational knobs beyond SPEC.md.
@@ -389,6 +393,10 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	c.WritebackLinger = b.duration("BRIDGE_WRITEBACK_LINGER", "2s")
 	if c.WritebackLinger > 4*time.Second {
 		b.fail("BRIDGE_WRITEBACK_LINGER", "must be at most 4s, so events still land within 5 s")
+	}
+	c.ReconcileInterval = b.duration("BRIDGE_RECONCILE_INTERVAL", "1m")
+	if c.ReconcileInterval < time.Second || c.ReconcileInterval > time.Hour {
+		b.fail("BRIDGE_RECONCILE_INTERVAL", "must be between 1s and 1h")
 	}
 	c.ContextCacheTTL = b.duration("BRIDGE_CONTEXT_CACHE_TTL", "15s")
 	c.ShutdownTimeout = b.duration("BRIDGE_SHUTDOWN_TIMEOUT", "20s")

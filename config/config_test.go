@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeKey(t *testing.T, pkcs8 bool) string {
@@ -56,7 +57,8 @@ func TestLoadValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != ":8080" || c.Salesforce.APIVersion != "62.0" || c.Salesforce.LoginURL != "https://login.salesforce.com" ||
-		c.JWT.Issuer != "bridge" || c.JWT.Audience != "bridge" || c.Timezone.String() != "America/New_York" {
+		c.JWT.Issuer != "bridge" || c.JWT.Audience != "bridge" || c.Timezone.String() != "America/New_York" ||
+		c.ReconcileInterval != time.Minute {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 	if c.Salesforce.PrivateKey == nil {
@@ -82,6 +84,9 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"missing survey secret", "BRIDGE_SURVEY_SECRET", ""},
 		{"bad api version", "BRIDGE_SF_API_VERSION", "latest"},
 		{"bad addr", "BRIDGE_ADDR", "8080"},
+		{"bad reconcile interval", "BRIDGE_RECONCILE_INTERVAL", "often"},
+		{"reconcile interval too short", "BRIDGE_RECONCILE_INTERVAL", "100ms"},
+		{"reconcile interval too long", "BRIDGE_RECONCILE_INTERVAL", "2h"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -62,6 +62,18 @@ type Writeback struct {
 	Task   *Task   `json:"task,omitempty"`
 	Reply  *SMS    `json:"reply,omitempty"`
 	Survey *Survey `json:"survey,omitempty"`
+	// Delivery is a message the contact could not receive (status callback).
+	Delivery *Delivery `json:"delivery,omitempty"`
+}
+
+// Delivery is a failed message from a status callback: Twilio error 30003
+// (unreachable), 30005 (unknown number) or 30006 (landline).
+type Delivery struct {
+	MessageSID string    `json:"message_sid"`
+	To         string    `json:"to"`
+	Status     string    `json:"status"` // failed or undelivered
+	ErrorCode  int       `json:"error_code"`
+	At         time.Time `json:"at"`
 }
 
 // Survey is a submitted symptom survey.

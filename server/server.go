@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ import (
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 	"github.com/cityhealth/bridge/flow/monitoring"
+	"github.com/cityhealth/bridge/flow/reconcile"
 	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/flow/writeback"
 	"github.com/cityhealth/bridge/survey"
@@ -58,6 +60,9 @@ type Tuning struct {
 	SalesforceRetry *salesforce.RetryPolicy // HTTP-level retries (default: the connector's)
 	MappingPoll     time.Duration           // how often instances look for a new mapping (default 1s)
 	TwilioTimeout   time.Duration           // per Twilio call (default 10s)
+	// ReconcileInterval overrides BRIDGE_RECONCILE_INTERVAL (tests run it
+	// in milliseconds; config refuses less than 1s).
+	ReconcileInterval time.Duration
 }
 
 // Server is one bridge instance.
@@ -75,6 +80,7 @@ type Server struct {
 	mappings   *admin.Store
 	recordSync *recordsync.Flow
 	monitoring *monitoring.Flow
+	reconciler *reconcile.Reconciler
 	kv         *redis.KV
 	queues     map[string]*redis.Queue
 	handlers   map[string]redis.BatchHandler
@@ -160,7 +166,8 @@ func (s *Server) build(ctx context.Context) error {
 		AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken,
 		WorkspaceSID: cfg.Twilio.WorkspaceSID, WorkflowSID: cfg.Twilio.WorkflowSID,
 		MessagingServiceSID: cfg.Twilio.MessagingServiceSID, APIURL: cfg.Twilio.APIURL,
-		Timeout: s.opts.Tuning.TwilioTimeout, TaskTimeout: twilio.MaxTaskTimeout,
+		StatusCallback: cfg.PublicURL + webhooks.PathStatus,
+		Timeout:        s.opts.Tuning.TwilioTimeout, TaskTimeout: twilio.MaxTaskTimeout,
 		Logger: s.log.With("component", "twilio"), Registerer: s.reg,
 	})
 	if err != nil {
@@ -238,6 +245,19 @@ func (s *Server) build(ctx context.Context) error {
 	}
 	s.handlers[event.QueueWriteback] = wb.Handle
 
+	interval := s.opts.Tuning.ReconcileInterval
+	if interval == 0 {
+		interval = cfg.ReconcileInterval
+	}
+	s.reconciler, err = reconcile.New(reconcile.Config{
+		History: s.tw, Monitoring: s.queues[event.QueueMonitoring], Writeback: s.queues[event.QueueWriteback],
+		Store: kv, Owner: s.owner(), Interval: interval,
+		Logger: s.log.With("flow", "reconcile"), Registerer: s.reg, Now: s.opts.Now,
+	})
+	if err != nil {
+		return err
+	}
+
 	c2c, err := clicktocall.New(clicktocall.Config{
 		CRM: s.sf, Tasks: s.tw, Store: kv, Mappings: s.mappings, CallerID: cfg.Twilio.CallerID,
 		CacheTTL: cfg.ContextCacheTTL, Logger: s.log.With("flow", "clicktocall"),
@@ -299,6 +319,15 @@ func (s *Server) build(ctx context.Context) error {
 	adminAPI.Register(e, authn.Require(auth.RoleAdmin))
 	s.engine = e
 	return nil
+}
+
+// owner names this instance in the reconciler's lease.
+func (s *Server) owner() string {
+	if s.opts.Consumer != "" {
+		return s.opts.Consumer
+	}
+	host, _ := os.Hostname()
+	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
 // flexValidator adapts the Twilio connector's IAM check to auth's seam.
@@ -368,6 +397,8 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); s.mappings.Watch(bg) }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); _ = s.monitoring.Run(bg) }()
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); _ = s.reconciler.Run(bg) }()
 	for name, q := range s.queues {
 		q, h := q, s.handlers[name]
 		s.wg.Add(1)

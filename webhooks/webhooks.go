@@ -107,6 +107,7 @@ const (
 	PathOutbound   = "/webhooks/salesforce/outbound"
 	PathTaskRouter = "/webhooks/twilio/taskrouter"
 	PathSMS        = "/webhooks/twilio/sms"
+	PathStatus     = "/webhooks/twilio/status"
 )
 
 // Register mounts the webhooks on r.
@@ -114,6 +115,7 @@ func (h *Handlers) Register(r gin.IRouter) {
 	r.POST(PathOutbound, h.outbound)
 	r.POST(PathTaskRouter, h.twilioSigned("taskrouter", h.taskRouter))
 	r.POST(PathSMS, h.twilioSigned("sms", h.sms))
+	r.POST(PathStatus, h.twilioSigned("status", h.status))
 }
 
 func (h *Handlers) count(source, result string, n int) {
@@ -249,11 +251,12 @@ func (h *Handlers) twilioSigned(source string, next func(*gin.Context, url.Value
 	}
 }
 
-// enqueueOne records one event; on failure it answers 503 so Twilio retries.
-func (h *Handlers) enqueueOne(c *gin.Context, source string, q Enqueuer, key string, payload any) bool {
-	fresh, err := q.Enqueue(c.Request.Context(), redis.Item{Key: key, Payload: mustJSON(payload)})
+// enqueueItem records one event; on failure it answers 503 (Twilio does
+// not retry it: the reconciler finds it later in Twilio's own records).
+func (h *Handlers) enqueueItem(c *gin.Context, source string, q Enqueuer, item redis.Item) bool {
+	fresh, err := q.Enqueue(c.Request.Context(), item)
 	if err != nil {
-		h.log.Error("event not recorded", "source", source, "key", key, "err", err)
+		h.log.Error("event not recorded", "source", source, "key", item.Key, "err", err)
 		h.count(source, "unavailable", 1)
 		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily unable to record the event; retry"})
 		return false
@@ -269,50 +272,20 @@ func (h *Handlers) enqueueOne(c *gin.Context, source string, q Enqueuer, key str
 // emptyTwiML tells Twilio the bridge sends no reply of its own.
 const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
 
-// Task events that start a writeback.
-var writebackEvents = map[string]bool{"task.completed": true, "task.canceled": true, "task.wrapup": true}
-
 func (h *Handlers) taskRouter(c *gin.Context, form url.Values) {
 	const source = "taskrouter"
-	if !writebackEvents[form.Get("EventType")] {
-		h.count(source, "ignored", 1)
-		c.Status(http.StatusOK)
-		return
-	}
-	var attrs map[string]any
-	if err := json.Unmarshal([]byte(form.Get("TaskAttributes")), &attrs); err != nil {
-		h.count(source, "ignored", 1)
-		c.Status(http.StatusOK)
-		return
-	}
-	crm, _ := attrs["crm"].(map[string]any)
-	if id, _ := crm["record_id"].(string); id == "" {
-		h.count(source, "ignored", 1)
-		c.Status(http.StatusOK)
-		return
-	}
-	ev := event.Task{
-		EventSID:         firstNonEmpty(form.Get("EventSid"), form.Get("Sid")),
-		EventType:        form.Get("EventType"),
-		TaskSID:          form.Get("TaskSid"),
-		TaskAge:          atoi(form.Get("TaskAge")),
-		Priority:         atoi(form.Get("TaskPriority")),
-		AssignmentStatus: form.Get("TaskAssignmentStatus"),
-		Reason:           firstNonEmpty(form.Get("TaskCompletedReason"), form.Get("TaskCanceledReason")),
-		QueueName:        form.Get("TaskQueueName"),
-		Channel:          form.Get("TaskChannelUniqueName"),
-		WorkerSID:        form.Get("WorkerSid"),
-		WorkerName:       form.Get("WorkerName"),
-		Attributes:       attrs,
-		Timestamp:        unixTime(form.Get("TimestampMs"), form.Get("Timestamp")),
-	}
-	if ev.TaskSID == "" {
+	item, ok, err := TaskRouterItem(form, c.GetHeader("I-Twilio-Idempotency-Token"))
+	switch {
+	case err != nil:
 		h.count(source, "rejected", 1)
-		c.JSON(http.StatusBadRequest, gin.H{"error": "TaskSid is missing"})
+		c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
+		return
+	case !ok:
+		h.count(source, "ignored", 1)
+		c.Status(http.StatusOK)
 		return
 	}
-	key := firstNonEmpty(ev.EventSID, c.GetHeader("I-Twilio-Idempotency-Token"), ev.EventType+":"+ev.TaskSID+":"+form.Get("Timestamp"))
-	if h.enqueueOne(c, source, h.cfg.Writeback, key, event.Writeback{Task: &ev}) {
+	if h.enqueueItem(c, source, h.cfg.Writeback, item) {
 		c.Status(http.StatusOK)
 	}
 }
@@ -342,32 +315,49 @@ func OptOutType(body, advanced string) string {
 
 func (h *Handlers) sms(c *gin.Context, form url.Values) {
 	const source = "sms"
-	msg := event.SMS{
-		MessageSID: firstNonEmpty(form.Get("MessageSid"), form.Get("SmsSid")),
-		From:       form.Get("From"),
-		To:         form.Get("To"),
-		Body:       form.Get("Body"),
-		ReceivedAt: h.cfg.Now().UTC(),
-	}
-	if msg.MessageSID == "" || msg.From == "" {
+	queue, item, err := SMSItem(form, h.cfg.Now().UTC())
+	if err != nil {
 		h.count(source, "rejected", 1)
-		c.JSON(http.StatusBadRequest, gin.H{"error": "MessageSid and From are required"})
+		c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
 		return
 	}
-	msg.OptOutType = OptOutType(msg.Body, form.Get("OptOutType"))
 	recorded := true
-	switch msg.OptOutType {
-	case "STOP", "START":
-		recorded = h.enqueueOne(c, source, h.cfg.Monitoring, msg.MessageSID, event.Monitoring{SMS: &msg})
-	case "HELP":
+	switch queue {
+	case event.QueueMonitoring:
+		recorded = h.enqueueItem(c, source, h.cfg.Monitoring, item)
+	case event.QueueWriteback:
+		recorded = h.enqueueItem(c, source, h.cfg.Writeback, item)
+	default:
 		// Twilio answers HELP itself; nothing to record.
 		h.count(source, "ignored", 1)
-	default:
-		recorded = h.enqueueOne(c, source, h.cfg.Writeback, msg.MessageSID, event.Writeback{Reply: &msg})
 	}
 	if recorded {
 		c.Data(http.StatusOK, "text/xml; charset=utf-8", []byte(emptyTwiML))
 	}
+}
+
+// status handles a message status callback (every message the bridge sends
+// names PathStatus as its StatusCallback).
+func (h *Handlers) status(c *gin.Context, form url.Values) {
+	const source = "status"
+	items, err := StatusItems(form, h.cfg.Now().UTC())
+	if err != nil {
+		h.count(source, "rejected", 1)
+		c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
+		return
+	}
+	if len(items) == 0 {
+		h.count(source, "ignored", 1)
+		c.Status(http.StatusOK)
+		return
+	}
+	queues := map[string]Enqueuer{event.QueueMonitoring: h.cfg.Monitoring, event.QueueWriteback: h.cfg.Writeback}
+	for name, item := range items {
+		if !h.enqueueItem(c, source, queues[name], item) {
+			return
+		}
+	}
+	c.Status(http.StatusOK)
 }
 
 func firstNonEmpty(vals ...string) string {

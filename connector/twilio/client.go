@@ -34,6 +34,9 @@ type Config struct {
 	AccountSID, AuthToken, WorkspaceSID, WorkflowSID, MessagingServiceSID string
 	// From is the sender for SendMessage when MessagingServiceSID is empty.
 	From string
+	// StatusCallback is set on every message the client creates, so Twilio
+	// reports its delivery (BRIDGE_PUBLIC_URL/webhooks/twilio/status).
+	StatusCallback string
 	// APIURL (BRIDGE_TWILIO_API_URL): every request goes to this origin, Host kept.
 	APIURL string
 	// HTTPClient carries the caller's transport chain; nil = a default one.
@@ -73,6 +76,11 @@ func (c *Config) Validate() error {
 	if c.APIURL != "" {
 		if _, err := parseOrigin(c.APIURL); err != nil {
 			return fmt.Errorf("twilio config: APIURL: %w", err)
+		}
+	}
+	if c.StatusCallback != "" {
+		if u, err := url.Parse(c.StatusCallback); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return errors.New("twilio config: StatusCallback must be an absolute http(s) URL")
 		}
 	}
 	if c.TaskTimeout < 0 || c.TaskTimeout > MaxTaskTimeout {

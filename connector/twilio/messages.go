@@ -47,6 +47,9 @@ func (c *Client) SendMessage(ctx context.Context, to, body string) (string, erro
 }
 
 func (c *Client) createMessage(ctx context.Context, op string, params *api.CreateMessageParams) (string, error) {
+	if c.cfg.StatusCallback != "" {
+		params.SetStatusCallback(c.cfg.StatusCallback)
+	}
 	var sid string
 	err := c.do(ctx, op, "", func(rh *twclient.RequestHandler) error {
 		m, err := api.NewApiService(rh).CreateMessage(params)

@@ -215,6 +215,8 @@ func (f *Flow) rowsFor(ctx context.Context, m *mapping.Mapping, msg redis.Messag
 		return f.replyRows(ctx, m, ev.Reply)
 	case ev.Survey != nil:
 		return f.surveyRows(m, ev.Survey)
+	case ev.Delivery != nil:
+		return f.deliveryRows(ctx, m, ev.Delivery)
 	}
 	return nil, redis.Permanent(errors.New("empty writeback event"))
 }
@@ -280,6 +282,44 @@ func (f *Flow) replyRows(ctx context.Context, m *mapping.Mapping, s *event.SMS) 
 	}
 	// The activity's external id is the message's own sid.
 	return []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: s.MessageSID, fields: fields}}, nil
+}
+
+// Why a message could not be delivered, by Twilio error code.
+var deliveryReasons = map[int]string{
+	30003: "the phone is unreachable or switched off",
+	30005: "the number is unknown or no longer in service",
+	30006: "the number is a landline or cannot receive texts",
+}
+
+// deliveryRows writes one activity on the contact's record per failed
+// message, upserted by "<MessageSid>-delivery" so a repeated callback
+// writes it once.
+func (f *Flow) deliveryRows(ctx context.Context, m *mapping.Mapping, d *event.Delivery) ([]row, error) {
+	o := m.OutcomeToCRM()
+	if o == nil {
+		return nil, nil
+	}
+	contactID, found, err := f.cfg.Contacts.ContactByPhone(ctx, d.To)
+	if err != nil {
+		return nil, fmt.Errorf("find contact of message %s: %w", d.MessageSID, err)
+	}
+	if !found {
+		// Only numbers the bridge texted have contacts; nothing to write on.
+		f.log.Info("delivery failure for a number with no contact; nothing written", "message_sid", d.MessageSID, "error_code", d.ErrorCode)
+		return nil, nil
+	}
+	reason := deliveryReasons[d.ErrorCode]
+	if reason == "" {
+		reason = "delivery failed"
+	}
+	fields := salesforce.Record{
+		"WhoId":        contactID,
+		"Subject":      fmt.Sprintf("SMS not delivered (Twilio %d)", d.ErrorCode),
+		"Description":  fmt.Sprintf("Message %s was %s: %s.", d.MessageSID, d.Status, reason),
+		"Status":       "Completed",
+		"ActivityDate": d.At.In(f.cfg.Location).Format("2006-01-02"),
+	}
+	return []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: d.MessageSID + "-delivery", fields: fields}}, nil
 }
 
 func (f *Flow) surveyRows(m *mapping.Mapping, s *event.Survey) ([]row, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -173,5 +174,29 @@ func TestRepliesAndSurveys(t *testing.T) {
 	}
 	if survey["Survey_Key__c"] != "003RM00000Qx1a2YAB-2020-06-02" || survey["Fever__c"] != true || survey["Cough__c"] != false {
 		t.Fatalf("survey row %v", survey)
+	}
+}
+
+func TestDeliveryFailureIsOneActivityPerMessage(t *testing.T) {
+	crm := &fakeCRM{}
+	f := newFlow(t, crm)
+	enc := func(ev event.Writeback) redis.Message { b, _ := json.Marshal(ev); return redis.Message{Payload: b} }
+	at := time.Date(2020, 6, 3, 2, 0, 0, 0, time.UTC)
+	d := &event.Delivery{MessageSID: "SM1", To: "+12125550123", Status: "undelivered", ErrorCode: 30006, At: at}
+	errs := f.Handle(context.Background(), []redis.Message{
+		enc(event.Writeback{Delivery: d}),
+		enc(event.Writeback{Delivery: d}), // a repeated callback in the same batch
+		enc(event.Writeback{Delivery: &event.Delivery{MessageSID: "SM2", To: "+19995550000", Status: "failed", ErrorCode: 30003, At: at}}),
+	})
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil {
+		t.Fatalf("errs %v", errs)
+	}
+	if len(crm.calls) != 1 || len(crm.calls[0]) != 1 {
+		t.Fatalf("calls %v, want one row (the unknown number writes nothing)", crm.calls)
+	}
+	r := crm.calls[0][0]
+	if r["Twilio_Task_Sid__c"] != "SM1-delivery" || r["WhoId"] != "003RM00000Qx1a2YAB" || r["ActivityDate"] != "2020-06-02" ||
+		!strings.Contains(r["Subject"].(string), "30006") || strings.Contains(r["Description"].(string), "+1212") {
+		t.Fatalf("row %v", r)
 	}
 }

@@ -18,6 +18,13 @@ type Message struct {
 	SendAt                                   time.Time
 	DateCreated                              time.Time
 	ErrorCode                                int
+	// Direction is "inbound" for messages a contact sent (ReceiveSMS);
+	// empty means "outbound-api".
+	Direction string
+	// DateSent is when Twilio sent (or, inbound, received) it; zero until then.
+	DateSent time.Time
+	// StatusCallback is the URL given on create; status changes post there.
+	StatusCallback string
 	// ContentSid and ContentVariables of a Content template send.
 	ContentSid, ContentVariables string
 }
@@ -37,9 +44,16 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 		}
 		return v
 	}
-	var errCode any
+	var errCode, dateSent any
 	if m.ErrorCode != 0 {
 		errCode = m.ErrorCode
+	}
+	if !m.DateSent.IsZero() {
+		dateSent = m.DateSent.Format(time.RFC1123Z)
+	}
+	direction := m.Direction
+	if direction == "" {
+		direction = "outbound-api"
 	}
 	uri := fmt.Sprintf("/2010-04-01/Accounts/%s/Messages/%s.json", s.AccountSID, m.SID)
 	return map[string]any{
@@ -51,7 +65,7 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 		"body":                  m.Body,
 		"status":                m.Status,
 		"messaging_service_sid": nullable(m.MessagingServiceSID),
-		"direction":             "outbound-api",
+		"direction":             direction,
 		"num_segments":          "1",
 		"num_media":             "0",
 		"price":                 nil,
@@ -60,7 +74,7 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 		"error_message":         nil,
 		"date_created":          m.DateCreated.Format(time.RFC1123Z),
 		"date_updated":          m.DateCreated.Format(time.RFC1123Z),
-		"date_sent":             nil,
+		"date_sent":             dateSent,
 		"uri":                   uri,
 		"subresource_uris":      map[string]string{"media": strings.TrimSuffix(uri, ".json") + "/Media.json"},
 	}
@@ -92,9 +106,14 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := &Message{SID: newSID("SM"), To: f.Get("To"), From: f.Get("From"), Body: f.Get("Body"),
-		MessagingServiceSID: f.Get("MessagingServiceSid"), DateCreated: s.now()}
+		MessagingServiceSID: f.Get("MessagingServiceSid"), DateCreated: s.now(), StatusCallback: f.Get("StatusCallback")}
 	now := s.now()
 	switch {
+	case m.StatusCallback != "" && !absoluteURL(m.StatusCallback):
+		// twilio-oai api_v2010 CreateMessage: StatusCallback is a URI;
+		// Twilio refuses a malformed one with 21609.
+		writeError(w, 400, 21609, "The StatusCallback URL "+m.StatusCallback+" is not a valid URL.")
+		return
 	case m.To == "":
 		writeError(w, 400, 21604, "A 'To' phone number is required.")
 		return
@@ -189,8 +208,10 @@ func (s *Server) fetchMessage(w http.ResponseWriter, r *http.Request) {
 
 // listMessages is Twilio's Message list: newest first, filtered by To and
 // From, paged by Page and PageSize (default 50, at most 1000), with the
-// 2010-04-01 API's paging fields (relative URIs). A DateSent filter matches
-// nothing: the sim never records a date_sent.
+// 2010-04-01 API's paging fields (relative URIs). DateSent, DateSent< and
+// DateSent> filter by date only (twilio-oai api_v2010 ListMessage: "Accepts
+// GMT dates in the following formats: YYYY-MM-DD …"), whatever time of day
+// the value carries; a message not yet sent has no date_sent and matches none.
 func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	if !s.checkAccount(w, r) || !s.begin(w, r, OpListMessages) {
 		return
@@ -208,16 +229,39 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	dateSent := false
-	for k := range q {
-		dateSent = dateSent || strings.HasPrefix(k, "DateSent")
+	var onDay, fromDay, toDay string
+	for k, vs := range q {
+		if !strings.HasPrefix(k, "DateSent") {
+			continue
+		}
+		day, ok := sentDay(vs[0])
+		if !ok {
+			writeError(w, 400, 20001, "Invalid "+k)
+			return
+		}
+		switch strings.TrimSuffix(k, "=") {
+		case "DateSent":
+			onDay = day
+		case "DateSent>":
+			fromDay = day
+		case "DateSent<":
+			toDay = day
+		}
+	}
+	dateFilter := onDay != "" || fromDay != "" || toDay != ""
+	daySent := func(m *Message) bool {
+		if m.DateSent.IsZero() {
+			return false
+		}
+		d := m.DateSent.UTC().Format(time.DateOnly)
+		return (onDay == "" || d == onDay) && (fromDay == "" || d >= fromDay) && (toDay == "" || d <= toDay)
 	}
 
 	s.mu.Lock()
 	var matched []*Message
 	for i := len(s.msgOrder) - 1; i >= 0; i-- {
 		m := s.msgs[s.msgOrder[i]]
-		if (q.Has("To") && q.Get("To") != m.To) || (q.Has("From") && q.Get("From") != m.From) || dateSent {
+		if (q.Has("To") && q.Get("To") != m.To) || (q.Has("From") && q.Get("From") != m.From) || (dateFilter && !daySent(m)) {
 			continue
 		}
 		matched = append(matched, m)
@@ -340,11 +384,13 @@ func (s *Server) OptIn(number string) {
 // SendDue sends the scheduled messages whose SendAt has come by the sim's
 // clock (failed, code 21610, for opted-out numbers) and returns their sids.
 // Twilio does not cancel scheduled messages on STOP; neither does the sim.
+// Each status change is posted to the message's StatusCallback (see
+// deliverStatus).
 func (s *Server) SendDue() []string {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.now()
 	var sent []string
+	var changed []Message
 	for _, sid := range s.msgOrder {
 		m := s.msgs[sid]
 		if m.Status != "scheduled" || m.SendAt.After(now) {
@@ -353,9 +399,54 @@ func (s *Server) SendDue() []string {
 		if s.optedOut[m.To] {
 			m.Status, m.ErrorCode = "failed", 21610
 		} else {
-			m.Status = "sent"
+			m.Status, m.DateSent = "sent", now
 		}
 		sent = append(sent, sid)
+		changed = append(changed, *m)
+	}
+	s.mu.Unlock()
+	for _, m := range changed {
+		_ = s.deliverStatus(m)
 	}
 	return sent
+}
+
+// FailMessage makes a message fail with a Twilio error code (30003
+// unreachable, 30005 unknown number, 30006 landline, 21610 unsubscribed…),
+// as the carrier would report it, and posts the status callback. status is
+// "failed" or "undelivered".
+func (s *Server) FailMessage(sid, status string, code int) error {
+	if status != "failed" && status != "undelivered" {
+		return fmt.Errorf("twiliosim: FailMessage status %q", status)
+	}
+	s.mu.Lock()
+	m, ok := s.msgs[sid]
+	if !ok {
+		s.mu.Unlock()
+		return fmt.Errorf("twiliosim: no message %s", sid)
+	}
+	m.Status, m.ErrorCode = status, code
+	if m.DateSent.IsZero() {
+		m.DateSent = s.now()
+	}
+	snap := *m
+	s.mu.Unlock()
+	return s.deliverStatus(snap)
+}
+
+// sentDay reads a DateSent filter value: YYYY-MM-DD, or an RFC 3339 time
+// (as twilio-go sends it) of which only the date counts.
+func sentDay(v string) (string, bool) {
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t.Format(time.DateOnly), true
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC().Format(time.DateOnly), true
+	}
+	return "", false
+}
+
+func absoluteURL(v string) bool {
+	u, err := url.Parse(v)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }

@@ -45,7 +45,11 @@ type Options struct {
 	Now func() time.Time
 	// EventCallbackURL is the workspace's event callback: CompleteTask posts there.
 	EventCallbackURL string
-	// HTTPClient delivers event callbacks; nil = 15 s timeout, as Twilio waits.
+	// SMSWebhookURL is the messaging service's inbound URL: ReceiveSMS posts there.
+	SMSWebhookURL string
+	// HTTPClient delivers webhooks; nil = 15 s timeout, as Twilio waits.
+	// Its transport may route a public URL to a test listener (a load
+	// balancer's job): the signature stays computed on the public URL.
 	HTTPClient *http.Client
 	// StrictHost refuses requests whose Host is not the real Twilio host
 	// for the path (taskrouter/api/iam.twilio.com), to prove a client kept it.
@@ -71,18 +75,20 @@ type Server struct {
 	closed chan struct{}
 	once   sync.Once
 
-	mu        sync.Mutex
-	tasks     map[string]*Task
-	taskOrder []string
-	msgs      map[string]*Message
-	msgOrder  []string
-	optedOut  map[string]bool
-	tokens    map[string]flexToken
-	calls     map[string]int
-	requests  []Request
-	failNext  map[string][]int // op -> statuses of the next failing calls
-	latency   map[string]time.Duration
-	outage    bool
+	mu         sync.Mutex
+	tasks      map[string]*Task
+	taskOrder  []string
+	msgs       map[string]*Message
+	msgOrder   []string
+	optedOut   map[string]bool
+	tokens     map[string]flexToken
+	calls      map[string]int
+	requests   []Request
+	failNext   map[string][]int // op -> statuses of the next failing calls
+	latency    map[string]time.Duration
+	outage     bool
+	events     []loggedEvent // TaskRouter's Events resource
+	deliveries int
 
 	voiceOnce sync.Once
 	voice     *voiceState
@@ -137,6 +143,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /v1/Workspaces/{ws}/Tasks", s.listTasks)
 	mux.HandleFunc("GET /v1/Workspaces/{ws}/Tasks/{sid}", s.fetchTask)
 	mux.HandleFunc("POST /v1/Workspaces/{ws}/Tasks/{sid}", s.updateTask)
+	mux.HandleFunc("GET /v1/Workspaces/{ws}/Events", s.listEvents)
 	mux.HandleFunc("POST /2010-04-01/Accounts/{ac}/Messages.json", s.createMessage)
 	mux.HandleFunc("GET /2010-04-01/Accounts/{ac}/Messages.json", s.listMessages)
 	mux.HandleFunc("GET /2010-04-01/Accounts/{ac}/Messages/{file}", s.fetchMessage)

@@ -1,7 +1,6 @@
 package twiliosim
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -460,22 +459,16 @@ func (s *Server) SetEventCallbackURL(u string) {
 }
 
 func (s *Server) sendTaskEvent(t Task, eventType string) error {
+	form := s.TaskEventForm(t, eventType)
+	s.logEvent(form)
 	s.mu.Lock()
 	cb := s.opts.EventCallbackURL
 	s.mu.Unlock()
 	if cb == "" {
 		return nil
 	}
-	form := s.TaskEventForm(t, eventType)
-	resp, err := s.post(context.Background(), s.opts.HTTPClient, cb, form, form.Get("Sid"))
-	if err != nil {
-		return fmt.Errorf("twiliosim: deliver %s: %w", eventType, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("twiliosim: deliver %s: callback answered %d", eventType, resp.StatusCode)
-	}
-	return nil
+	status, err := s.deliver(cb, form, form.Get("Sid"), false)
+	return deliveryError(eventType, status, err)
 }
 
 func mergeInto(dst, patch map[string]any) {

@@ -1,0 +1,134 @@
+package webhooks
+
+import (
+	"encoding/json"
+	"errors"
+	"net/url"
+	"time"
+
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/event"
+)
+
+// The functions here turn a Twilio form into the queue item the webhook
+// records. The webhook handlers and flow/reconcile (which rebuilds the forms
+// from Twilio's Events and Messages lists) both call them, so an event has
+// one shape and one dedupe key whichever way it came.
+
+// Task events that start a writeback.
+var writebackEvents = map[string]bool{"task.completed": true, "task.canceled": true, "task.wrapup": true}
+
+// WritebackEventTypes lists the TaskRouter event types that start a writeback.
+func WritebackEventTypes() []string {
+	return []string{"task.completed", "task.canceled", "task.wrapup"}
+}
+
+// TaskRouterItem turns a TaskRouter event form into the writeback queue's
+// item, keyed by EventSid. ok is false for events writeback ignores; an
+// error means the form is malformed. altKey (the webhook's
+// I-Twilio-Idempotency-Token) keys an event without a Sid.
+func TaskRouterItem(form url.Values, altKey string) (item redis.Item, ok bool, err error) {
+	if !writebackEvents[form.Get("EventType")] {
+		return redis.Item{}, false, nil
+	}
+	var attrs map[string]any
+	if err := json.Unmarshal([]byte(form.Get("TaskAttributes")), &attrs); err != nil {
+		return redis.Item{}, false, nil
+	}
+	crm, _ := attrs["crm"].(map[string]any)
+	if id, _ := crm["record_id"].(string); id == "" {
+		return redis.Item{}, false, nil
+	}
+	ev := event.Task{
+		EventSID:         firstNonEmpty(form.Get("EventSid"), form.Get("Sid")),
+		EventType:        form.Get("EventType"),
+		TaskSID:          form.Get("TaskSid"),
+		TaskAge:          atoi(form.Get("TaskAge")),
+		Priority:         atoi(form.Get("TaskPriority")),
+		AssignmentStatus: form.Get("TaskAssignmentStatus"),
+		Reason:           firstNonEmpty(form.Get("TaskCompletedReason"), form.Get("TaskCanceledReason")),
+		QueueName:        form.Get("TaskQueueName"),
+		Channel:          form.Get("TaskChannelUniqueName"),
+		WorkerSID:        form.Get("WorkerSid"),
+		WorkerName:       form.Get("WorkerName"),
+		Attributes:       attrs,
+		Timestamp:        unixTime(form.Get("TimestampMs"), form.Get("Timestamp")),
+	}
+	if ev.TaskSID == "" {
+		return redis.Item{}, false, errors.New("TaskSid is missing")
+	}
+	key := firstNonEmpty(ev.EventSID, altKey, ev.EventType+":"+ev.TaskSID+":"+form.Get("Timestamp"))
+	return redis.Item{Key: key, Payload: mustJSON(event.Writeback{Task: &ev})}, true, nil
+}
+
+// SMSItem turns an inbound SMS form into the queue it goes to and its item,
+// keyed by MessageSid: STOP and START to monitoring, other replies to
+// writeback. queue is "" for HELP, which Twilio answers itself.
+// receivedAt is when Twilio received the message (the webhook's clock, or
+// the Message resource's date_sent).
+func SMSItem(form url.Values, receivedAt time.Time) (queue string, item redis.Item, err error) {
+	msg := event.SMS{
+		MessageSID: firstNonEmpty(form.Get("MessageSid"), form.Get("SmsSid")),
+		From:       form.Get("From"),
+		To:         form.Get("To"),
+		Body:       form.Get("Body"),
+		ReceivedAt: receivedAt.UTC(),
+	}
+	if msg.MessageSID == "" || msg.From == "" {
+		return "", redis.Item{}, errors.New("MessageSid and From are required")
+	}
+	msg.OptOutType = OptOutType(msg.Body, form.Get("OptOutType"))
+	switch msg.OptOutType {
+	case "STOP", "START":
+		return event.QueueMonitoring, redis.Item{Key: msg.MessageSID, Payload: mustJSON(event.Monitoring{SMS: &msg})}, nil
+	case "HELP":
+		return "", redis.Item{}, nil
+	}
+	return event.QueueWriteback, redis.Item{Key: msg.MessageSID, Payload: mustJSON(event.Writeback{Reply: &msg})}, nil
+}
+
+// Delivery error codes of a message status callback the bridge acts on.
+const (
+	CodeUnsubscribed = 21610 // the number replied STOP
+	CodeUnreachable  = 30003
+	CodeUnknown      = 30005
+	CodeLandline     = 30006
+)
+
+// StatusItems turns a message status callback into what it records:
+// failed/undelivered with 21610 opts the contact out as a STOP does
+// (monitoring queue); 30003, 30005 and 30006 become one activity per message
+// (writeback queue). Other statuses and codes record nothing.
+func StatusItems(form url.Values, at time.Time) (map[string]redis.Item, error) {
+	sid := firstNonEmpty(form.Get("MessageSid"), form.Get("SmsSid"))
+	status := firstNonEmpty(form.Get("MessageStatus"), form.Get("SmsStatus"))
+	to := form.Get("To")
+	if sid == "" || status == "" {
+		return nil, errors.New("MessageSid and MessageStatus are required")
+	}
+	if status != "failed" && status != "undelivered" {
+		return nil, nil
+	}
+	code := int(atoi(form.Get("ErrorCode")))
+	switch code {
+	case CodeUnsubscribed, CodeUnreachable, CodeUnknown, CodeLandline:
+	default:
+		return nil, nil
+	}
+	if to == "" {
+		return nil, errors.New("To is required")
+	}
+	if code == CodeUnsubscribed {
+		// The contact is the recipient; monitoring's STOP path reads From.
+		stop := event.SMS{MessageSID: sid, From: to, To: form.Get("From"), OptOutType: "STOP", ReceivedAt: at.UTC()}
+		return map[string]redis.Item{
+			event.QueueMonitoring: {Key: sid + ":optout", Payload: mustJSON(event.Monitoring{SMS: &stop})},
+		}, nil
+	}
+	// reminders.fallback (moving the contact to another channel) belongs
+	// here too, as a monitoring item; a later issue adds it.
+	d := event.Delivery{MessageSID: sid, To: to, Status: status, ErrorCode: code, At: at.UTC()}
+	return map[string]redis.Item{
+		event.QueueWriteback: {Key: sid + ":delivery", Payload: mustJSON(event.Writeback{Delivery: &d})},
+	}, nil
+}
