@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -64,6 +65,13 @@ type Config struct {
 	// and inbound Messages for what the webhooks missed (default 1m).
 	ReconcileInterval time.Duration
 
+	// ReminderHorizon is how far ahead reminders are handed to Twilio's
+	// scheduler (default 48h); the bridge's own schedule holds the rest.
+	ReminderHorizon time.Duration
+
+	// SendGrid sends email reminders; without APIKey the channel is off.
+	SendGrid SendGrid
+
 	LogLevel        string // debug, info, warn, error
 	ContextCacheTTL time.Duration
 	ShutdownTimeout time.Duration
@@ -88,6 +96,17 @@ type Twilio struct {
 	MessagingServiceSID string
 	CallerID            string
 	APIURL              string
+	// VoiceFrom places reminder calls (IVR); default CallerID.
+	VoiceFrom string
+	// CallsPerSecond paces reminder calls across instances (default 1).
+	CallsPerSecond float64
+}
+
+// SendGrid is the email reminders' sender.
+type SendGrid struct {
+	APIKey string
+	From   string
+	APIURL string
 }
 
 type JWT struct {
@@ -127,6 +146,8 @@ var Variables = []string{
 	"BRIDGE_TWILIO_ACCOUNT_SID", "BRIDGE_TWILIO_AUTH_TOKEN", "BRIDGE_TWILIO_WORKSPACE_SID",
 	"BRIDGE_TWILIO_WORKFLOW_SID", "BRIDGE_TWILIO_MESSAGING_SERVICE_SID", "BRIDGE_TWILIO_CALLER_ID",
 	"BRIDGE_TWILIO_API_URL", "BRIDGE_RECONCILE_INTERVAL",
+	"BRIDGE_TWILIO_VOICE_FROM", "BRIDGE_TWILIO_CALLS_PER_SECOND", "BRIDGE_REMINDER_HORIZON",
+	"BRIDGE_SENDGRID_API_KEY", "BRIDGE_EMAIL_FROM", "BRIDGE_SENDGRID_API_URL",
 	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
 	"BRIDGE_SURVEY_SECRET", "BRIDGE_TIMEZONE",
 	// Operational knobs beyond SPEC.md.
@@ -341,6 +362,23 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	tw.CallerID = b.get("BRIDGE_TWILIO_CALLER_ID", "", false)
 	b.match("BRIDGE_TWILIO_CALLER_ID", tw.CallerID, reE164, "an E.164 number like +12125550100")
 	tw.APIURL = b.baseURL("BRIDGE_TWILIO_API_URL", b.get("BRIDGE_TWILIO_API_URL", "", false), false)
+	tw.VoiceFrom = b.get("BRIDGE_TWILIO_VOICE_FROM", tw.CallerID, false)
+	b.match("BRIDGE_TWILIO_VOICE_FROM", tw.VoiceFrom, reE164, "an E.164 number like +12125550100")
+	if v := b.get("BRIDGE_TWILIO_CALLS_PER_SECOND", "1", false); v != "" {
+		cps, err := strconv.ParseFloat(v, 64)
+		if err != nil || cps <= 0 || cps > 100 || cps != cps {
+			b.fail("BRIDGE_TWILIO_CALLS_PER_SECOND", "must be a number above 0 and at most 100")
+		}
+		tw.CallsPerSecond = cps
+	}
+
+	sg := &c.SendGrid
+	sg.APIKey = b.get("BRIDGE_SENDGRID_API_KEY", "", false)
+	sg.From = b.get("BRIDGE_EMAIL_FROM", "", false)
+	if sg.APIKey != "" && (sg.From == "" || !strings.Contains(sg.From, "@")) {
+		b.fail("BRIDGE_EMAIL_FROM", "is required with BRIDGE_SENDGRID_API_KEY: an email address")
+	}
+	sg.APIURL = b.baseURL("BRIDGE_SENDGRID_API_URL", b.get("BRIDGE_SENDGRID_API_URL", "", false), false)
 
 	j := &c.JWT
 	secret := b.get("BRIDGE_JWT_SECRET", "", false)
@@ -397,6 +435,10 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	c.ReconcileInterval = b.duration("BRIDGE_RECONCILE_INTERVAL", "1m")
 	if c.ReconcileInterval < time.Second || c.ReconcileInterval > time.Hour {
 		b.fail("BRIDGE_RECONCILE_INTERVAL", "must be between 1s and 1h")
+	}
+	c.ReminderHorizon = b.duration("BRIDGE_REMINDER_HORIZON", "48h")
+	if c.ReminderHorizon < time.Hour || c.ReminderHorizon > 35*24*time.Hour {
+		b.fail("BRIDGE_REMINDER_HORIZON", "must be between 1h and 840h (Twilio schedules at most 35 days ahead)")
 	}
 	c.ContextCacheTTL = b.duration("BRIDGE_CONTEXT_CACHE_TTL", "15s")
 	c.ShutdownTimeout = b.duration("BRIDGE_SHUTDOWN_TIMEOUT", "20s")

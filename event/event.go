@@ -55,6 +55,9 @@ type SMS struct {
 type Monitoring struct {
 	Record *Record `json:"record,omitempty"`
 	SMS    *SMS    `json:"sms,omitempty"`
+	// Delivery is a message the number could not receive (30003/30005/
+	// 30006): the contact moves to reminders.fallback.
+	Delivery *Delivery `json:"delivery,omitempty"`
 }
 
 // Writeback wraps what the writeback queue carries.

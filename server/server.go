@@ -28,6 +28,7 @@ import (
 	"github.com/cityhealth/bridge/config"
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/connector/sendgrid"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/clicktocall"
@@ -63,6 +64,9 @@ type Tuning struct {
 	// ReconcileInterval overrides BRIDGE_RECONCILE_INTERVAL (tests run it
 	// in milliseconds; config refuses less than 1s).
 	ReconcileInterval time.Duration
+	// MonitoringInterval is how often the rolling schedule is worked
+	// (default 30s); tests with a test clock run it in milliseconds.
+	MonitoringInterval time.Duration
 }
 
 // Server is one bridge instance.
@@ -223,10 +227,31 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	var mailer monitoring.Mailer
+	if cfg.SendGrid.APIKey != "" {
+		sgc, err := sendgrid.NewClient(sendgrid.Config{
+			APIKey: cfg.SendGrid.APIKey, From: cfg.SendGrid.From, APIURL: cfg.SendGrid.APIURL,
+			Logger: s.log.With("component", "sendgrid"), Registerer: s.reg,
+		})
+		if err != nil {
+			return fmt.Errorf("sendgrid: %w", err)
+		}
+		mailer = sgc
+	} else {
+		s.log.Warn("BRIDGE_SENDGRID_API_KEY is not set: the email reminder channel is off")
+	}
+	var caller monitoring.Caller
+	if cfg.Twilio.VoiceFrom != "" {
+		caller = s.tw
+	} else {
+		s.log.Warn("BRIDGE_TWILIO_VOICE_FROM (or BRIDGE_TWILIO_CALLER_ID) is not set: the voice reminder channel is off")
+	}
 	mon, err := monitoring.New(monitoring.Config{
 		Messages: s.tw, CRM: s.sf, Store: kv, Mappings: s.mappings, Links: surveys,
 		Location: cfg.Timezone, Enabled: cfg.Twilio.MessagingServiceSID != "",
 		Logger: s.log.With("flow", "monitoring"), Now: s.opts.Now,
+		Horizon: cfg.ReminderHorizon, Interval: s.opts.Tuning.MonitoringInterval,
+		Caller: caller, VoiceFrom: cfg.Twilio.VoiceFrom, CallsPerSecond: cfg.Twilio.CallsPerSecond, Mailer: mailer,
 	})
 	if err != nil {
 		return err
@@ -274,7 +299,15 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 
+	voice, err := survey.NewVoice(survey.VoiceConfig{
+		Links: surveys, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Contacts: mon, Store: kv,
+		Logger: s.log.With("component", "voice"), Now: s.opts.Now,
+	})
+	if err != nil {
+		return err
+	}
 	hooks, err := webhooks.New(webhooks.Config{
+		Voice: voice,
 		OrgID: cfg.Salesforce.OrgID, OutboundToken: cfg.Salesforce.OutboundToken, PublicURL: cfg.PublicURL,
 		Records: s.queues[event.QueueRecords], Monitoring: s.queues[event.QueueMonitoring], Writeback: s.queues[event.QueueWriteback],
 		Mappings: s.mappings, Signature: twilio.NewSignatureValidator(cfg.Twilio.AuthToken),

@@ -2,7 +2,6 @@ package survey
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cityhealth/bridge/connector/redis"
-	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
 )
 
@@ -225,35 +223,13 @@ func (p *Pages) post(c *gin.Context) {
 		return
 	}
 
-	ctx := c.Request.Context()
-	now := p.cfg.Now().UTC()
-	key := UsedKey(cl.ContactID, cl.Date)
-	fresh, err := p.cfg.Store.SetNX(ctx, key, now.Format(time.RFC3339), p.cfg.UsedTTL)
-	if err != nil {
-		p.log.Error("survey store unavailable", "err", err)
-		p.message(c, http.StatusServiceUnavailable, cl.Language, func(t text) string { return t.Unavailable })
-		return
-	}
-	if !fresh {
+	err := Record(c.Request.Context(), Recording{Store: p.cfg.Store, Submissions: p.cfg.Submissions, UsedTTL: p.cfg.UsedTTL, Now: p.cfg.Now, Logger: p.log}, cl, answers)
+	switch {
+	case errors.Is(err, ErrAnswered):
 		p.message(c, http.StatusConflict, cl.Language, func(t text) string { return t.Used })
 		return
-	}
-	payload, _ := json.Marshal(event.Writeback{Survey: &event.Survey{
-		ContactID: cl.ContactID, Date: cl.Date, Language: cl.Language, Answers: answers, SubmittedAt: now,
-	}})
-	added, err := p.cfg.Submissions.Enqueue(ctx, redis.Item{Key: mapping.SurveyKey(cl.ContactID, cl.Date), Payload: payload})
-	if err != nil {
-		// Not recorded: free the link so the contact can send again.
-		if derr := p.cfg.Store.Del(context.WithoutCancel(ctx), key); derr != nil {
-			p.log.Error("survey link left marked used", "contact_id", cl.ContactID, "date", cl.Date, "err", derr)
-		}
-		p.log.Error("survey not queued", "contact_id", cl.ContactID, "date", cl.Date, "err", err)
+	case err != nil:
 		p.message(c, http.StatusServiceUnavailable, cl.Language, func(t text) string { return t.Unavailable })
-		return
-	}
-	if len(added) == 1 && !added[0] {
-		// The queue remembers this day's answers (the used mark was lost).
-		p.message(c, http.StatusConflict, cl.Language, func(t text) string { return t.Used })
 		return
 	}
 	p.log.Info("survey received", "contact_id", cl.ContactID, "date", cl.Date, "answers", len(answers))

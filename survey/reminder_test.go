@@ -54,7 +54,7 @@ func TestReminderLinkOpensThePage(t *testing.T) {
 	holder := mapping.NewHolder(m, 1)
 	links := mustLinks(t, clk)
 	mon, err := monitoring.New(monitoring.Config{Messages: tc, CRM: crm, Store: kv, Mappings: holder, Links: links,
-		Location: ny, Enabled: true, Now: clk.Now})
+		Location: ny, Enabled: true, Now: clk.Now, Horizon: monitoring.MaxLead})
 	if err != nil {
 		t.Fatal(err)
 	}

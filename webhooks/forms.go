@@ -125,10 +125,11 @@ func StatusItems(form url.Values, at time.Time) (map[string]redis.Item, error) {
 			event.QueueMonitoring: {Key: sid + ":optout", Payload: mustJSON(event.Monitoring{SMS: &stop})},
 		}, nil
 	}
-	// reminders.fallback (moving the contact to another channel) belongs
-	// here too, as a monitoring item; a later issue adds it.
+	// The activity per message, and reminders.fallback: the contact moves
+	// to another channel (monitoring queue).
 	d := event.Delivery{MessageSID: sid, To: to, Status: status, ErrorCode: code, At: at.UTC()}
 	return map[string]redis.Item{
-		event.QueueWriteback: {Key: sid + ":delivery", Payload: mustJSON(event.Writeback{Delivery: &d})},
+		event.QueueWriteback:  {Key: sid + ":delivery", Payload: mustJSON(event.Writeback{Delivery: &d})},
+		event.QueueMonitoring: {Key: sid + ":fallback", Payload: mustJSON(event.Monitoring{Delivery: &d})},
 	}, nil
 }

@@ -54,11 +54,19 @@ type Config struct {
 
 	Mappings  Mappings
 	Signature SignatureValidator
+	// Voice serves the TwiML of reminder calls (survey.Voice); optional.
+	Voice VoiceTwiML
 
 	MaxBody    int64 // bytes; default 2 MiB
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
+}
+
+// VoiceTwiML answers reminder calls; both run behind the signature check.
+type VoiceTwiML interface {
+	Greet(c *gin.Context, form url.Values)
+	Answer(c *gin.Context, form url.Values)
 }
 
 // Handlers serves the three vendor webhooks.
@@ -108,6 +116,7 @@ const (
 	PathTaskRouter = "/webhooks/twilio/taskrouter"
 	PathSMS        = "/webhooks/twilio/sms"
 	PathStatus     = "/webhooks/twilio/status"
+	PathVoice      = "/webhooks/twilio/voice/" // + {token}, + {token}/answer
 )
 
 // Register mounts the webhooks on r.
@@ -116,6 +125,10 @@ func (h *Handlers) Register(r gin.IRouter) {
 	r.POST(PathTaskRouter, h.twilioSigned("taskrouter", h.taskRouter))
 	r.POST(PathSMS, h.twilioSigned("sms", h.sms))
 	r.POST(PathStatus, h.twilioSigned("status", h.status))
+	if h.cfg.Voice != nil {
+		r.POST(PathVoice+":token", h.twilioSigned("voice", h.cfg.Voice.Greet))
+		r.POST(PathVoice+":token/answer", h.twilioSigned("voice", h.cfg.Voice.Answer))
+	}
 }
 
 func (h *Handlers) count(source, result string, n int) {

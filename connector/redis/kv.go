@@ -123,3 +123,33 @@ func (kv *KV) SetNXJSON(ctx context.Context, key string, v any, ttl time.Duratio
 	}
 	return kv.SetNX(ctx, key, string(b), ttl)
 }
+
+// ZAdd sets member's score in the sorted set key (no expiry).
+func (kv *KV) ZAdd(ctx context.Context, key, member string, score float64) error {
+	return kv.c.ZAdd(ctx, kv.Key(key), goredis.Z{Score: score, Member: member}).Err()
+}
+
+// ZRem removes members from the sorted set key.
+func (kv *KV) ZRem(ctx context.Context, key string, members ...string) error {
+	if len(members) == 0 {
+		return nil
+	}
+	args := make([]any, len(members))
+	for i, m := range members {
+		args[i] = m
+	}
+	return kv.c.ZRem(ctx, kv.Key(key), args...).Err()
+}
+
+// ZDue lists up to limit members of the sorted set key scored at most max,
+// lowest score first.
+func (kv *KV) ZDue(ctx context.Context, key string, max float64, limit int64) ([]string, error) {
+	return kv.c.ZRangeByScore(ctx, kv.Key(key), &goredis.ZRangeBy{
+		Min: "-inf", Max: fmt.Sprintf("%f", max), Count: limit,
+	}).Result()
+}
+
+// ZCard is the number of members of the sorted set key.
+func (kv *KV) ZCard(ctx context.Context, key string) (int64, error) {
+	return kv.c.ZCard(ctx, kv.Key(key)).Result()
+}

@@ -88,7 +88,7 @@ func MustEnv(tb testing.TB, mods ...func(*monitoring.Config, *twilio.Config)) *e
 	tcfg := twilio.Config{AccountSID: tw.AccountSID, AuthToken: tw.AuthToken, WorkspaceSID: tw.WorkspaceSID,
 		WorkflowSID: tw.WorkflowSID, MessagingServiceSID: tw.MessagingServiceSID, APIURL: tw.URL}
 	cfg := monitoring.Config{CRM: crm, Store: kv, Mappings: mapping.NewHolder(m, 1), Links: links,
-		Location: ny, Enabled: true, Now: clk.Now, Interval: 10 * time.Millisecond}
+		Location: ny, Enabled: true, Now: clk.Now, Interval: 10 * time.Millisecond, Horizon: monitoring.MaxLead}
 	for _, mod := range mods {
 		mod(&cfg, &tcfg)
 	}

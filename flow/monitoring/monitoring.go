@@ -27,6 +27,7 @@ import (
 
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/connector/sendgrid"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
@@ -53,6 +54,35 @@ type Store interface {
 	Del(ctx context.Context, keys ...string) error
 }
 
+// Sender sends a message now: the days the bridge sends itself (too near
+// for Twilio's scheduler, or WhatsApp templates).
+type Sender interface {
+	SendMessage(ctx context.Context, to, body string) (string, error)
+	SendContent(ctx context.Context, to, contentSid string, variables map[string]string) (string, error)
+}
+
+// Caller places reminder calls (voice channel).
+type Caller interface {
+	CreateCall(ctx context.Context, r twilio.CallRequest) (string, error)
+}
+
+// Mailer sends reminder emails (connector/sendgrid).
+type Mailer interface {
+	Send(ctx context.Context, e sendgrid.Email) (string, error)
+}
+
+// Schedule is the rolling schedule's sorted set (connector/redis.KV).
+type Schedule interface {
+	ZAdd(ctx context.Context, key, member string, score float64) error
+	ZRem(ctx context.Context, key string, members ...string) error
+	ZDue(ctx context.Context, key string, max float64, limit int64) ([]string, error)
+}
+
+// Activities writes an activity on a contact's record once, by external id.
+type Activities interface {
+	Upsert(ctx context.Context, object, extField, extValue string, fields salesforce.Record) (salesforce.RowResult, error)
+}
+
 // Mappings gives the mapping in force.
 type Mappings interface {
 	Current() *mapping.Mapping
@@ -76,8 +106,8 @@ type Config struct {
 	Enabled bool
 	Logger  *slog.Logger
 	Now     func() time.Time
-	// Interval is how often Run looks for days that have come within
-	// Twilio's 35-day window; default 5 minutes.
+	// Interval is how often Run works the rolling schedule (days to hand
+	// over, days the bridge sends itself at their time); default 30 s.
 	Interval time.Duration
 	// LockTTL bounds a per-contact lock; work under it stops before it ends.
 	// Default 25 s: with the queue's 30 s takeover, work a dead instance held
@@ -88,6 +118,29 @@ type Config struct {
 	// Grace is how long after an ambiguous attempt a message missing from
 	// Twilio's list counts as never created; default 2 minutes.
 	Grace time.Duration
+
+	// Horizon is how far ahead a day is handed to Twilio's scheduler
+	// (BRIDGE_REMINDER_HORIZON, default 48h); the rolling schedule in
+	// Redis holds the rest. Capped to Twilio's 35-day window.
+	Horizon time.Duration
+	// Schedule holds the rolling schedule; default Store when it has one.
+	Schedule Schedule
+	// Sender sends the days the bridge sends itself; default Messages when
+	// it can. Without one those days are skipped (logged).
+	Sender Sender
+	// Caller places voice reminders from VoiceFrom, at most CallsPerSecond
+	// across instances (default 1). Without it voice days are skipped.
+	Caller         Caller
+	VoiceFrom      string
+	CallsPerSecond float64
+	// Mailer sends email reminders; nil = the email channel is off.
+	Mailer Mailer
+	// Activities writes the channel change of a fallback; default CRM when it can.
+	Activities Activities
+	// Late is how long after its time a day the bridge sends itself may
+	// still go out (an outage, a slow round); older days are skipped.
+	// Default 1 hour.
+	Late time.Duration
 }
 
 // Twilio's scheduling window, with margins for the request's own latency
@@ -104,8 +157,9 @@ var ErrBusy = errors.New("monitoring: contact is being handled by another worker
 
 // Flow is the monitoring flow.
 type Flow struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	sched Schedule
 }
 
 // New checks cfg.
@@ -124,7 +178,7 @@ func New(cfg Config) (*Flow, error) {
 		cfg.Now = time.Now
 	}
 	if cfg.Interval <= 0 {
-		cfg.Interval = 5 * time.Minute
+		cfg.Interval = 30 * time.Second
 	}
 	if cfg.LockTTL <= 0 {
 		cfg.LockTTL = 25 * time.Second
@@ -135,7 +189,34 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.Grace <= 0 {
 		cfg.Grace = 2 * time.Minute
 	}
-	f := &Flow{cfg: cfg, log: cfg.Logger}
+	if cfg.Horizon <= 0 {
+		cfg.Horizon = 48 * time.Hour
+	}
+	cfg.Horizon = min(cfg.Horizon, MaxLead-farMargin)
+	if cfg.CallsPerSecond <= 0 {
+		cfg.CallsPerSecond = 1
+	}
+	if cfg.Late <= 0 {
+		cfg.Late = time.Hour
+	}
+	if cfg.Schedule == nil {
+		sc, ok := cfg.Store.(Schedule)
+		if !ok {
+			return nil, errors.New("monitoring: Schedule is required (the Store has no sorted sets)")
+		}
+		cfg.Schedule = sc
+	}
+	if cfg.Sender == nil {
+		if sd, ok := cfg.Messages.(Sender); ok {
+			cfg.Sender = sd
+		}
+	}
+	if cfg.Activities == nil {
+		if a, ok := cfg.CRM.(Activities); ok {
+			cfg.Activities = a
+		}
+	}
+	f := &Flow{cfg: cfg, log: cfg.Logger, sched: cfg.Schedule}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -180,9 +261,24 @@ type contactState struct {
 	Days         int    `json:"days,omitempty"`
 	Active       bool   `json:"active"`
 	LastModified string `json:"last_modified,omitempty"`
-	// Pending is the send time (unix) of the first day still beyond
-	// Twilio's window; 0 when none is. Mirrors the pending index.
+	// Pending is the unix time of the contact's next action (a day to hand
+	// to Twilio, or to send); 0 when none. Mirrors the rolling schedule.
 	Pending int64 `json:"pending,omitempty"`
+	// Channel is the contact's reminder channel ("" = sms); FellBack means
+	// a delivery failure moved it to reminders.fallback, which a later
+	// record change does not undo.
+	Channel  string `json:"channel,omitempty"`
+	FellBack bool   `json:"fell_back,omitempty"`
+	Email    string `json:"email,omitempty"`
+	// Time is the contact's own HH:MM (reminders.time); "" = reminders.at.
+	Time string `json:"time,omitempty"`
+}
+
+func (c contactState) channel() string {
+	if c.Channel == "" {
+		return mapping.ChannelSMS
+	}
+	return c.Channel
 }
 
 func (c contactState) dates() []string {
@@ -210,6 +306,11 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 	groups := map[string][]item{}
 	var order []string
 	for i, m := range msgs {
+		if d := decodeDelivery(m.Payload); d != nil {
+			// Rare, and locked per contact: handled at once.
+			errs[i] = f.Delivery(ctx, *d)
+			continue
+		}
 		rec, sms, err := decode(m.Payload)
 		if err != nil {
 			errs[i] = redis.Permanent(err)
@@ -263,6 +364,15 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 		}
 	}
 	return errs
+}
+
+// decodeDelivery returns the delivery failure a payload carries, if any.
+func decodeDelivery(payload []byte) *event.Delivery {
+	var m event.Monitoring
+	if json.Unmarshal(payload, &m) != nil {
+		return nil
+	}
+	return m.Delivery
 }
 
 // decode reads both shapes the queue carries: event.Monitoring, and the

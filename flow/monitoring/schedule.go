@@ -113,20 +113,34 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 	cur := contactState{
 		Object: rec.Object, Phone: to, FirstName: r.Name(fields), Language: survey.NormalizeLanguage(r.Language(fields)),
 		Start: start, Days: r.Days(), Active: true, LastModified: maxString(lm, old.LastModified),
-		Pending: old.Pending,
+		Pending: old.Pending, Channel: r.Channel(fields), Email: r.Email(fields),
+	}
+	if h, mi, ok := r.TimeOf(fields); ok {
+		cur.Time = fmt.Sprintf("%02d:%02d", h, mi)
+	}
+	if found && old.FellBack && old.Phone == cur.Phone {
+		// The number still cannot receive texts: keep the fallback.
+		cur.Channel, cur.FellBack = old.Channel, true
 	}
 
 	if found {
 		// A new number: what is scheduled goes to the old one. Cancel it;
 		// canceled days are rescheduled to the new number below.
 		var keep func(string) bool
-		if old.Phone == cur.Phone {
+		if old.Phone == cur.Phone && old.channel() == cur.channel() && old.Time == cur.Time {
 			keep = inSet(cur.dates())
 		}
 		if n, err := f.cancelDays(ctx, id, old, keep); err != nil {
 			return err
 		} else if n > 0 {
-			log.Info("reminders moved", "canceled", n, "phone_changed", old.Phone != cur.Phone)
+			log.Info("reminders moved", "canceled", n, "phone_changed", old.Phone != cur.Phone, "channel", cur.channel())
+		}
+		if old.Phone != cur.Phone {
+			// Days of the old number not handed over are dropped with it:
+			// the rolling schedule is recomputed below.
+			if err := f.setPending(ctx, id, &cur, 0); err != nil {
+				return err
+			}
 		}
 		if old.Phone != "" && old.Phone != cur.Phone {
 			if err := f.rememberPhone(ctx, old.Phone, id, false); err != nil {
@@ -167,56 +181,21 @@ func recordOptedOut(m *mapping.Mapping, rec event.Record) bool {
 	return false
 }
 
-// sendAt is the day's reminder time in the reminders' zone; time.Date
-// keeps 10:00 local across DST changes.
-func (f *Flow) sendAt(r *mapping.Reminders, date string) (time.Time, error) {
+// sendAt is the day's reminder time in the reminders' zone, at the
+// contact's own time when it has one; time.Date keeps 10:00 local across
+// DST changes.
+func (f *Flow) sendAt(r *mapping.Reminders, c *contactState, date string) (time.Time, error) {
 	d, err := time.Parse("2006-01-02", date)
 	if err != nil {
 		return time.Time{}, err
 	}
 	h, mi := r.At()
-	return time.Date(d.Year(), d.Month(), d.Day(), h, mi, 0, 0, f.cfg.Location), nil
-}
-
-// schedule asks Twilio for every day of c that is inside Twilio's window
-// and not claimed yet, one call per day. Days beyond the window go to the
-// pending index for Run. It returns how many it scheduled.
-func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c *contactState) (int, error) {
-	now := f.cfg.Now()
-	scheduled := 0
-	var next int64 // first day still beyond the window
-	for _, date := range c.dates() {
-		at, err := f.sendAt(r, date)
-		if err != nil {
-			return scheduled, err
+	if c != nil && c.Time != "" {
+		if th, tm, ok := mapping.ParseTimeOfDay(c.Time); ok {
+			h, mi = th, tm
 		}
-		switch {
-		case at.Before(now.Add(MinLead + leadMargin)):
-			continue // too late for today's (or a past) reminder
-		case at.After(now.Add(MaxLead - farMargin)):
-			if next == 0 {
-				next = at.Unix()
-			}
-			continue
-		}
-		claimed, err := f.claimDay(ctx, id, date, at)
-		if err != nil {
-			return scheduled, err
-		}
-		if !claimed {
-			continue
-		}
-		stop, err := f.scheduleDay(ctx, r, id, date, at, c)
-		if err != nil {
-			return scheduled, err
-		}
-		if stop {
-			next = 0 // opted out: nothing more to schedule
-			break
-		}
-		scheduled++
 	}
-	return scheduled, f.setPending(ctx, id, c, next)
+	return time.Date(d.Year(), d.Month(), d.Day(), h, mi, 0, 0, f.cfg.Location), nil
 }
 
 // scheduleDay makes the one Twilio call for a claimed day. stop reports
@@ -425,129 +404,16 @@ func isNotFound(err error) bool {
 	return errors.As(err, &ae) && ae.Status == 404
 }
 
-// setPending keeps the pending index in step with c.Pending.
+// setPending keeps the rolling schedule in step with c.Pending.
 func (f *Flow) setPending(ctx context.Context, id string, c *contactState, next int64) error {
 	if c.Pending == next {
 		return nil
 	}
-	err := f.editPending(ctx, func(idx map[string]int64) {
-		if next == 0 {
-			delete(idx, id)
-		} else {
-			idx[id] = next
-		}
-	})
-	if err != nil {
+	if err := f.setDue(ctx, id, next); err != nil {
 		return err
 	}
 	c.Pending = next
 	return f.saveContact(ctx, id, *c)
-}
-
-// Run schedules, every Interval, the days that have come within Twilio's
-// 35-day window, and reconciles days of unknown outcome. It returns when
-// ctx ends.
-func (f *Flow) Run(ctx context.Context) error {
-	t := time.NewTicker(f.cfg.Interval)
-	defer t.Stop()
-	for {
-		if f.cfg.Enabled {
-			if n, err := f.SchedulePending(ctx); err != nil && ctx.Err() == nil {
-				f.log.Warn("scheduling pending reminders failed", "scheduled", n, "err", logErr(err))
-			} else if n > 0 {
-				f.log.Info("pending reminders scheduled", "scheduled", n)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// SchedulePending is one round of Run: it reconciles the days of unknown
-// outcome whose grace is over, schedules the pending days now within the
-// window (and released ones) and returns how many it scheduled.
-func (f *Flow) SchedulePending(ctx context.Context) (int, error) {
-	m := f.cfg.Mappings.Current()
-	if m == nil || m.Reminders() == nil {
-		return 0, nil
-	}
-	r := m.Reminders()
-	idx, err := f.pending(ctx)
-	if err != nil {
-		return 0, err
-	}
-	unknown, err := f.unknown(ctx)
-	if err != nil {
-		return 0, err
-	}
-	now := f.cfg.Now()
-	horizon := now.Add(MaxLead - farMargin).Unix()
-	due := map[string]bool{}
-	for id, at := range idx {
-		if at <= horizon {
-			due[id] = true
-		}
-	}
-	for id, tried := range unknown {
-		if now.Sub(time.Unix(tried, 0)) >= f.cfg.Grace {
-			due[id] = true // reconcile can conclude
-		}
-	}
-	total := 0
-	var errs []error
-	for id := range due {
-		n, err := f.schedulePendingContact(ctx, r, id)
-		total += n
-		if err != nil && !errors.Is(err, ErrBusy) {
-			errs = append(errs, fmt.Errorf("contact %s: %w", id, err))
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return total, errors.Join(errs...)
-}
-
-func (f *Flow) schedulePendingContact(ctx context.Context, r *mapping.Reminders, id string) (int, error) {
-	ctx, release, err := f.lockContact(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	defer release()
-	c, found, err := f.loadContact(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	if !found {
-		// Nothing to schedule or reconcile; a new record change re-adds it.
-		if err := f.editUnknown(ctx, id, 0); err != nil {
-			return 0, err
-		}
-		return 0, f.editPending(ctx, func(idx map[string]int64) { delete(idx, id) })
-	}
-	if err := f.reconcile(ctx, id, c); err != nil {
-		return 0, err
-	}
-	optedOut, err := f.OptedOut(ctx, id)
-	if err != nil {
-		return 0, err
-	}
-	if !c.Active || optedOut {
-		// Whatever reconcile adopted must not go out.
-		if _, err := f.cancelDays(ctx, id, c, nil); err != nil {
-			return 0, err
-		}
-		// Nothing to schedule; START or a new record change re-adds it.
-		if err := f.editPending(ctx, func(idx map[string]int64) { delete(idx, id) }); err != nil {
-			return 0, err
-		}
-		c.Pending = 0
-		return 0, f.saveContact(ctx, id, c)
-	}
-	return f.schedule(ctx, r, id, &c)
 }
 
 func inSet(list []string) func(string) bool {

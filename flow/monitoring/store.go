@@ -24,7 +24,12 @@ func phoneKey(phone string) string {
 }
 
 const (
-	pendingKey = "monitoring:pending"
+	// dueKey is the rolling schedule: a sorted set of contact ids scored by
+	// the unix time the bridge must next act for them (hand a day to
+	// Twilio, or send one itself). One key, hash-tagged so that the lease
+	// and the schedule share a Cluster slot.
+	dueKey   = "monitoring:{schedule}:due"
+	leaseKey = "monitoring:{schedule}:lease"
 	// unknownKey indexes contacts with days of unknown outcome (contact id
 	// -> unix time of the latest ambiguous attempt) for Run to reconcile.
 	unknownKey = "monitoring:unknown"
@@ -226,14 +231,27 @@ func (f *Flow) ContactByPhone(ctx context.Context, phone string) (contactID stri
 	return ids[0], true, nil
 }
 
-// editPending changes the index of contacts with days beyond Twilio's
-// window (contact id -> unix send time of the first such day).
-func (f *Flow) editPending(ctx context.Context, fn func(map[string]int64)) error {
-	return f.editIndex(ctx, pendingKey, "pending", fn)
+// setDue puts id in the rolling schedule at unix time at, or takes it out (0).
+func (f *Flow) setDue(ctx context.Context, id string, at int64) error {
+	var err error
+	if at == 0 {
+		err = f.sched.ZRem(ctx, dueKey, id)
+	} else {
+		err = f.sched.ZAdd(ctx, dueKey, id, float64(at))
+	}
+	if err != nil {
+		return fmt.Errorf("rolling schedule: %w", err)
+	}
+	return nil
 }
 
-func (f *Flow) pending(ctx context.Context) (map[string]int64, error) {
-	return f.index(ctx, pendingKey, "pending")
+// due lists the contacts whose next action has come by now.
+func (f *Flow) due(ctx context.Context, now time.Time, limit int64) ([]string, error) {
+	ids, err := f.sched.ZDue(ctx, dueKey, float64(now.Unix()), limit)
+	if err != nil {
+		return nil, fmt.Errorf("rolling schedule: %w", err)
+	}
+	return ids, nil
 }
 
 // editUnknown adds id to the index of contacts with days to reconcile (at

@@ -164,6 +164,9 @@ func (b *Bridge) env() map[string]string {
 	env["BRIDGE_MAPPING_FILE"] = filepath.Join(dir, "mapping.yaml")
 	mustWrite(tb, env["BRIDGE_MAPPING_FILE"], []byte(mappingDoc))
 	env["BRIDGE_LOG_LEVEL"] = "debug"
+	// Tests written before the rolling schedule count all 14 days at
+	// Twilio; the rolling schedule's own tests set the 48h default.
+	env["BRIDGE_REMINDER_HORIZON"] = "840h"
 	for k, v := range b.opts.Env {
 		env[k] = v
 	}

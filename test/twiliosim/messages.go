@@ -179,6 +179,12 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 400, 21610, "Attempt to send to unsubscribed recipient")
 		return
 	}
+	if scheduled && s.outstandingLocked() >= s.maxScheduled() {
+		s.mu.Unlock()
+		// Twilio error 35125: at most 500,000 scheduled messages per account.
+		writeError(w, 400, 35125, "The account has reached the maximum number of scheduled messages.")
+		return
+	}
 	s.msgs[m.SID] = m
 	s.msgOrder = append(s.msgOrder, m.SID)
 	body := s.messageJSON(m)
@@ -449,4 +455,29 @@ func sentDay(v string) (string, bool) {
 func absoluteURL(v string) bool {
 	u, err := url.Parse(v)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// outstandingLocked counts the scheduled messages not yet sent or canceled.
+func (s *Server) outstandingLocked() int {
+	n := 0
+	for _, m := range s.msgs {
+		if m.Status == "scheduled" {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Server) maxScheduled() int {
+	if s.opts.MaxScheduled > 0 {
+		return s.opts.MaxScheduled
+	}
+	return 500000
+}
+
+// Outstanding is how many scheduled messages the account holds now.
+func (s *Server) Outstanding() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.outstandingLocked()
 }

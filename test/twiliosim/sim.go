@@ -54,6 +54,11 @@ type Options struct {
 	// StrictHost refuses requests whose Host is not the real Twilio host
 	// for the path (taskrouter/api/iam.twilio.com), to prove a client kept it.
 	StrictHost bool
+	// MaxScheduled caps the scheduled messages outstanding on the account
+	// (Twilio's is 500,000; error 35125 beyond it, per the Message Scheduling
+	// docs: "Your account has reached the limit of scheduled messages").
+	// 0 means Twilio's own cap.
+	MaxScheduled int
 }
 
 const maxRequestLog = 10000
