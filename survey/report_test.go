@@ -143,7 +143,6 @@ func rowsForm(rows ...[5]string) url.Values {
 	return f
 }
 
-
 func TestReportPage(t *testing.T) {
 	e := MustReports(t, nil)
 	for _, tt := range []struct {
@@ -192,7 +191,7 @@ func TestReportSubmitOnce(t *testing.T) {
 		[5]string{"Ana", "(212) 555-0101", "", "2026-02-28", "yes"},
 		[5]string{"Ben", "", "Ben@Example.org", "", ""},
 		[5]string{"Ana", "212-555-0101", "", "2026-03-01", ""}, // Ana again: one record
-		[5]string{"", "", "", "", ""},                           // a spare empty row
+		[5]string{"", "", "", "", ""},                          // a spare empty row
 	)
 	a := e.do(t, "POST", tok, form)
 	if a.code != 200 {
