@@ -138,10 +138,8 @@ func (f *Flow) Request(ctx context.Context, recordID string) (sent bool, err err
 		f.log.Error("case not read", "case_id", recordID, "err", err)
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	caseID := recordID
-	if id, ok := rec["Id"].(string); ok && id != "" {
-		caseID = id // Salesforce answers with the 18-character form
-	}
+	// One key per case whichever form the tracer's id came in.
+	caseID := id18(recordID)
 	sent, err = f.ask(ctx, cc, caseID, mapping.Record(rec))
 	var nr *NotReachableError
 	switch {
@@ -149,6 +147,26 @@ func (f *Flow) Request(ctx context.Context, recordID string) (sent bool, err err
 		return sent, err
 	}
 	return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+// id18 is a Salesforce id's 18-character form: the 15 case-sensitive
+// characters and a 3-character checksum of their upper-case letters.
+func id18(id string) string {
+	if len(id) != 15 {
+		return id
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+	suffix := make([]byte, 3)
+	for i := 0; i < 3; i++ {
+		n := 0
+		for j := 0; j < 5; j++ {
+			if c := id[i*5+j]; c >= 'A' && c <= 'Z' {
+				n |= 1 << j
+			}
+		}
+		suffix[i] = alphabet[n]
+	}
+	return id + string(suffix)
 }
 
 func (f *Flow) caseContacts() *mapping.CaseContacts {

@@ -94,7 +94,7 @@ func (s *Server) insertedLocked(o *object, id string) {
 			continue
 		}
 		s.om.seq++
-		s.om.pending = append(s.om.pending, pendingNote{r, o.name, id, fmt.Sprintf("04lRM%08dSIMx", s.om.seq)})
+		s.om.pending = append(s.om.pending, pendingNote{r, o.name, id, fmt.Sprintf("04lRM%09dSIMx", s.om.seq)})
 	}
 }
 

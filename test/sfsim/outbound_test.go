@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/test/sfsim"
+	"github.com/cityhealth/bridge/webhooks"
 )
 
 const ack = `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body><notificationsResponse xmlns="http://soap.sforce.com/2005/09/outbound"><Ack>true</Ack></notificationsResponse></soapenv:Body></soapenv:Envelope>`
@@ -69,6 +70,9 @@ func TestOutboundMessageOnInsert(t *testing.T) {
 		if !strings.Contains(got[0], want) {
 			t.Errorf("message lacks %q:\n%s", want, got[0])
 		}
+	}
+	if msg, err := webhooks.ParseOutbound(strings.NewReader(got[0])); err != nil || len(msg.Notifications) != 1 {
+		t.Errorf("the bridge cannot read the message: %v", err)
 	}
 	if strings.Contains(got[0], "Elicitation_Key__c") || strings.Contains(got[0], "LastName") {
 		t.Errorf("message carries fields the rule did not select:\n%s", got[0])
