@@ -32,7 +32,8 @@ var reportCSP = func() string {
 // reportPages shares the survey's head, foot and message templates.
 var reportPages = template.Must(template.Must(pages.Clone()).Parse(`
 {{define "style"}}
-.row legend{font-weight:700;font-size:1.1rem;margin:0}
+.row legend{float:left;width:100%;font-weight:700;font-size:1.1rem;margin:0;padding:0}
+.row legend+label{clear:both}
 .row label{display:block;font-weight:600;margin:.75rem 0 .25rem}
 .row input[type=tel],.row input[type=email],.row input[type=date]{width:100%;min-height:3.25rem;font:inherit;padding:.6rem;border:2px solid #8a959e;border-radius:10px;background:#fff}
 .row label.check{display:flex;align-items:center;gap:.6rem;font-weight:400;min-height:3rem}
