@@ -129,17 +129,17 @@ func (f *Flow) Request(ctx context.Context, recordID string) (sent bool, err err
 	if !salesforce.ValidID(recordID) {
 		return false, ErrInvalidID
 	}
-	rec, err := f.cfg.CRM.Get(ctx, cc.Source(), recordID, cc.Fields())
+	// One key per case whichever form the tracer's id came in.
+	caseID := id18(recordID)
+	rec, err := f.cfg.CRM.Get(ctx, cc.Source(), caseID, cc.Fields())
 	if err != nil {
 		var ae *salesforce.APIError
 		if errors.As(err, &ae) && ae.Status == 404 {
 			return false, ErrNotFound
 		}
-		f.log.Error("case not read", "case_id", recordID, "err", err)
+		f.log.Error("case not read", "case_id", caseID, "err", err)
 		return false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	// One key per case whichever form the tracer's id came in.
-	caseID := id18(recordID)
 	sent, err = f.ask(ctx, cc, caseID, mapping.Record(rec))
 	var nr *NotReachableError
 	switch {
