@@ -165,7 +165,9 @@ func TestSendFailures(t *testing.T) {
 	}
 
 	e2 := mustFlow(t)
-	e2.msgs.fail = func() error { return &twilio.TransportError{Op: "send_message", Sent: true, Err: context.DeadlineExceeded} }
+	e2.msgs.fail = func() error {
+		return &twilio.TransportError{Op: "send_message", Sent: true, Err: context.DeadlineExceeded}
+	}
 	if errs := e2.handle(t, recordMsg(0, "Requested")); errs[0] != nil {
 		t.Fatalf("an unknown outcome is not retried: %v", errs[0])
 	}
