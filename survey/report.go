@@ -150,7 +150,12 @@ func (r *Reports) post(c *gin.Context) {
 	}
 	c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, maxBody)
 	if err := c.Request.ParseForm(); err != nil {
-		r.form(c, http.StatusBadRequest, cl, []ReportRow{{}}, nil, probEmpty)
+		status := http.StatusBadRequest
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			status = http.StatusRequestEntityTooLarge
+		}
+		r.form(c, status, cl, []ReportRow{{}}, nil, probEmpty)
 		return
 	}
 	f := ParseReportForm(c.Request.PostForm)

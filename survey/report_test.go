@@ -271,6 +271,10 @@ func TestReportBadRowsWriteNothing(t *testing.T) {
 	if a := e.do(t, "POST", tok, url.Values{"first_name.30": {"Zed"}, "phone.30": {"2125550109"}, "first_name.0": {"Ana"}, "phone.0": {"2125550101"}}); a.code != http.StatusUnprocessableEntity || !strings.Contains(a.body, "up to 30 people") {
 		t.Errorf("31st row: %d", a.code)
 	}
+	big := url.Values{"first_name.0": {"Ana"}, "phone.0": {"2125550101"}, "pad": {strings.Repeat("x", 70<<10)}}
+	if a := e.do(t, "POST", tok, big); a.code != http.StatusRequestEntityTooLarge {
+		t.Errorf("a body over 64 KB: %d", a.code)
+	}
 	if n := len(e.subs.Items()); n != 0 {
 		t.Fatalf("%d items queued for bad input", n)
 	}
