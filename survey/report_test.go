@@ -364,3 +364,20 @@ func TestReportEnqueueFailureFreesTheLink(t *testing.T) {
 		t.Fatalf("%d reports", n)
 	}
 }
+
+// TestReportPageWeight keeps the page light on a phone: one document, no
+// other request, a few kilobytes even at 30 rows.
+func TestReportPageWeight(t *testing.T) {
+	e := MustReports(t, nil)
+	tok := e.mint(t, "es")
+	one := e.do(t, "GET", tok, nil)
+	var rows [][5]string
+	for i := 0; i < survey.MaxReportRows; i++ {
+		rows = append(rows, [5]string{})
+	}
+	full := e.do(t, "POST", tok, func() url.Values { f := rowsForm(rows...); f.Set("remove", "99"); f.Set("add", "1"); return f }())
+	t.Logf("report page: %d bytes with one row, %d bytes with %d rows", len(one.body), len(full.body), strings.Count(full.body, `<fieldset class="card row`))
+	if len(one.body) > 8<<10 || len(full.body) > 64<<10 {
+		t.Errorf("page weight %d / %d bytes", len(one.body), len(full.body))
+	}
+}
