@@ -10,6 +10,7 @@ const (
 	QueueRecords    = "records"    // flow/recordsync
 	QueueMonitoring = "monitoring" // flow/monitoring
 	QueueWriteback  = "writeback"  // flow/writeback
+	QueueSelfReport = "selfreport" // flow/selfreport: cases asked for their contacts
 )
 
 // Record is one Salesforce Outbound Message notification. Protected fields
@@ -67,6 +68,7 @@ type Writeback struct {
 	Survey *Survey `json:"survey,omitempty"`
 	// Delivery is a message the contact could not receive (status callback).
 	Delivery *Delivery `json:"delivery,omitempty"`
+	Report   *Report   `json:"report,omitempty"`
 }
 
 // Delivery is a failed message from a status callback: Twilio error 30003
@@ -86,4 +88,24 @@ type Survey struct {
 	Language    string            `json:"language"`
 	Answers     map[string]string `json:"answers"`
 	SubmittedAt time.Time         `json:"submitted_at"`
+}
+
+// Report is a case's submitted list of close contacts (the self-report
+// page). Each contact becomes one upsert of case_contacts.object.
+type Report struct {
+	CaseID      string            `json:"case_id"`
+	LinkID      string            `json:"link_id"` // the link's jti: one submission per link
+	Language    string            `json:"language"`
+	Contacts    []ReportedContact `json:"contacts"`
+	SubmittedAt time.Time         `json:"submitted_at"`
+}
+
+// ReportedContact is one validated row: Phone is E.164 and Email lower-cased
+// (one of them is set), LastContact is YYYY-MM-DD.
+type ReportedContact struct {
+	FirstName   string `json:"first_name"`
+	Phone       string `json:"phone,omitempty"`
+	Email       string `json:"email,omitempty"`
+	LastContact string `json:"last_contact"`
+	Household   bool   `json:"household"`
 }

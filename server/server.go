@@ -35,6 +35,7 @@ import (
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/reconcile"
 	"github.com/cityhealth/bridge/flow/recordsync"
+	"github.com/cityhealth/bridge/flow/selfreport"
 	"github.com/cityhealth/bridge/flow/writeback"
 	"github.com/cityhealth/bridge/survey"
 	"github.com/cityhealth/bridge/webhooks"
@@ -194,7 +195,7 @@ func (s *Server) build(ctx context.Context) error {
 		s.log.Warn("mapping not loaded from Redis yet; using BRIDGE_MAPPING_FILE", "err", err)
 	}
 
-	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback} {
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport} {
 		qc := redis.QueueConfig{
 			Name: name, Consumer: s.opts.Consumer, Retry: s.opts.Tuning.Retry, ClaimIdle: s.opts.Tuning.ClaimIdle,
 			Logger: s.log.With("component", "queue"), Registerer: s.reg,
@@ -283,6 +284,19 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 
+	reportLinks, err := survey.NewReportLinks(survey.LinksConfig{Secret: cfg.SurveySecret, PublicURL: cfg.PublicURL, Now: s.opts.Now})
+	if err != nil {
+		return err
+	}
+	elicit, err := selfreport.New(selfreport.Config{
+		Messages: s.tw, CRM: s.sf, Store: kv, Links: reportLinks, Mappings: s.mappings,
+		Logger: s.log.With("flow", "selfreport"),
+	})
+	if err != nil {
+		return err
+	}
+	s.handlers[event.QueueSelfReport] = elicit.Handle
+
 	c2c, err := clicktocall.New(clicktocall.Config{
 		CRM: s.sf, Tasks: s.tw, Store: kv, Mappings: s.mappings, CallerID: cfg.Twilio.CallerID,
 		CacheTTL: cfg.ContextCacheTTL, Logger: s.log.With("flow", "clicktocall"),
@@ -310,7 +324,8 @@ func (s *Server) build(ctx context.Context) error {
 		Voice: voice,
 		OrgID: cfg.Salesforce.OrgID, OutboundToken: cfg.Salesforce.OutboundToken, PublicURL: cfg.PublicURL,
 		Records: s.queues[event.QueueRecords], Monitoring: s.queues[event.QueueMonitoring], Writeback: s.queues[event.QueueWriteback],
-		Mappings: s.mappings, Signature: twilio.NewSignatureValidator(cfg.Twilio.AuthToken),
+		SelfReport: s.queues[event.QueueSelfReport],
+		Mappings:   s.mappings, Signature: twilio.NewSignatureValidator(cfg.Twilio.AuthToken),
 		Logger: s.log.With("component", "webhooks"), Registerer: s.reg, Now: s.opts.Now,
 	})
 	if err != nil {
@@ -320,6 +335,14 @@ func (s *Server) build(ctx context.Context) error {
 	pages, err := survey.NewPages(survey.PagesConfig{
 		Links: surveys, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Contacts: mon, Store: kv,
 		Logger: s.log.With("component", "survey"), Now: s.opts.Now,
+	})
+	if err != nil {
+		return err
+	}
+
+	reports, err := survey.NewReports(survey.ReportsConfig{
+		Links: reportLinks, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Cases: elicit, Store: kv,
+		Location: cfg.Timezone, Logger: s.log.With("component", "report"), Now: s.opts.Now,
 	})
 	if err != nil {
 		return err
@@ -349,6 +372,8 @@ func (s *Server) build(ctx context.Context) error {
 	hooks.Register(e)
 	api.Register(e, authn.Require(auth.RoleAgent), c2c, s.log.With("component", "api"))
 	pages.Register(e)
+	api.RegisterElicitation(e, authn.Require(auth.RoleAgent), elicit, s.log.With("component", "api"))
+	reports.Register(e)
 	adminAPI.Register(e, authn.Require(auth.RoleAdmin))
 	s.engine = e
 	return nil

@@ -60,12 +60,39 @@ type Claims struct {
 
 // NewLinks checks cfg.
 func NewLinks(cfg LinksConfig) (*Links, error) {
+	if err := checkLinksConfig(&cfg); err != nil {
+		return nil, err
+	}
+	l := &Links{
+		secret: append([]byte(nil), cfg.Secret...),
+		base:   strings.TrimRight(cfg.PublicURL, "/"),
+		now:    cfg.Now,
+	}
+	l.parser = linkParser(cfg.Leeway, l.now)
+	return l, nil
+}
+
+// linkParser accepts only what the bridge mints: HS256, exp required, iat
+// not in the future, strict base64.
+func linkParser(leeway time.Duration, now func() time.Time) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods([]string{method.Alg()}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(func() time.Time { return now() }),
+		jwt.WithStrictDecoding(),
+	)
+}
+
+// checkLinksConfig validates cfg and fills its defaults.
+func checkLinksConfig(cfg *LinksConfig) error {
 	if len(cfg.Secret) == 0 {
-		return nil, errors.New("survey: BRIDGE_SURVEY_SECRET is required")
+		return errors.New("survey: BRIDGE_SURVEY_SECRET is required")
 	}
 	u, err := url.Parse(cfg.PublicURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("survey: BRIDGE_PUBLIC_URL %q is not scheme://host[:port]", cfg.PublicURL)
+		return fmt.Errorf("survey: BRIDGE_PUBLIC_URL %q is not scheme://host[:port]", cfg.PublicURL)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -73,20 +100,7 @@ func NewLinks(cfg LinksConfig) (*Links, error) {
 	if cfg.Leeway <= 0 {
 		cfg.Leeway = time.Minute
 	}
-	l := &Links{
-		secret: append([]byte(nil), cfg.Secret...),
-		base:   strings.TrimRight(cfg.PublicURL, "/"),
-		now:    cfg.Now,
-	}
-	l.parser = jwt.NewParser(
-		jwt.WithValidMethods([]string{method.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(cfg.Leeway),
-		jwt.WithTimeFunc(func() time.Time { return l.now() }),
-		jwt.WithStrictDecoding(),
-	)
-	return l, nil
+	return nil
 }
 
 // ValidUntil is when a link for date stops working: the end of the day

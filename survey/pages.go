@@ -112,7 +112,9 @@ func NewPages(cfg PagesConfig) (*Pages, error) {
 
 // Register adds the routes.
 func (p *Pages) Register(e gin.IRouter) {
-	g := e.Group("/survey", securityHeaders, p.rateLimit)
+	g := e.Group("/survey", securityHeaders(surveyCSP), rateLimit(p.limiter, func(c *gin.Context) {
+		p.message(c, http.StatusTooManyRequests, acceptLanguage(c.GetHeader("Accept-Language")), func(t text) string { return t.TooMany })
+	}))
 	g.GET("/:token", p.get)
 	g.POST("/:token", p.post)
 }
@@ -123,24 +125,34 @@ func UsedKey(contactID, date string) string { return "survey:used:" + contactID 
 
 const maxBody = 64 << 10
 
-func securityHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-	h.Set("Referrer-Policy", "no-referrer") // the token is in the URL
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	c.Next()
+// surveyCSP: nothing from another origin, no script at all.
+const surveyCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// securityHeaders are the survey and report pages' headers: the CSP, no
+// caching and no referrer (the token is in the URL).
+func securityHeaders(csp string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.Writer.Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		c.Next()
+	}
 }
 
-func (p *Pages) rateLimit(c *gin.Context) {
-	if !p.limiter.allow(clientKey(c.ClientIP())) {
-		c.Header("Retry-After", "60")
-		p.message(c, http.StatusTooManyRequests, acceptLanguage(c.GetHeader("Accept-Language")), func(t text) string { return t.TooMany })
-		c.Abort()
-		return
+// rateLimit answers with refuse (a 429 page) once a client's bucket is empty.
+func rateLimit(l *limiter, refuse func(*gin.Context)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if !l.allow(clientKey(c.ClientIP())) {
+			c.Header("Retry-After", "60")
+			refuse(c)
+			c.Abort()
+			return
+		}
+		c.Next()
 	}
-	c.Next()
 }
 
 // verify answers 404/410 itself and reports whether the page may go on.

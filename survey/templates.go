@@ -59,7 +59,7 @@ button:focus-visible{outline:3px solid #1b1b1b;outline-offset:2px}
 .missing{border-left:6px solid #b3261e}
 .hint{font-weight:400;color:#4a545c;font-size:.95rem}
 .date{color:#4a545c;margin:0 0 1rem}
-</style>
+{{block "style" .}}{{end}}</style>
 </head>
 <body{{if ne .ChromeLang .Lang}} lang="{{.ChromeLang}}"{{end}}>
 <main>

@@ -51,6 +51,9 @@ type Config struct {
 	Records    Enqueuer // record sync
 	Monitoring Enqueuer // reminders and STOP/START
 	Writeback  Enqueuer // outcomes and replies
+	// SelfReport, optional, gets the case_contacts.source records, for
+	// flow/selfreport to text a case entering case_contacts.when.
+	SelfReport Enqueuer
 
 	Mappings  Mappings
 	Signature SignatureValidator
@@ -165,10 +168,12 @@ func (h *Handlers) outbound(c *gin.Context) {
 		return
 	}
 
-	protected := h.cfg.Mappings.Current().Protected()
+	current := h.cfg.Mappings.Current()
+	protected := current.Protected()
 	now := h.cfg.Now().UTC()
 	records := make([]redis.Item, 0, len(msg.Notifications))
 	monitoring := make([]redis.Item, 0, len(msg.Notifications))
+	var cases []redis.Item
 	for _, n := range msg.Notifications {
 		rec := event.Record{
 			NotificationID: n.ID,
@@ -180,6 +185,9 @@ func (h *Handlers) outbound(c *gin.Context) {
 		}
 		records = append(records, redis.Item{Key: n.ID, Payload: mustJSON(rec)})
 		monitoring = append(monitoring, redis.Item{Key: n.ID, Payload: mustJSON(event.Monitoring{Record: &rec})})
+		if cc := current.CaseContacts(); cc != nil && h.cfg.SelfReport != nil && strings.EqualFold(n.Object, cc.Source()) {
+			cases = append(cases, records[len(records)-1])
+		}
 	}
 	// Both flows see every notification; each queue deduplicates on its own,
 	// so a retry after a partial failure fills in only what is missing.
@@ -187,6 +195,9 @@ func (h *Handlers) outbound(c *gin.Context) {
 	fresh, err := h.cfg.Records.Enqueue(ctx, records...)
 	if err == nil {
 		_, err = h.cfg.Monitoring.Enqueue(ctx, monitoring...)
+	}
+	if err == nil && len(cases) > 0 {
+		_, err = h.cfg.SelfReport.Enqueue(ctx, cases...)
 	}
 	if err != nil {
 		h.log.Error("outbound message not recorded", "action_id", msg.ActionID, "err", err)

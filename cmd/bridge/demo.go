@@ -28,14 +28,16 @@ const demoOrgID = "00DRM000000AbCD2AY"
 
 type demoContact struct {
 	first, last, phone, language, outreach, monitoring string
+	elicitation                                        string // Elicitation_Status__c: Requested asks the case for contacts
 }
 
 var demoContacts = []demoContact{
-	{"Alex", "Rivera", "(212) 555-0123", "Spanish", "Needs Outreach", "Active"},
-	{"Sam", "Okafor", "(718) 555-0188", "English", "Needs Outreach", "Active"},
-	{"Mei", "Chen", "(917) 555-0164", "English", "Needs Outreach", ""},
-	{"Dana", "Kowalski", "(347) 555-0112", "English", "Closed", ""},
-	{"Luis", "Ortega", "", "Spanish", "Needs Outreach", ""}, // no number: click-to-call answers 422
+	{"Alex", "Rivera", "(212) 555-0123", "Spanish", "Needs Outreach", "Active", ""},
+	{"Sam", "Okafor", "(718) 555-0188", "English", "Needs Outreach", "Active", ""},
+	{"Mei", "Chen", "(917) 555-0164", "English", "Needs Outreach", "", ""},
+	{"Dana", "Kowalski", "(347) 555-0112", "English", "Closed", "", ""},
+	{"Luis", "Ortega", "", "Spanish", "Needs Outreach", "", ""},                 // no number: click-to-call answers 422
+	{"Rosa", "Delgado", "(646) 555-0131", "Spanish", "Closed", "", "Requested"}, // a case: texted a self-report link
 }
 
 // demo runs the real bridge on an embedded Redis (or BRIDGE_REDIS_URL) and
@@ -114,6 +116,14 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 		_ = srv.Close(shutdown)
 	}()
 	tw.SetEventCallbackURL(publicURL + "/webhooks/twilio/taskrouter")
+	// As a record-triggered flow would in the org: a contact created for
+	// outreach (a self-reported one) fires an Outbound Message.
+	outboundURL := publicURL + "/webhooks/salesforce/outbound"
+	if cfg.Salesforce.OutboundToken != "" {
+		outboundURL += "?token=" + cfg.Salesforce.OutboundToken
+	}
+	sf.SendOutboundOnInsert(sfsim.OutboundRule{Object: "Contact", URL: outboundURL,
+		When: func(r map[string]any) bool { return r["Outreach_Status__c"] == "Needs Outreach" }})
 
 	ids := seedContacts(sf)
 	walk := playThrough(ctx, publicURL, sf, tw, ids)
@@ -151,9 +161,13 @@ Try it:
   # or on the admin page, fix the record or the mapping, and replay it.
   curl -s %[1]s/admin/api/deadletters -H "Authorization: Bearer $ADMIN"
   curl -s %[1]s/admin/api/mappings/history -H "Authorization: Bearer $ADMIN"
+  # ask Rosa (a case) for her close contacts from Flex: 202 {"sent":false} while
+  # her link is out and unused; each contact she names becomes a Salesforce
+  # contact and an outreach task that says nothing of her
+  curl -s -X POST %[1]s/v1/records/%[10]s/elicitation -H "Authorization: Bearer $AGENT"
 
 (AGENT and ADMIN are the tokens above.) Ctrl-C stops everything.
-`, publicURL, sf.URL, tw.URL, admin, tw.WorkerSID, agent, walk, ids[2], ids[4])
+`, publicURL, sf.URL, tw.URL, admin, tw.WorkerSID, agent, walk, ids[2], ids[4], ids[5])
 
 	<-ctx.Done()
 	return 0
@@ -195,6 +209,9 @@ func seedContacts(sf *sfsim.Server) []string {
 		if c.monitoring != "" {
 			rec["Monitoring_Status__c"] = c.monitoring
 			rec["Monitoring_Start__c"] = today
+		}
+		if c.elicitation != "" {
+			rec["Elicitation_Status__c"] = c.elicitation
 		}
 		ids = append(ids, sf.AddRecord("Contact", rec))
 	}
@@ -244,6 +261,9 @@ func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *tw
 			break
 		}
 	}
+	if wait(func() bool { return reportLink(tw) != "" }) {
+		fmt.Fprintf(&b, "  - Rosa (a case) was texted a self-report link; open it to name her close contacts:\n      %s\n", reportLink(tw))
+	}
 	for _, t := range tw.OpenTasks() {
 		crm, _ := t.Attributes["crm"].(map[string]any)
 		if crm["record_id"] != ids[0] {
@@ -259,6 +279,16 @@ func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *tw
 		}
 	}
 	return b.String()
+}
+
+// reportLink is the self-report link in the first SMS that carries one.
+func reportLink(tw *twiliosim.Server) string {
+	for _, m := range tw.Messages() {
+		if link := regexp.MustCompile(`https?://\S+/report/\S+`).FindString(m.Body); link != "" {
+			return link
+		}
+	}
+	return ""
 }
 
 func xmlEscape(s string) string {

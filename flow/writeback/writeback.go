@@ -83,6 +83,16 @@ type row struct {
 	// dependent rows (follow-ups) are written only once their event's main
 	// row succeeded, so a rejected event leaves nothing half-written.
 	dependent bool
+	// label names the row in errors when extValue is personal data (a
+	// self-reported contact's key holds their phone or email).
+	label string
+}
+
+func (r *row) name() string {
+	if r.label != "" {
+		return r.label
+	}
+	return r.extValue
 }
 
 type target struct {
@@ -175,11 +185,11 @@ func (f *Flow) upsert(ctx context.Context, t target, rows []*row, errs []error) 
 	}
 	for j, r := range rows {
 		if j >= len(results) {
-			fail(errs, r.msgs, fmt.Errorf("upsert %s %s: no result for row", t.object, r.extValue))
+			fail(errs, r.msgs, fmt.Errorf("upsert %s %s: no result for row", t.object, r.name()))
 			continue
 		}
 		if res := results[j]; !res.Success {
-			fail(errs, r.msgs, rowError(t.object, r.extValue, res.Errors))
+			fail(errs, r.msgs, rowError(t.object, r.name(), res.Errors))
 		}
 	}
 }
@@ -217,6 +227,8 @@ func (f *Flow) rowsFor(ctx context.Context, m *mapping.Mapping, msg redis.Messag
 		return f.surveyRows(m, ev.Survey)
 	case ev.Delivery != nil:
 		return f.deliveryRows(ctx, m, ev.Delivery)
+	case ev.Report != nil:
+		return f.reportRows(m, ev.Report)
 	}
 	return nil, redis.Permanent(errors.New("empty writeback event"))
 }
@@ -336,6 +348,33 @@ func (f *Flow) surveyRows(m *mapping.Mapping, s *event.Survey) ([]row, error) {
 		return nil, redis.Permanent(fmt.Errorf("map survey of %s: %w", s.ContactID, err))
 	}
 	return []row{{object: sv.Object(), extField: sv.ExternalIDField(), extValue: mapping.SurveyKey(s.ContactID, s.Date), fields: salesforce.Record(fields)}}, nil
+}
+
+// reportRows upserts each self-reported contact by CaseContactKey (the case
+// and the person's phone or email), so a replay or the same person named
+// twice is one record.
+func (f *Flow) reportRows(m *mapping.Mapping, r *event.Report) ([]row, error) {
+	cc := m.CaseContacts()
+	if cc == nil {
+		return nil, redis.Permanent(errors.New("no case_contacts mapping"))
+	}
+	rows := make([]row, 0, len(r.Contacts))
+	for i, c := range r.Contacts {
+		reported := map[string]any{"first_name": c.FirstName, "household": c.Household}
+		for k, v := range map[string]string{"phone": c.Phone, "email": c.Email, "last_contact": c.LastContact} {
+			if v != "" {
+				reported[k] = v
+			}
+		}
+		key := mapping.CaseContactKey(r.CaseID, c.Phone, c.Email)
+		fields, err := cc.Apply(map[string]any{"reported": reported, "case": map[string]any{"id": r.CaseID}}, key)
+		if err != nil {
+			return nil, redis.Permanent(fmt.Errorf("map contact %d reported by case %s: %w", i, r.CaseID, err))
+		}
+		rows = append(rows, row{object: cc.Object(), extField: cc.ExternalIDField(), extValue: key,
+			fields: salesforce.Record(fields), label: fmt.Sprintf("contact %d reported by case %s", i, r.CaseID)})
+	}
+	return rows, nil
 }
 
 // Row error codes that no retry can fix.

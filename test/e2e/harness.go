@@ -283,7 +283,7 @@ func (b *Bridge) QueueStats() map[string]redis.QueueStats {
 		b.rdb = b.Redis.Client(b.tb)
 	}
 	out := map[string]redis.QueueStats{}
-	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback} {
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport} {
 		q, err := redis.NewQueue(b.rdb, redis.QueueConfig{Name: name})
 		if err != nil {
 			b.tb.Fatal(err)

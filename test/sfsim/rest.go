@@ -311,6 +311,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ string, objNam
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.flushOutboundLocked()
 	o := s.objectLocked(objName)
 	if o == nil {
 		notFound(w)
@@ -325,6 +326,7 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, _ string, objNam
 		return
 	}
 	id := s.applyLocked(o, body, nil)
+	s.insertedLocked(o, id)
 	writeJSON(w, http.StatusCreated, map[string]any{"id": id, "success": true, "errors": []any{}})
 }
 
@@ -429,7 +431,9 @@ func (s *Server) upsertLocked(o *object, ext, value string, body map[string]any)
 		if errs := s.validateLocked(o, nb, nil); len(errs) > 0 {
 			return upsertResult{status: http.StatusBadRequest, errs: errs}
 		}
-		return upsertResult{id: s.applyLocked(o, nb, nil), created: true, status: http.StatusCreated}
+		id := s.applyLocked(o, nb, nil)
+		s.insertedLocked(o, id)
+		return upsertResult{id: id, created: true, status: http.StatusCreated}
 	case 1:
 		id := rows[0]["Id"].(string)
 		if errs := s.writeRowLocked(o, body, rows[0], value, id); len(errs) > 0 {
@@ -449,6 +453,7 @@ func (s *Server) upsert(w http.ResponseWriter, r *http.Request, version, objName
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.flushOutboundLocked()
 	o := s.objectLocked(objName)
 	if o == nil {
 		notFound(w)
@@ -500,6 +505,7 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request, op, objName,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.flushOutboundLocked()
 	var (
 		o   *object
 		ext string
@@ -535,6 +541,7 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request, op, objName,
 	}
 	if body.AllOrNone && failed {
 		s.restoreLocked(snapshot)
+		s.rollbackOutboundLocked()
 		for i := range results {
 			if results[i].Success {
 				results[i] = rowResult{Errors: []rowError{{"ALL_OR_NONE_OPERATION_ROLLED_BACK",
@@ -585,7 +592,9 @@ func (s *Server) collectionRowLocked(op string, o *object, ext string, rec map[s
 			if errs := s.validateLocked(obj, rec, nil); len(errs) > 0 {
 				return fail(errs...)
 			}
-			return rowResult{ID: s.applyLocked(obj, rec, nil), Success: true, Errors: []rowError{}}
+			id := s.applyLocked(obj, rec, nil)
+			s.insertedLocked(obj, id)
+			return rowResult{ID: id, Success: true, Errors: []rowError{}}
 		}
 		v, _ := lookup(rec, "Id")
 		id, _ := v.(string)

@@ -7,6 +7,7 @@
 package sfsim
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -71,6 +72,7 @@ type Server struct {
 	lockFrac    float64
 	rng         *mrand.Rand
 	rejected    map[string]bool // "object.field", lower-case
+	om          outbound
 }
 
 type fault struct {
@@ -144,6 +146,8 @@ func New(opts Options) *Server {
 	for name, req := range opts.Required {
 		s.defineLocked(name, req).required = append([]string(nil), req...)
 	}
+	s.om.ctx, s.om.stop = context.WithCancel(context.Background())
+	s.om.client = &http.Client{}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	return s
 }
