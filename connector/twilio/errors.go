@@ -33,6 +33,7 @@ const (
 	CodeNotCancelable     = 30409 // message no longer scheduled
 	CodeSendAtMissing     = 35111
 	CodeSendAtOutOfWindow = 35114
+	CodeScheduleCap       = 35125 // the account holds its cap of scheduled messages (500,000)
 	CodeTokenInvalid      = 20101
 	CodeTokenExpired      = 20104
 )

@@ -22,6 +22,12 @@ import (
 // after an ambiguous answer), and calls and email have no scheduler.
 func schedulable(channel string) bool { return channel == mapping.ChannelSMS }
 
+// errScheduleCap: Twilio refused a day for its account-wide cap (35125).
+var errScheduleCap = errors.New("monitoring: Twilio's cap of scheduled messages reached")
+
+// capRetry is how soon a day refused for the cap is tried again.
+const capRetry = 5 * time.Minute
+
 // schedule acts on every day of c whose time to act has come: days within
 // Horizon go to Twilio's scheduler, days the bridge sends itself go out
 // when their time has come. The contact's next action goes to the rolling
@@ -63,6 +69,14 @@ func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c 
 		var stop bool
 		if viaTwilio {
 			stop, err = f.scheduleDay(ctx, r, id, date, at, c)
+			if errors.Is(err, errScheduleCap) {
+				// Tried again soon; once too near, the bridge sends it.
+				retry := min(now.Add(capRetry).Unix(), at.Add(-MinLead-leadMargin).Unix())
+				if next == 0 || retry < next {
+					next = retry
+				}
+				continue
+			}
 		} else {
 			stop, err = f.sendDay(ctx, r, id, date, at, c)
 		}

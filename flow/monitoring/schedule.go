@@ -100,7 +100,11 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 
 	to, err := r.To(fields)
 	if err != nil {
-		return classify(fmt.Errorf("reminders of %s: %w", id, err))
+		// An email contact needs no phone number.
+		if r.Channel(fields) != mapping.ChannelEmail || r.Email(fields) == "" {
+			return classify(fmt.Errorf("reminders of %s: %w", id, err))
+		}
+		to = ""
 	}
 	start, ok := r.Start(fields)
 	switch {
@@ -245,6 +249,14 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 		}
 		f.log.Warn("reminder time refused by Twilio; day skipped", "contact_id", id, "date", date)
 		return false, save(dayState{State: stateSkipped})
+	case twilio.HasCode(err, twilio.CodeScheduleCap):
+		// Twilio holds its cap of scheduled messages: the day stays in the
+		// rolling schedule, handed over later or sent by the bridge.
+		f.log.Error("Twilio's cap of scheduled messages reached (35125); day kept in the bridge's schedule", "contact_id", id, "date", date)
+		if rerr := release(); rerr != nil {
+			return false, rerr
+		}
+		return false, errScheduleCap
 	case twilio.IsAmbiguous(err):
 		// The message may exist: never ask again for this day before
 		// reconcile has looked for it.
