@@ -19,6 +19,7 @@ import (
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/config"
 	"github.com/cityhealth/bridge/server"
+	"github.com/cityhealth/bridge/test/sendgridsim"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
 )
@@ -72,6 +73,8 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	defer sf.Close()
 	tw := twiliosim.New(twiliosim.Options{})
 	defer tw.Close()
+	sg := sendgridsim.New(sendgridsim.Options{})
+	defer sg.Close()
 
 	listen := *addr
 	if v, ok := getenv("BRIDGE_ADDR"); ok && v != "" {
@@ -97,7 +100,8 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 		"BRIDGE_TWILIO_WORKSPACE_SID": tw.WorkspaceSID, "BRIDGE_TWILIO_WORKFLOW_SID": tw.WorkflowSID,
 		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": tw.MessagingServiceSID, "BRIDGE_TWILIO_CALLER_ID": "+12125550100",
 		"BRIDGE_TWILIO_API_URL": tw.URL, "BRIDGE_JWT_SECRET": randomSecret(), "BRIDGE_SURVEY_SECRET": randomSecret(),
-		"BRIDGE_LOG_LEVEL": "warn",
+		"BRIDGE_LOG_LEVEL":        "warn",
+		"BRIDGE_SENDGRID_API_KEY": sg.APIKey, "BRIDGE_SENDGRID_API_URL": sg.URL, "BRIDGE_EMAIL_FROM": "checks@health.example.gov",
 	}
 	cfg, err := config.Load(config.MapSource(env), config.ModeServe)
 	if err != nil {
@@ -126,7 +130,8 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 		When: func(r map[string]any) bool { return r["Outreach_Status__c"] == "Needs Outreach" }})
 
 	ids := seedContacts(sf)
-	walk := playThrough(ctx, publicURL, sf, tw, ids)
+	channelIDs, at := seedChannelContacts(sf, tw, cfg.Timezone)
+	walk := playThrough(ctx, publicURL, sf, tw, append(ids, channelIDs...)) + channelsNote(at, sg)
 
 	admin, _ := auth.Mint(cfg.JWT.Secret, auth.MintClaims{Subject: "demo-admin", Role: auth.RoleAdmin, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: 12 * time.Hour})
 	agent, _ := auth.Mint(cfg.JWT.Secret, auth.MintClaims{Subject: "demo-tracer", Role: auth.RoleAgent, WorkerSID: tw.WorkerSID, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: 12 * time.Hour})
