@@ -139,7 +139,7 @@ type Config struct {
 	Activities Activities
 	// Late is how long after its time a day the bridge sends itself may
 	// still go out (an outage, a slow round); older days are skipped.
-	// Default 1 hour.
+	// Default 6 hours: half the usual escalation grace.
 	Late time.Duration
 }
 
@@ -197,7 +197,7 @@ func New(cfg Config) (*Flow, error) {
 		cfg.CallsPerSecond = 1
 	}
 	if cfg.Late <= 0 {
-		cfg.Late = time.Hour
+		cfg.Late = 6 * time.Hour
 	}
 	if cfg.Schedule == nil {
 		sc, ok := cfg.Store.(Schedule)

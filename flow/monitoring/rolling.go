@@ -34,15 +34,23 @@ const capRetry = 5 * time.Minute
 // schedule. It returns how many days it handed over or sent.
 func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c *contactState) (int, error) {
 	now := f.cfg.Now()
-	handled := 0
+	handled, late := 0, 0
 	var next int64 // the earliest later action
+	defer func() {
+		if late > 0 {
+			f.log.Info("reminder days long past their time not sent", "contact_id", id, "days", late)
+		}
+	}()
 	for _, date := range c.dates() {
 		at, err := f.sendAt(r, c, date)
 		if err != nil {
 			return handled, err
 		}
 		if at.Before(now.Add(-f.cfg.Late)) {
-			continue // long past: not sent late
+			if open, err := f.dayOpen(ctx, id, date); err == nil && open && at.After(now.Add(-2*24*time.Hour)) {
+				late++ // recent enough to matter; older days are history
+			}
+			continue
 		}
 		viaTwilio := schedulable(c.channel()) && !at.Before(now.Add(MinLead+leadMargin))
 		act := at // the bridge sends it itself at its time

@@ -388,3 +388,44 @@ func TestLandlineMovesToVoice(t *testing.T) {
 		t.Fatalf("survey row %v", row)
 	}
 }
+
+// The cost of 14 days per channel, measured: one contact on each channel,
+// the clock run through its 14 days. Each gets exactly one reminder a day;
+// the counts are the Twilio and SendGrid calls SCALE.md multiplies out.
+func TestChannelsCostForFourteenDays(t *testing.T) {
+	t.Parallel()
+	e := channelsWorld(t, twiliosim.Options{})
+	b := e.b
+	b.Twilio.ScriptCall("+19175550193", twiliosim.CallScript{Keys: []string{"2", "2"}})
+	start := e.today()
+	e.enroll(t, 11, start, map[string]string{"MobilePhone": "(917) 555-0191", "Preferred_Time__c": "10:30"})
+	e.enroll(t, 12, start, map[string]string{"MobilePhone": "(917) 555-0192", "Preferred_Channel__c": "whatsapp", "Preferred_Time__c": "10:30"})
+	e.enroll(t, 13, start, map[string]string{"MobilePhone": "(917) 555-0193", "Preferred_Channel__c": "voice", "Preferred_Time__c": "10:30"})
+	e.enroll(t, 14, start, map[string]string{"Email": "cost.test@example.org", "Preferred_Channel__c": "email", "Preferred_Time__c": "10:30"})
+	b.Settle(wait)
+	maxOutstanding := 0
+	// To each day's 10:31, then on by a day: every step makes one day due
+	// on every channel.
+	e.clock.Add(91 * time.Minute)
+	for day := 0; day < 15; day++ {
+		b.Twilio.SendDue()
+		want := min(day+1, 14)
+		Eventually(t, wait, "the day's reminders", func() bool {
+			_, wa := messagesTo(b, "whatsapp:+19175550192")
+			return len(wa) == want && len(b.Twilio.CallsMade()) == want && len(e.sg.Mails()) == want
+		})
+		s, _ := messagesTo(b, "+19175550191")
+		maxOutstanding = max(maxOutstanding, len(s))
+		e.clock.Add(24 * time.Hour)
+	}
+	b.Twilio.WaitCalls()
+	Eventually(t, wait, "14 survey rows from the calls", func() bool { return len(b.SF.Records("Symptom_Survey__c")) == 14 })
+	_, sms := messagesTo(b, "+19175550191")
+	_, wa := messagesTo(b, "whatsapp:+19175550192")
+	calls := b.Twilio.CallsMade()
+	if len(sms) != 14 || len(wa) != 14 || len(calls) != 14 || len(e.sg.Mails()) != 14 || maxOutstanding > 3 {
+		t.Fatalf("14 days: %d SMS, %d WhatsApp, %d calls, %d emails; %d SMS outstanding at most", len(sms), len(wa), len(calls), len(e.sg.Mails()), maxOutstanding)
+	}
+	t.Logf("per contact for 14 days: sms %d Twilio creates (%d outstanding at most), whatsapp %d, voice %d calls, email %d SendGrid sends; Twilio API calls in all %d, SendGrid %d",
+		len(sms), maxOutstanding, len(wa), len(calls), len(e.sg.Mails()), b.Twilio.TotalCalls(), e.sg.Calls())
+}
