@@ -66,6 +66,27 @@ func TestLoadValid(t *testing.T) {
 	}
 }
 
+func TestChannelSettings(t *testing.T) {
+	env := validEnv(t)
+	env["BRIDGE_TWILIO_CALLER_ID"] = "+12125550100"
+	c, err := Load(MapSource(env), ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReminderHorizon != 48*time.Hour || c.Twilio.VoiceFrom != "+12125550100" || c.Twilio.CallsPerSecond != 1 || c.SendGrid.APIKey != "" {
+		t.Fatalf("defaults: horizon %v voice from %q cps %v", c.ReminderHorizon, c.Twilio.VoiceFrom, c.Twilio.CallsPerSecond)
+	}
+	env["BRIDGE_SENDGRID_API_KEY"] = "SG.key"
+	if _, err := Load(MapSource(env), ModeServe); err == nil || !strings.HasPrefix(err.Error(), "BRIDGE_EMAIL_FROM:") || strings.Contains(err.Error(), "SG.key") {
+		t.Fatalf("a SendGrid key without a sender: %v", err)
+	}
+	env["BRIDGE_EMAIL_FROM"] = "checks@health.example.gov"
+	env["BRIDGE_TWILIO_CALLS_PER_SECOND"] = "2.5"
+	if c, err = Load(MapSource(env), ModeServe); err != nil || c.SendGrid.From != "checks@health.example.gov" || c.Twilio.CallsPerSecond != 2.5 {
+		t.Fatalf("%v %+v", err, c.SendGrid)
+	}
+}
+
 func TestLoadNamesTheVariable(t *testing.T) {
 	cases := []struct {
 		name, variable, value string
@@ -87,6 +108,13 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"bad reconcile interval", "BRIDGE_RECONCILE_INTERVAL", "often"},
 		{"reconcile interval too short", "BRIDGE_RECONCILE_INTERVAL", "100ms"},
 		{"reconcile interval too long", "BRIDGE_RECONCILE_INTERVAL", "2h"},
+		{"horizon too long for Twilio", "BRIDGE_REMINDER_HORIZON", "900h"},
+		{"horizon too short", "BRIDGE_REMINDER_HORIZON", "10m"},
+		{"bad horizon", "BRIDGE_REMINDER_HORIZON", "two days"},
+		{"bad voice from", "BRIDGE_TWILIO_VOICE_FROM", "212-555-0100"},
+		{"bad calls per second", "BRIDGE_TWILIO_CALLS_PER_SECOND", "fast"},
+		{"zero calls per second", "BRIDGE_TWILIO_CALLS_PER_SECOND", "0"},
+		{"bad sendgrid url", "BRIDGE_SENDGRID_API_URL", "ftp://x"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -177,7 +177,8 @@ func (f *Flow) pace(ctx context.Context) error {
 	period := time.Duration(float64(time.Second) / f.cfg.CallsPerSecond)
 	for {
 		now := time.Now()
-		slot := now.UnixNano() / int64(period)
+		// The first slot starting from now: calls are a whole period apart.
+		slot := (now.UnixNano() + int64(period) - 1) / int64(period)
 		for i := int64(0); i < 600; i++ {
 			ok, err := f.cfg.Store.SetNX(ctx, "monitoring:{voice}:slot:"+strconv.FormatInt(slot+i, 10), "1", period*time.Duration(i+2)+time.Second)
 			if err != nil {

@@ -231,6 +231,10 @@ func TestVoiceReminderAnsweredByKeypad(t *testing.T) {
 	if n := len(b.SF.Records("Symptom_Survey__c")); n != 1 {
 		t.Fatalf("%d survey rows, want 1", n)
 	}
+	// Unsigned: refused before anything is read.
+	if resp, _ := b.Do(http.MethodPost, "/webhooks/twilio/voice/"+token+"/answer?q=0&a=&n=0", nil, nil); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("unsigned TwiML request: %d, want 403", resp.StatusCode)
+	}
 	// A forged token hears nothing and records nothing.
 	if resp, body := b.PostTwilio("/webhooks/twilio/voice/forged", nil); resp.StatusCode != http.StatusOK || strings.Contains(string(body), "<Say") {
 		t.Fatalf("forged token: %d %s", resp.StatusCode, body)
@@ -428,4 +432,34 @@ func TestChannelsCostForFourteenDays(t *testing.T) {
 	}
 	t.Logf("per contact for 14 days: sms %d Twilio creates (%d outstanding at most), whatsapp %d, voice %d calls, email %d SendGrid sends; Twilio API calls in all %d, SendGrid %d",
 		len(sms), maxOutstanding, len(wa), len(calls), len(e.sg.Mails()), b.Twilio.TotalCalls(), e.sg.Calls())
+}
+
+// Twilio's account cap (35125) refuses a day: it stays in the bridge's
+// schedule, is tried again, and once too near for Twilio's scheduler the
+// bridge sends it itself at its time. Nothing is dropped.
+func TestTwilioCapKeepsTheDay(t *testing.T) {
+	t.Parallel()
+	e := channelsWorld(t, twiliosim.Options{MaxScheduled: 1})
+	b := e.b
+	e.enroll(t, 21, e.today(), map[string]string{"MobilePhone": "(917) 555-0201", "Preferred_Time__c": "10:30"})
+	Eventually(t, wait, "the first contact's first day at Twilio", func() bool { s, _ := messagesTo(b, "+19175550201"); return len(s) == 1 })
+	e.enroll(t, 22, e.today(), map[string]string{"MobilePhone": "(917) 555-0202", "Preferred_Time__c": "10:30"})
+	b.Settle(wait)
+	if _, all := messagesTo(b, "+19175550202"); len(all) != 0 {
+		t.Fatalf("%d messages beyond the cap", len(all))
+	}
+	// 10:31: the second contact's day, refused by the cap, goes out from the bridge.
+	for i := 0; i < 19; i++ {
+		e.clock.Add(5 * time.Minute)
+		time.Sleep(60 * time.Millisecond)
+	}
+	e.clock.Add(2 * time.Minute)
+	Eventually(t, wait, "the refused day sent by the bridge", func() bool {
+		_, all := messagesTo(b, "+19175550202")
+		return len(all) == 1 && all[0].Status != "scheduled" && all[0].SendAt.IsZero()
+	})
+	// Once Twilio has room, the next days are handed over again.
+	b.Twilio.SendDue()
+	e.clock.Add(6 * time.Minute)
+	Eventually(t, wait, "tomorrow's day at Twilio", func() bool { return b.Twilio.Outstanding() == 1 })
 }

@@ -473,3 +473,37 @@ func TestMessageListFiltersAndPages(t *testing.T) {
 		t.Errorf("other account: %d", status)
 	}
 }
+
+// Twilio holds at most MaxScheduled scheduled messages per account (35125
+// beyond); a sent or canceled one frees its place, and sending now is not
+// capped.
+func TestScheduledCap(t *testing.T) {
+	now := time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	s := New(Options{Now: clock, MaxScheduled: 2})
+	defer s.Close()
+	path := "/2010-04-01/Accounts/" + s.AccountSID + "/Messages.json"
+	schedule := func(in time.Duration) (int, map[string]any) {
+		return call(t, s, "POST", path, url.Values{"To": {"+1"}, "Body": {"b"}, "MessagingServiceSid": {s.MessagingServiceSID},
+			"ScheduleType": {"fixed"}, "SendAt": {now.Add(in).Format(time.RFC3339)}})
+	}
+	for i := 0; i < 2; i++ {
+		if status, body := schedule(time.Hour); status != 201 {
+			t.Fatalf("%d %v", status, body)
+		}
+	}
+	if status, body := schedule(time.Hour); status != 400 || body["code"] != float64(35125) {
+		t.Fatalf("beyond the cap: %d %v", status, body)
+	}
+	if status, _ := call(t, s, "POST", path, url.Values{"To": {"+1"}, "Body": {"b"}, "MessagingServiceSid": {s.MessagingServiceSID}}); status != 201 {
+		t.Fatalf("a send now was capped: %d", status)
+	}
+	if s.Outstanding() != 2 {
+		t.Fatalf("outstanding %d", s.Outstanding())
+	}
+	now = now.Add(2 * time.Hour)
+	s.SendDue()
+	if status, body := schedule(time.Hour); status != 201 || s.Outstanding() != 1 {
+		t.Fatalf("after sending: %d %v, outstanding %d", status, body, s.Outstanding())
+	}
+}
