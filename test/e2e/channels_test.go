@@ -463,3 +463,37 @@ func TestTwilioCapKeepsTheDay(t *testing.T) {
 	e.clock.Add(6 * time.Minute)
 	Eventually(t, wait, "tomorrow's day at Twilio", func() bool { return b.Twilio.Outstanding() == 1 })
 }
+
+// A new number cancels what Twilio holds for the old one and hands the
+// horizon's days to the new one; leaving monitoring cancels those and
+// drops the rest.
+func TestRollingScheduleNewNumberAndLeaving(t *testing.T) {
+	t.Parallel()
+	e := channelsWorld(t, twiliosim.Options{})
+	b := e.b
+	day := e.today()
+	id := e.enroll(t, 31, day, map[string]string{"MobilePhone": "(917) 555-0211", "Preferred_Time__c": "10:30"})
+	Eventually(t, wait, "two days at Twilio", func() bool { s, _ := messagesTo(b, "+19175550211"); return len(s) == 2 })
+	update := func(n int, phone, status string) {
+		b.MustOutbound(OutboundMessage(SampleOrgID, Notification{ID: NotificationID(n), Fields: map[string]*string{
+			"Id": S(id), "FirstName": S("Rosa"), "MobilePhone": S(phone), "Monitoring_Status__c": S(status),
+			"Monitoring_Start__c": S(day), "Preferred_Time__c": S("10:30")}}))
+	}
+	update(431, "(917) 555-0212", "Active")
+	Eventually(t, wait, "the days moved to the new number", func() bool {
+		old, _ := messagesTo(b, "+19175550211")
+		cur, _ := messagesTo(b, "+19175550212")
+		return len(old) == 0 && len(cur) == 2
+	})
+	update(432, "(917) 555-0212", "Completed")
+	Eventually(t, wait, "the days canceled", func() bool { s, _ := messagesTo(b, "+19175550212"); return len(s) == 0 })
+	for i := 0; i < 6; i++ {
+		e.clock.Add(12 * time.Hour)
+		time.Sleep(120 * time.Millisecond)
+	}
+	_, old := messagesTo(b, "+19175550211")
+	_, cur := messagesTo(b, "+19175550212")
+	if len(old) != 2 || len(cur) != 2 {
+		t.Fatalf("%d and %d messages after leaving monitoring, want only the 2 and 2 canceled", len(old), len(cur))
+	}
+}
