@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cityhealth/bridge/auth"
+	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 )
 
@@ -99,6 +100,8 @@ func statusOf(err error) (int, string) {
 	var bad BadRequest
 	var notCallable *clicktocall.NotCallableError
 	switch {
+	case redis.IsUnavailable(err):
+		return http.StatusServiceUnavailable, "storage is unavailable; try again"
 	case errors.As(err, &bad):
 		return http.StatusBadRequest, string(bad)
 	case errors.Is(err, clicktocall.ErrInvalidID):

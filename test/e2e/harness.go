@@ -229,7 +229,7 @@ func (b *Bridge) Do(method, path string, body any, header map[string]string) (*h
 func (b *Bridge) PostOutbound(path, body string) (*http.Response, []byte) {
 	b.tb.Helper()
 	if path == "" {
-		path = "/webhooks/salesforce/outbound"
+		path = world.OutboundPath
 	}
 	return b.Do(http.MethodPost, path, body, map[string]string{"Content-Type": "text/xml; charset=utf-8", "SOAPAction": `""`})
 }
