@@ -49,8 +49,8 @@ type StoreConfig struct {
 	// Protected (BRIDGE_PROTECTED_FIELDS) are protected in every version,
 	// whatever its own list says; no save can lift them.
 	Protected []string
-	Logger   *slog.Logger
-	Now      func() time.Time
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Store keeps mapping versions in Redis and the compiled one in force.

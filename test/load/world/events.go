@@ -17,7 +17,7 @@ const (
 	// OutboundPath is PathOutbound with BRIDGE_SF_OUTBOUND_TOKEN, as the
 	// Outbound Message's endpoint URL carries it.
 	OutboundPath = PathOutbound + "?token=" + OutboundToken
-	PathClick      = "/v1/click-to-call"
+	PathClick    = "/v1/click-to-call"
 )
 
 // TaskSID is the n-th task sid of a run; EventSID its completion event.
