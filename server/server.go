@@ -255,9 +255,9 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	hooks, err := webhooks.New(webhooks.Config{
-		OrgID: cfg.Salesforce.OrgID, OutboundToken: cfg.Salesforce.OutboundToken, PublicURL: cfg.PublicURL,
+		OrgID: cfg.Salesforce.OrgID, OutboundToken: cfg.Salesforce.OutboundToken, PublicURL: cfg.PublicURL, AccountSID: cfg.Twilio.AccountSID,
 		Records: s.queues[event.QueueRecords], Monitoring: s.queues[event.QueueMonitoring], Writeback: s.queues[event.QueueWriteback],
-		Mappings: s.mappings, Signature: twilio.NewSignatureValidator(cfg.Twilio.AuthToken),
+		Mappings: s.mappings, Signature: twilio.NewSignatureValidator(cfg.Twilio.AuthToken, cfg.Twilio.AuthTokenPrevious),
 		Logger: s.log.With("component", "webhooks"), Registerer: s.reg, Now: s.opts.Now,
 	})
 	if err != nil {

@@ -98,7 +98,7 @@ func MustStart(tb testing.TB, opts Options) *Bridge {
 		tb.Cleanup(opts.SF.Close)
 	}
 	if opts.Twilio == nil {
-		opts.Twilio = twiliosim.New(twiliosim.Options{Now: opts.Now})
+		opts.Twilio = twiliosim.New(twiliosim.Options{Now: opts.Now, AccountSID: world.AccountSID})
 		tb.Cleanup(opts.Twilio.Close)
 	}
 	if opts.Tuning == nil {
