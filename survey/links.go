@@ -34,7 +34,7 @@ var (
 
 // LinksConfig configures Links.
 type LinksConfig struct {
-	Secret    []byte // BRIDGE_SURVEY_SECRET
+	Secret []byte // BRIDGE_SURVEY_SECRET
 	// Previous (BRIDGE_SURVEY_SECRET_PREVIOUS) still verifies links minted
 	// before a rotation; new links are signed with Secret only.
 	Previous  []byte

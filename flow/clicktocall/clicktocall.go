@@ -99,7 +99,6 @@ func (e *NotCallableError) Error() string {
 	return "the record has no callable number in " + e.Field + " (" + e.Rule + ")"
 }
 
-
 // Agent is who clicked.
 type Agent struct {
 	Subject   string
