@@ -68,6 +68,9 @@ func (a *API) preview(c *gin.Context) {
 		writeError(c, a.log, badRequest("the body must be a JSON object like {\"flow\":\"record_to_task\",\"record_id\":\"003…\"}: "+jsonProblem(err)))
 		return
 	}
+	if id, err := salesforce.ID18(req.RecordID); err == nil {
+		req.RecordID = id // one record, one spelling, in reads and in the audit
+	}
 	// Every preview is audited, refused or not: who, flow, record id; never
 	// a value.
 	a.audit(c, "mapping.preview", "flow", req.Flow, "record_id", req.RecordID, "draft", len(bytes.TrimSpace(req.Mapping)) > 0)

@@ -30,11 +30,16 @@ const (
 // it as usual and no handler can be tricked into reading more. (Like every
 // handler here it does not call c.Next: gin runs the next one unless this
 // one aborted, so the guards compose in one slot.)
-func BodyLimit(n int64) gin.HandlerFunc {
+func BodyLimit(n int64) gin.HandlerFunc { return BodyLimitFunc(n, tooLarge) }
+
+// BodyLimitFunc is BodyLimit answering with refuse (which must abort), for
+// routes whose callers expect another format (a SOAP fault).
+func BodyLimitFunc(n int64, refuse gin.HandlerFunc) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		r := c.Request
 		if r.ContentLength > n {
-			tooLarge(c)
+			c.Header("Connection", "close")
+			refuse(c)
 			return
 		}
 		if r.Body == nil || r.Body == http.NoBody {
@@ -44,7 +49,8 @@ func BodyLimit(n int64) gin.HandlerFunc {
 		var tooBig *http.MaxBytesError
 		switch {
 		case errors.As(err, &tooBig):
-			tooLarge(c)
+			c.Header("Connection", "close")
+			refuse(c)
 			return
 		case err != nil:
 			// A client that stopped sending (or a ReadTimeout): nothing to answer
@@ -58,7 +64,6 @@ func BodyLimit(n int64) gin.HandlerFunc {
 }
 
 func tooLarge(c *gin.Context) {
-	c.Header("Connection", "close")
 	c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, gin.H{"error": "the body is too large"})
 }
 

@@ -116,13 +116,21 @@ const (
 
 // Register mounts the webhooks on r.
 func (h *Handlers) Register(r gin.IRouter) {
-	r.POST(PathOutbound, guard.BodyLimit(guard.OutboundBody), h.outbound)
+	r.POST(PathOutbound, guard.BodyLimitFunc(guard.OutboundBody, h.outboundTooLarge), h.outbound)
 	r.POST(PathTaskRouter, guard.Twilio(), h.twilioSigned("taskrouter", h.taskRouter))
 	r.POST(PathSMS, guard.Twilio(), h.twilioSigned("sms", h.sms))
 }
 
 func (h *Handlers) count(source, result string, n int) {
 	h.intake.WithLabelValues(source, result).Add(float64(n))
+}
+
+// outboundTooLarge answers a body over the limit with a SOAP fault, as
+// Salesforce expects one.
+func (h *Handlers) outboundTooLarge(c *gin.Context) {
+	h.count("salesforce", "rejected", 1)
+	c.Data(http.StatusRequestEntityTooLarge, "text/xml; charset=utf-8", []byte(soapFault("Client", "the message is too large")))
+	c.Abort()
 }
 
 // outbound handles a Salesforce Outbound Message.
