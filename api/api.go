@@ -90,6 +90,9 @@ func (e BadRequest) Error() string { return string(e) }
 // reaches a response.
 func Error(c *gin.Context, log *slog.Logger, err error) {
 	status, msg := statusOf(err)
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "5")
+	}
 	if status >= 500 && log != nil {
 		log.Error("request failed", "path", c.FullPath(), "status", status, "err", err)
 	}
