@@ -261,12 +261,15 @@ func TestSecuritySlowBodyCutOffAndUnsignedRefusedUnread(t *testing.T) {
 	if resp, _ := b.Do(http.MethodGet, "/healthz", nil, nil); resp.StatusCode != http.StatusOK {
 		t.Fatalf("/healthz during the trickle: %d", resp.StatusCode)
 	}
+	var longest time.Duration
 	for range 10 {
 		d := <-done
 		if d < 0 || d > 10*time.Second {
 			t.Fatalf("a trickling body was not cut off (held %v)", d)
 		}
+		longest = max(longest, d)
 	}
+	t.Logf("ten trickling bodies cut off; the longest held its socket %v (ReadTimeout 2s)", longest.Round(time.Millisecond))
 
 	// No signature: 403 although the promised body never comes.
 	for _, path := range []string{PathSMS, PathTaskRouter} {
@@ -466,6 +469,7 @@ func TestSecurityAnonymousRequestsCostNoOutsideCalls(t *testing.T) {
 			t.Fatalf("random Flex token: %d", resp.StatusCode)
 		}
 	}
+	t.Logf("100 random Flex tokens cost %d IAM calls", b.Twilio.Calls(twiliosim.OpValidateToken)-1)
 	if n := b.Twilio.Calls(twiliosim.OpValidateToken); n > 1+auth.DefaultFlexBurst+10 {
 		t.Fatalf("100 random tokens cost %d IAM calls; the rate limit allows about %d", n, auth.DefaultFlexBurst)
 	}
@@ -480,6 +484,7 @@ func TestSecurityAnonymousRequestsCostNoOutsideCalls(t *testing.T) {
 	for range 20 {
 		b.Do(http.MethodGet, "/readyz", nil, nil)
 	}
+	t.Logf("40 /readyz with Salesforce refusing logins cost %d token requests", sf.TokenCalls()-logins)
 	if again := sf.TokenCalls() - logins; again != first || first > 3 {
 		t.Fatalf("40 /readyz cost %d logins (the first 20: %d); want one attempt per 30 s", again, first)
 	}
