@@ -402,12 +402,8 @@ func (s *Server) salesforceReady(ctx context.Context) error {
 	if !s.readyTried.IsZero() && now.Sub(s.readyTried) < readyLoginEvery {
 		return s.readyLastErr
 	}
-	s.readyTried = now
-	s.readyLastErr = s.sf.Token(ctx)
-	if s.readyLastErr == nil {
-		return nil
-	}
-	if s.readyLastErr != nil {
+	s.readyTried, s.readyLastErr = now, nil
+	if err := s.sf.Token(ctx); err != nil {
 		s.readyLastErr = errors.New("salesforce login failed")
 	}
 	return s.readyLastErr
