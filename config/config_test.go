@@ -46,6 +46,8 @@ func validEnv(t *testing.T) map[string]string {
 		"BRIDGE_TWILIO_WORKFLOW_SID":  "WW0123456789abcdef0123456789abcdef",
 		"BRIDGE_JWT_SECRET":           "jwt-secret-jwt-secret-jwt-secret-jwt",
 		"BRIDGE_SURVEY_SECRET":        "survey-secret-survey-secret-survey-1",
+		"BRIDGE_SF_OUTBOUND_TOKEN":    "outbound-token-outbound-token-outbound",
+		"BRIDGE_PROTECTED_FIELDS":     "Index_Case_Name__c, Source_Case__c",
 	}
 }
 
@@ -63,6 +65,12 @@ func TestLoadValid(t *testing.T) {
 	}
 	if c.Salesforce.PrivateKey == nil {
 		t.Fatal("PKCS#8 key not parsed")
+	}
+	if c.JWT.MaxTTL.String() != "24h0m0s" {
+		t.Fatalf("BRIDGE_JWT_MAX_TTL default = %s, want 24h", c.JWT.MaxTTL)
+	}
+	if strings.Join(c.ProtectedFields, ",") != "Index_Case_Name__c,Source_Case__c" {
+		t.Fatalf("BRIDGE_PROTECTED_FIELDS = %q", c.ProtectedFields)
 	}
 }
 
@@ -87,6 +95,17 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"bad reconcile interval", "BRIDGE_RECONCILE_INTERVAL", "often"},
 		{"reconcile interval too short", "BRIDGE_RECONCILE_INTERVAL", "100ms"},
 		{"reconcile interval too long", "BRIDGE_RECONCILE_INTERVAL", "2h"},
+		{"missing outbound token", "BRIDGE_SF_OUTBOUND_TOKEN", ""},
+		{"short outbound token", "BRIDGE_SF_OUTBOUND_TOKEN", "only-31-characters-long-token-x"},
+		{"missing protected fields", "BRIDGE_PROTECTED_FIELDS", ""},
+		{"bad protected fields", "BRIDGE_PROTECTED_FIELDS", "Name; DROP"},
+		{"short jwt secret", "BRIDGE_JWT_SECRET", "short-jwt-secret"},
+		{"short previous jwt secret", "BRIDGE_JWT_SECRET_PREVIOUS", "short-previous"},
+		{"short survey secret", "BRIDGE_SURVEY_SECRET", "short-survey-secret"},
+		{"short previous survey secret", "BRIDGE_SURVEY_SECRET_PREVIOUS", "short-previous"},
+		{"bad previous auth token", "BRIDGE_TWILIO_AUTH_TOKEN_PREVIOUS", "abc-def"},
+		{"bad max ttl", "BRIDGE_JWT_MAX_TTL", "forever"},
+		{"zero max ttl", "BRIDGE_JWT_MAX_TTL", "0s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

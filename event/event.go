@@ -50,6 +50,18 @@ type SMS struct {
 	Body       string    `json:"body"`
 	OptOutType string    `json:"opt_out_type,omitempty"` // STOP, START, HELP (Advanced Opt-Out)
 	ReceivedAt time.Time `json:"received_at"`
+	// SentAt is when Twilio received the message (its DateSent), when
+	// known (the reconciler reads it); STOP and START are applied in this
+	// order, else in ReceivedAt's.
+	SentAt time.Time `json:"sent_at,omitzero"`
+}
+
+// OrderedAt is the time STOP and START are ordered by: Twilio's, when known.
+func (s SMS) OrderedAt() time.Time {
+	if !s.SentAt.IsZero() {
+		return s.SentAt
+	}
+	return s.ReceivedAt
 }
 
 // Monitoring wraps what the monitoring queue carries: a record change or an SMS.

@@ -149,7 +149,15 @@ func (c *Client) APICalls() int64 { return c.calls.Load() }
 // APIUsage is the last Sforce-Limit-Info api-usage seen: calls used today and the daily limit.
 func (c *Client) APIUsage() (used, limit int64) { return c.m.used.Load(), c.m.limitSeen.Load() }
 
-// Token logs in unless a session is cached; readiness checks call it.
+// HasSession reports whether the client holds a session from a successful
+// login, without any call; readiness reads it.
+func (c *Client) HasSession() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess != nil
+}
+
+// Token logs in unless a session is cached.
 func (c *Client) Token(ctx context.Context) error {
 	if _, err := c.session(ctx); err != nil {
 		return fmt.Errorf("token: %w", err)

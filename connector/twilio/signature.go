@@ -12,12 +12,21 @@ import (
 
 // SignatureValidator checks X-Twilio-Signature with twilio-go's validator.
 type SignatureValidator struct {
-	rv twclient.RequestValidator // pointer-receiver methods: keep it addressable
+	rvs []twclient.RequestValidator // pointer-receiver methods: index, don't copy
 }
 
-// NewSignatureValidator builds a validator keyed by the account's auth token.
-func NewSignatureValidator(authToken string) *SignatureValidator {
-	return &SignatureValidator{rv: twclient.NewRequestValidator(authToken)}
+// NewSignatureValidator builds a validator keyed by the account's auth
+// token and, during a rotation, the previous one
+// (BRIDGE_TWILIO_AUTH_TOKEN_PREVIOUS): Twilio signs with whichever token is
+// primary, so both are accepted until the old one is dropped.
+func NewSignatureValidator(authToken string, previous ...string) *SignatureValidator {
+	v := &SignatureValidator{rvs: []twclient.RequestValidator{twclient.NewRequestValidator(authToken)}}
+	for _, p := range previous {
+		if p != "" {
+			v.rvs = append(v.rvs, twclient.NewRequestValidator(p))
+		}
+	}
+	return v
 }
 
 // Validate reports whether signature matches the form params posted to
@@ -33,12 +42,25 @@ func (v *SignatureValidator) Validate(fullURL string, params url.Values, signatu
 			m[k] = vs[0]
 		}
 	}
-	return v.rv.Validate(fullURL, m, signature)
+	for i := range v.rvs {
+		if v.rvs[i].Validate(fullURL, m, signature) {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidateBody checks a raw form or JSON (bodySHA256) body.
 func (v *SignatureValidator) ValidateBody(fullURL string, body []byte, signature string) bool {
-	return signature != "" && v.rv.ValidateBody(fullURL, body, signature)
+	if signature == "" {
+		return false
+	}
+	for i := range v.rvs {
+		if v.rvs[i].ValidateBody(fullURL, body, signature) {
+			return true
+		}
+	}
+	return false
 }
 
 // Sign computes the X-Twilio-Signature Twilio would send: base64 of

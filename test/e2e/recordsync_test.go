@@ -135,7 +135,7 @@ func TestOutboundOlderNotificationDoesNotOverwrite(t *testing.T) {
 }
 
 func TestOutboundRefusals(t *testing.T) {
-	b := MustStart(t, Options{Env: map[string]string{"BRIDGE_SF_OUTBOUND_TOKEN": "s3cret-token"}})
+	b := MustStart(t, Options{Env: map[string]string{"BRIDGE_SF_OUTBOUND_TOKEN": "s3cret-token-0123456789abcdef-0123456789"}})
 	good := OutboundMessage(SampleOrgID, Notification{ID: NotificationID(20), Fields: contact(ContactID(20), "Sky", "(212) 555-0100", "Needs Outreach")})
 	cases := []struct {
 		name, path, body string
@@ -143,9 +143,9 @@ func TestOutboundRefusals(t *testing.T) {
 	}{
 		{"no token", "/webhooks/salesforce/outbound", good, http.StatusForbidden},
 		{"wrong token", "/webhooks/salesforce/outbound?token=nope", good, http.StatusForbidden},
-		{"foreign org", "/webhooks/salesforce/outbound?token=s3cret-token", strings.Replace(good, SampleOrgID, "00D000000000001AAA", 1), http.StatusForbidden},
-		{"malformed", "/webhooks/salesforce/outbound?token=s3cret-token", "<soapenv:Envelope", http.StatusBadRequest},
-		{"oversized", "/webhooks/salesforce/outbound?token=s3cret-token", strings.Replace(good, "Sky", strings.Repeat("x", 3<<20), 1), http.StatusBadRequest},
+		{"foreign org", "/webhooks/salesforce/outbound?token=s3cret-token-0123456789abcdef-0123456789", strings.Replace(good, SampleOrgID, "00D000000000001AAA", 1), http.StatusForbidden},
+		{"malformed", "/webhooks/salesforce/outbound?token=s3cret-token-0123456789abcdef-0123456789", "<soapenv:Envelope", http.StatusBadRequest},
+		{"oversized", "/webhooks/salesforce/outbound?token=s3cret-token-0123456789abcdef-0123456789", strings.Replace(good, "Sky", strings.Repeat("x", 6<<20), 1), http.StatusRequestEntityTooLarge},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,7 +167,7 @@ func TestOutboundRefusals(t *testing.T) {
 			t.Fatalf("queue %s holds %d entries from refused messages", name, st.Length)
 		}
 	}
-	b.MustOutboundAt("/webhooks/salesforce/outbound?token=s3cret-token", good)
+	b.MustOutboundAt("/webhooks/salesforce/outbound?token=s3cret-token-0123456789abcdef-0123456789", good)
 }
 
 func TestOutboundRedisDownAnswers503(t *testing.T) {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/cityhealth/bridge/test/sfsim"
 )
 
 // Notification is one record change for OutboundMessage. A nil field value
@@ -60,5 +62,6 @@ func OutboundMessage(org string, notes ...Notification) string {
 // NotificationID is the n-th 18-character Outbound Message notification id.
 func NotificationID(n int) string { return fmt.Sprintf("04lRM%013d", n) }
 
-// ContactID is the n-th 18-character Contact id.
-func ContactID(n int) string { return fmt.Sprintf("003RM%013d", n) }
+// ContactID is the n-th 18-character Contact id, with its real checksum
+// (the bridge keys records by the checksummed form and refuses others).
+func ContactID(n int) string { return sfsim.To18(fmt.Sprintf("003RM%010d", n)) }
