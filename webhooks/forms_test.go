@@ -64,7 +64,7 @@ func statusForm(sid, status, code string) url.Values {
 func TestStatusCallbackRoute(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	mon, wb := &fakeQueue{}, &fakeQueue{}
-	h, err := New(Config{OrgID: "00DRM000000AbCD", PublicURL: "https://bridge.test", Records: &fakeQueue{}, Monitoring: mon, Writeback: wb,
+	h, err := New(Config{OrgID: "00DRM000000AbCD", OutboundToken: strings.Repeat("t", 32), AccountSID: "AC" + strings.Repeat("a", 32), PublicURL: "https://bridge.test", Records: &fakeQueue{}, Monitoring: mon, Writeback: wb,
 		Mappings: noMappings{}, Signature: sigOK{}, Now: func() time.Time { return time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
