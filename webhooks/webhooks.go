@@ -92,7 +92,7 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	h.intake = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bridge_intake_total",
-		Help: "Inbound webhook events by source and result (accepted, duplicate, ignored, rejected, unavailable).",
+		Help: "Inbound webhook events by source and result (accepted, duplicate, ignored, deleted, rejected, unavailable).",
 	}, []string{"source", "result"})
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(h.intake); err != nil {
@@ -154,7 +154,14 @@ func (h *Handlers) outbound(c *gin.Context) {
 	now := h.cfg.Now().UTC()
 	records := make([]redis.Item, 0, len(msg.Notifications))
 	monitoring := make([]redis.Item, 0, len(msg.Notifications))
+	deleted := 0
 	for _, n := range msg.Notifications {
+		if n.Deleted {
+			// The record is gone: nothing to sync, but refusing would make
+			// Salesforce retry the whole message for 24 hours and then drop it.
+			deleted++
+			continue
+		}
 		rec := event.Record{
 			NotificationID: n.ID,
 			Object:         n.Object,
@@ -169,9 +176,12 @@ func (h *Handlers) outbound(c *gin.Context) {
 	// Both flows see every notification; each queue deduplicates on its own,
 	// so a retry after a partial failure fills in only what is missing.
 	ctx := c.Request.Context()
-	fresh, err := h.cfg.Records.Enqueue(ctx, records...)
-	if err == nil {
-		_, err = h.cfg.Monitoring.Enqueue(ctx, monitoring...)
+	var fresh []bool
+	if len(records) > 0 {
+		fresh, err = h.cfg.Records.Enqueue(ctx, records...)
+		if err == nil {
+			_, err = h.cfg.Monitoring.Enqueue(ctx, monitoring...)
+		}
 	}
 	if err != nil {
 		h.log.Error("outbound message not recorded", "action_id", msg.ActionID, "err", err)
@@ -186,7 +196,8 @@ func (h *Handlers) outbound(c *gin.Context) {
 	}
 	h.count(source, "accepted", accepted)
 	h.count(source, "duplicate", len(fresh)-accepted)
-	h.log.Info("outbound message recorded", "action_id", msg.ActionID, "notifications", len(records), "new", accepted)
+	h.count(source, "deleted", deleted)
+	h.log.Info("outbound message recorded", "action_id", msg.ActionID, "notifications", len(records), "new", accepted, "deleted", deleted)
 	c.Data(http.StatusOK, "text/xml; charset=utf-8", []byte(ackEnvelope))
 }
 

@@ -15,7 +15,7 @@ const wait = 10 * time.Second
 func contact(id, first, phone, status string) map[string]*string {
 	return map[string]*string{
 		"Id": S(id), "FirstName": S(first), "MobilePhone": S(phone), "Outreach_Status__c": S(status),
-		"Case_Number__c": S("NYC-2020-000999"), "Preferred_Language__c": S("English"), "Priority__c": S("1"),
+		"Case_Number__c": S("NYC-2020-000999"), "Preferred_Language__c": S("English"), "Priority__c": N(1),
 		"Index_Case_Name__c": S("Jordan Example"),
 	}
 }

@@ -287,7 +287,12 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []map[string]any{}
 	for i := offset; i < len(matched) && i < offset+pageSize; i++ {
-		out = append(out, s.taskJSON(r, matched[i]))
+		t := s.taskJSON(r, matched[i])
+		// TaskRouter's Tasks list answers `attributes: null` (twilio-oai
+		// declares Task.attributes nullable); only a fetch of one task
+		// carries them, so a client must not rely on them here.
+		t["attributes"] = nil
+		out = append(out, t)
 	}
 	s.mu.Unlock()
 
