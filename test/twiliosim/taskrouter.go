@@ -377,6 +377,26 @@ func (s *Server) SetAssignmentStatus(sid, status string) error {
 	return nil
 }
 
+// WriteAttributes merges patch into a task's attributes as the Flex UI does
+// during a call (conference, call_sid, conversations.*): a new version, so a
+// client's older ETag now gets 412 (TaskRouter's Update Task honours If-Match:
+// twilio-oai UpdateTask `If-Match` header, "the If-Match HTTP request header").
+func (s *Server) WriteAttributes(sid string, patch map[string]any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tasks[sid]
+	if !ok {
+		return fmt.Errorf("twiliosim: no task %s", sid)
+	}
+	if t.Attributes == nil {
+		t.Attributes = map[string]any{}
+	}
+	mergeInto(t.Attributes, patch)
+	t.Version++
+	t.DateUpdated = s.now()
+	return nil
+}
+
 // CompleteTask marks a task completed, merges attrPatch into its attributes
 // (as a Flex plugin writes outcome and follow-up date) and, when an
 // EventCallbackURL is set, posts a signed task.completed event to it.
