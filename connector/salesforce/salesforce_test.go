@@ -7,18 +7,21 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cityhealth/bridge/connector/salesforce"
@@ -83,6 +86,7 @@ func TestLogin(t *testing.T) {
 		script   func(*sfsim.Server)
 		wantCode string // "" = success
 		wantDesc string
+		sandbox  bool
 	}{
 		{name: "ok"},
 		{name: "unknown client id", mut: func(c *salesforce.Config, _ *sfsim.Server) { c.ClientID = "3MVGwrong" },
@@ -91,15 +95,24 @@ func TestLogin(t *testing.T) {
 			wantCode: "invalid_grant"},
 		{name: "wrong key", mut: func(c *salesforce.Config, _ *sfsim.Server) { c.PrivateKey = otherKey },
 			wantCode: "invalid_grant", wantDesc: "invalid assertion"},
-		{name: "wrong audience", mut: func(c *salesforce.Config, s *sfsim.Server) {
+		// aud is login.salesforce.com whatever host the request goes to.
+		{name: "another login host, same audience", mut: func(c *salesforce.Config, s *sfsim.Server) {
 			c.LoginURL = strings.Replace(s.URL, "127.0.0.1", "localhost", 1)
+		}},
+		{name: "sandbox audience on production", mut: func(c *salesforce.Config, s *sfsim.Server) {
+			c.Audience = salesforce.AudienceTest
 		}, wantCode: "invalid_grant", wantDesc: "audience is invalid"},
+		{name: "sandbox", sandbox: true, mut: func(c *salesforce.Config, s *sfsim.Server) {
+			c.Audience = salesforce.AudienceTest
+		}},
+		{name: "production audience on a sandbox", sandbox: true,
+			wantCode: "invalid_grant", wantDesc: "audience is invalid"},
 		{name: "scripted refusal", script: func(s *sfsim.Server) { s.FailToken(1, "invalid_grant", "user hasn't approved this consumer") },
 			wantCode: "invalid_grant", wantDesc: "user hasn't approved this consumer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sim := sfsim.New(sfsim.Options{PrivateKey: testKey()})
+			sim := sfsim.New(sfsim.Options{PrivateKey: testKey(), Sandbox: tt.sandbox})
 			defer sim.Close()
 			cfg := salesforce.Config{LoginURL: sim.URL, ClientID: sim.ClientID, Username: sim.Username,
 				PrivateKey: sim.PrivateKey(), HTTPClient: salesforce.NewHTTPClient(fastRetry, nil)}
@@ -845,4 +858,51 @@ func BenchmarkUpsertCollection1000(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(e.sim.APICalls())/float64(b.N), "calls/1000rec")
+}
+
+func TestDefaultAudience(t *testing.T) {
+	for login, want := range map[string]string{
+		"https://login.salesforce.com":                       salesforce.AudienceLogin,
+		"https://test.salesforce.com":                        salesforce.AudienceTest,
+		"https://cityhealth.my.salesforce.com":               salesforce.AudienceLogin,
+		"https://cityhealth--uat.sandbox.my.salesforce.com":  salesforce.AudienceTest,
+		"https://CityHealth--UAT.Sandbox.My.Salesforce.com/": salesforce.AudienceTest,
+		"https://sandbox.my.salesforce.com.attacker.example": salesforce.AudienceLogin,
+		"http://127.0.0.1:8443":                              salesforce.AudienceLogin,
+	} {
+		if got := salesforce.DefaultAudience(login); got != want {
+			t.Errorf("DefaultAudience(%q) = %q, want %q", login, got, want)
+		}
+	}
+}
+
+// The assertion's aud is one string, not golang-jwt's default array, and the
+// package-wide jwt.MarshalSingleStringAsArray is left alone.
+func TestAssertionAudienceIsOneString(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		parts := strings.Split(r.PostForm.Get("assertion"), ".")
+		if len(parts) == 3 {
+			raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			var claims map[string]json.RawMessage
+			_ = json.Unmarshal(raw, &claims)
+			got = string(claims["aud"])
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_grant","error_description":"audience is invalid"}`))
+	}))
+	defer srv.Close()
+	c, err := salesforce.NewClient(salesforce.Config{LoginURL: srv.URL, ClientID: "3MVGx", Username: "u@example.org",
+		PrivateKey: testKey(), HTTPClient: salesforce.NewHTTPClient(fastRetry, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Token(context.Background())
+	if got != `"https://login.salesforce.com"` {
+		t.Fatalf("aud = %s, want the single string", got)
+	}
+	if !jwt.MarshalSingleStringAsArray {
+		t.Fatal("jwt.MarshalSingleStringAsArray was changed: package-level state")
+	}
 }

@@ -50,6 +50,10 @@ type Options struct {
 	// StrictHost refuses requests whose Host is not the real Twilio host
 	// for the path (taskrouter/api/iam.twilio.com), to prove a client kept it.
 	StrictHost bool
+	// Region is the account's region: outside us1, Flex tokens are validated
+	// at iam.{region}.twilio.com (twilio-flex-token-validator with
+	// TWILIO_REGION), so StrictHost wants that host for IAM.
+	Region string
 }
 
 const maxRequestLog = 10000
@@ -156,7 +160,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if s.opts.StrictHost {
-			if want := hostFor(r.URL.Path); want != "" && stripPort(r.Host) != want {
+			if want := hostFor(r.URL.Path, s.opts.Region); want != "" && stripPort(r.Host) != want {
 				writeError(w, http.StatusNotFound, 20404, "unknown host "+r.Host)
 				return
 			}
@@ -165,13 +169,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-func hostFor(path string) string {
+func hostFor(path, region string) string {
 	switch {
 	case strings.HasPrefix(path, "/v1/Workspaces/"):
 		return "taskrouter.twilio.com"
 	case strings.HasPrefix(path, "/2010-04-01/"):
 		return "api.twilio.com"
 	case strings.HasPrefix(path, "/v1/Accounts/"):
+		if region != "" && region != "us1" {
+			return "iam." + region + ".twilio.com"
+		}
 		return "iam.twilio.com"
 	}
 	return ""
