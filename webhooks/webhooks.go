@@ -322,6 +322,12 @@ func (h *Handlers) taskRouter(c *gin.Context, form url.Values) {
 		c.JSON(http.StatusBadRequest, gin.H{"error": "TaskSid is missing"})
 		return
 	}
+	if !ev.Writes() {
+		// A canceled task nobody worked (timed out, or canceled by the bridge).
+		h.count(source, "ignored", 1)
+		c.Status(http.StatusOK)
+		return
+	}
 	key := firstNonEmpty(ev.EventSID, c.GetHeader("I-Twilio-Idempotency-Token"), ev.EventType+":"+ev.TaskSID+":"+form.Get("Timestamp"))
 	if h.enqueueOne(c, source, h.cfg.Writeback, key, event.Writeback{Task: &ev}) {
 		c.Status(http.StatusOK)

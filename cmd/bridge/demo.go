@@ -250,7 +250,7 @@ func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *tw
 			continue
 		}
 		followUp := time.Now().AddDate(0, 0, 2).Format("2006-01-02")
-		if err := tw.CompleteTask(t.SID, map[string]any{"conversations": map[string]any{"outcome": "Reached - agreed to quarantine"}, "follow_up_date": followUp, "call_sid": "CA00000000000000000000000000000001"}); err != nil {
+		if err := tw.CompleteTask(t.SID, map[string]any{"conversations": map[string]any{"outcome": "Reached - agreed to quarantine", "talk_time": 184}, "follow_up_date": followUp, "call_sid": "CA00000000000000000000000000000001"}); err != nil {
 			fmt.Fprintf(&b, "  - completing a task failed: %v\n", err)
 			break
 		}

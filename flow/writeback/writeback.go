@@ -221,7 +221,8 @@ func (f *Flow) rowsFor(ctx context.Context, m *mapping.Mapping, msg redis.Messag
 
 func (f *Flow) outcomeRows(m *mapping.Mapping, t *event.Task) ([]row, error) {
 	o := m.OutcomeToCRM()
-	if o == nil {
+	if o == nil || !t.Writes() {
+		// However it came (webhook or reconciler), an unworked cancel writes nothing.
 		return nil, nil
 	}
 	fields, followUp, err := o.Apply(TaskTree(t))

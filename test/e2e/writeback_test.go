@@ -58,7 +58,8 @@ func rowsByExternalID(b *Bridge) map[string]int {
 func TestWritebackOutcomeAndFollowUp(t *testing.T) {
 	b := MustStart(t, Options{})
 	b.Log.Plant("Reached - agreed to quarantine", "+12125550123")
-	form := TaskEvent(t, sid("EV", 1), sid("WT", 1), "003RM00000Qx1a2YAB", nil)
+	form := TaskEvent(t, sid("EV", 1), sid("WT", 1), "003RM00000Qx1a2YAB",
+		map[string]any{"conversations": map[string]any{"outcome": "Reached - agreed to quarantine", "talk_time": 187}})
 	if resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", form); resp.StatusCode != http.StatusOK {
 		t.Fatalf("event refused: %d %s", resp.StatusCode, body)
 	}
@@ -83,7 +84,8 @@ func TestWritebackOutcomeAndFollowUp(t *testing.T) {
 			t.Errorf("outcome %s = %v, want %v", k, outcome[k], v)
 		}
 	}
-	if fmt.Sprint(outcome["CallDurationInSeconds"]) != "412" {
+	// The talk time the desktop wrote, not TaskAge (412 s, queue time included).
+	if fmt.Sprint(outcome["CallDurationInSeconds"]) != "187" {
 		t.Errorf("CallDurationInSeconds = %v", outcome["CallDurationInSeconds"])
 	}
 	if followUp["ActivityDate"] != "2020-06-04" || followUp["Status"] != "Not Started" || followUp["Subject"] != "Follow-up call" || followUp["WhoId"] != "003RM00000Qx1a2YAB" {
@@ -316,6 +318,41 @@ func TestKilledInstanceWorkTakenOverWithinAMinute(t *testing.T) {
 	for ext, n := range rowsByExternalID(b) {
 		if n != 1 {
 			t.Fatalf("row %s written %d times", ext, n)
+		}
+	}
+}
+
+// task.canceled fires when a task's timeout runs out and when the bridge
+// cancels a task; such a task was never worked and writes nothing. A worked
+// task that is canceled (it carries an outcome or a call_sid) is written.
+func TestWritebackCanceledOnlyWhenWorked(t *testing.T) {
+	b := MustStart(t, Options{})
+	post := func(n int, reason string, attrs map[string]any) {
+		t.Helper()
+		form := TaskEvent(t, sid("EV", n), sid("WT", n), ContactID(n), attrs)
+		form.Set("EventType", "task.canceled")
+		form.Set("TaskAssignmentStatus", "canceled")
+		form.Del("TaskCompletedReason")
+		form.Set("TaskCanceledReason", reason)
+		form.Set("TaskAge", "1209600")
+		if resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", form); resp.StatusCode != http.StatusOK {
+			t.Fatalf("event refused: %d %s", resp.StatusCode, body)
+		}
+	}
+	// The sample's attributes carry call_sid and an outcome; these drop them.
+	unworked := map[string]any{"call_sid": nil, "conversations": nil, "conference": nil, "follow_up_date": nil}
+	post(301, "Task TTL Exceeded", unworked)
+	post(302, "record closed in Salesforce", unworked)
+	post(303, "Worker hung up", map[string]any{"conversations": nil, "follow_up_date": nil}) // a call was placed
+	Eventually(t, wait, "the worked task's row", func() bool { return rowsByExternalID(b)[sid("WT", 303)] == 1 })
+	b.Settle(wait)
+	rows := rowsByExternalID(b)
+	if rows[sid("WT", 301)] != 0 || rows[sid("WT", 302)] != 0 || len(rows) != 1 {
+		t.Fatalf("rows %v: an unworked cancel was written", rows)
+	}
+	for _, r := range b.SF.Records("Task") {
+		if r["CallDurationInSeconds"] != nil {
+			t.Fatalf("a duration without talk time: %v", r["CallDurationInSeconds"])
 		}
 	}
 }
