@@ -500,7 +500,8 @@ func TestQuoteSOQL(t *testing.T) {
 		{`' OR Name != '`, `'\' OR Name != \''`},
 		{`\' OR Name != \'`, `'\\\' OR Name != \\\''`},
 		{"line\nbreak\r\t", `'line\nbreak\r\t'`},
-		{"bell\a", `'bell\u0007'`},
+		{"bell\a", `'bell'`},
+		{"back\bspace\fform", `'back\bspace\fform'`},
 		{`say "hi"`, `'say \"hi\"'`},
 		{"100%_", `'100%_'`},
 	}
@@ -541,6 +542,8 @@ func TestQuoteSOQLAgainstSim(t *testing.T) {
 		{"two\nlines", 1},
 		{"alice", 1}, // SOQL = is case-insensitive
 		{"100%", 1},
+		{"tab\there", 0},
+		{"ctrl\x01\x08\x0c\x7f", 0}, // still a valid literal: SOQL has no \uXXXX
 	}
 	for _, tt := range tests {
 		p, err := e.client.Query(ctx, sel+" WHERE LastName = "+salesforce.QuoteSOQL(tt.value))

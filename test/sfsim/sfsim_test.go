@@ -266,6 +266,7 @@ func TestSOQL(t *testing.T) {
 		{q: "SELECT Id FROM Contact WHERE LastName = 'a' AND LastName = 'b' OR LastName = 'c'", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT Id FROM Contact WHERE LastName = 'unterminated", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT Id FROM Contact WHERE LastName = 'bad \\q escape'", wantCode: "MALFORMED_QUERY"},
+		{q: "SELECT Id FROM Contact WHERE LastName = 'no \\u0041 escape'", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT Id FROM Contact WHERE LastName = '' OR LastName != '' '", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT Id FROM Contact LIMIT x", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT FROM Contact", wantCode: "MALFORMED_QUERY"},
