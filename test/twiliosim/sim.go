@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -87,6 +88,11 @@ type Server struct {
 	failNext  map[string][]int // op -> statuses of the next failing calls
 	latency   map[string]time.Duration
 	outage    bool
+	// windowRefusals picks the next scheduling-window code.
+	windowRefusals int
+	// skew (nanoseconds) moves the sim's clock away from the client's, as
+	// Twilio's own clock may be; atomic because now() runs under mu.
+	skew atomic.Int64
 }
 
 // New starts a simulator on a loopback port.
@@ -130,7 +136,9 @@ func (s *Server) Close() {
 	})
 }
 
-func (s *Server) now() time.Time { return s.opts.Now().UTC() }
+func (s *Server) now() time.Time {
+	return s.opts.Now().Add(time.Duration(s.skew.Load())).UTC()
+}
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -262,6 +270,10 @@ func (s *Server) SetLatency(op string, d time.Duration) {
 	}
 	s.latency[op] = d
 }
+
+// SetClockSkew puts the sim's clock d ahead of its Now (behind when d < 0),
+// as Twilio's clock may differ from the bridge's.
+func (s *Server) SetClockSkew(d time.Duration) { s.skew.Store(int64(d)) }
 
 // SetOutage makes every call answer 503 until switched off.
 func (s *Server) SetOutage(on bool) {
