@@ -319,11 +319,34 @@ func TestUpsertCollectionPartialFailure(t *testing.T) {
 	e.sim.SetRequired("Task", "Subject")
 	existing := e.sim.AddRecord("Task", map[string]any{"Twilio_Task_Sid__c": "WT-old", "Subject": "Old"})
 
+	// An unknown (or hidden) field anywhere fails the whole request, not a row.
+	for name, bad := range map[string]salesforce.Record{
+		"rejected field": {"Twilio_Task_Sid__c": "WT-bad", "Subject": "x", "CallDisposition": "Reached"},
+		"unknown field":  {"Twilio_Task_Sid__c": "WT-nofield", "Subject": "x", "No_Such__c": 1},
+	} {
+		_, err := e.client.UpsertCollection(context.Background(), "Task", "Twilio_Task_Sid__c",
+			[]salesforce.Record{{"Twilio_Task_Sid__c": "WT-fine", "Subject": "ok"}, bad})
+		var ae *salesforce.APIError
+		if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "INVALID_FIELD" || len(ae.Fields) != 1 || salesforce.IsTransient(err) {
+			t.Fatalf("%s: err = %v, want a whole-request 400 INVALID_FIELD naming the field", name, err)
+		}
+		if strings.Contains(err.Error(), "Reached") {
+			t.Fatalf("error carries a value: %v", err)
+		}
+	}
+	_, err := e.client.UpsertCollection(context.Background(), "Task", "Twilio_Task_Sid__c",
+		[]salesforce.Record{{"Twilio_Task_Sid__c": "WT-type", "Subject": "x", "CallDurationInSeconds": "long"}})
+	var ae *salesforce.APIError
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "JSON_PARSER_ERROR" || strings.Contains(err.Error(), "long") {
+		t.Fatalf("wrong type: err = %v, want a whole-request 400 JSON_PARSER_ERROR without the value", err)
+	}
+	if n := len(e.sim.Records("Task")); n != 1 {
+		t.Fatalf("refused requests wrote %d rows", n-1)
+	}
+
 	recs := []salesforce.Record{
 		{"Twilio_Task_Sid__c": "WT-new", "Subject": "New"},
-		{"Twilio_Task_Sid__c": "WT-bad", "Subject": "x", "CallDisposition": "Reached"},
 		{"Twilio_Task_Sid__c": "WT-old", "Subject": "Updated"},
-		{"Twilio_Task_Sid__c": "WT-nofield", "Subject": "x", "No_Such__c": 1},
 		{"Twilio_Task_Sid__c": "WT-nosubject"},
 	}
 	res, err := e.client.UpsertCollection(context.Background(), "Task", "Twilio_Task_Sid__c", recs)
@@ -335,9 +358,7 @@ func TestUpsertCollectionPartialFailure(t *testing.T) {
 		code             string
 	}{
 		{true, true, ""},
-		{false, false, "INVALID_FIELD"},
 		{true, false, ""},
-		{false, false, "INVALID_FIELD"},
 		{false, false, "REQUIRED_FIELD_MISSING"},
 	}
 	if len(res) != len(want) {
@@ -358,7 +379,7 @@ func TestUpsertCollectionPartialFailure(t *testing.T) {
 			}
 		}
 	}
-	if res[2].ID != existing {
+	if res[1].ID != existing {
 		t.Errorf("updated row id = %q, want %q", res[2].ID, existing)
 	}
 	if got := e.sim.Record("Task", existing)["Subject"]; got != "Updated" {

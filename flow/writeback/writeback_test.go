@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,8 @@ type fakeCRM struct {
 	calls     [][]salesforce.Record
 	callErr   error
 	rowResult func(rec salesforce.Record) salesforce.RowResult
+	// refuse fails a whole call, as Collections does for one bad row.
+	refuse func(recs []salesforce.Record) error
 }
 
 var _ CRM = (*fakeCRM)(nil)
@@ -28,6 +31,11 @@ func (f *fakeCRM) UpsertCollection(_ context.Context, _, _ string, recs []salesf
 	f.calls = append(f.calls, recs)
 	if f.callErr != nil {
 		return nil, f.callErr
+	}
+	if f.refuse != nil {
+		if err := f.refuse(recs); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]salesforce.RowResult, len(recs))
 	for i, r := range recs {
@@ -173,5 +181,63 @@ func TestRepliesAndSurveys(t *testing.T) {
 	}
 	if survey["Survey_Key__c"] != "003RM00000Qx1a2YAB-2020-06-02" || survey["Fever__c"] != true || survey["Cough__c"] != false {
 		t.Fatalf("survey row %v", survey)
+	}
+}
+
+// One bad row fails a Collections call as a whole (400 INVALID_FIELD or
+// JSON_PARSER_ERROR). The batch is split until the bad row is alone: it
+// goes to the dead letters with its code and field, the 199 others are
+// written in the same pass, and the calls stay within 1 + 2*log2(200).
+func TestWholeRequestRefusalIsolatesTheBadRow(t *testing.T) {
+	for _, refusal := range []*salesforce.APIError{
+		{Status: 400, Code: "INVALID_FIELD", Fields: []string{"Extra__c"}},
+		{Status: 400, Code: "JSON_PARSER_ERROR"},
+	} {
+		t.Run(refusal.Code, func(t *testing.T) {
+			written := map[string]int{}
+			crm := &fakeCRM{refuse: func(recs []salesforce.Record) error {
+				for _, r := range recs {
+					if r["Twilio_Task_Sid__c"] == "WT57" {
+						return fmt.Errorf("upsert collection Task: %w", refusal)
+					}
+				}
+				for _, r := range recs {
+					written[r["Twilio_Task_Sid__c"].(string)]++
+				}
+				return nil
+			}}
+			f := newFlow(t, crm)
+			var msgs []redis.Message
+			for i := 0; i < 200; i++ {
+				msgs = append(msgs, taskMsg(i, false))
+			}
+			errs := f.Handle(context.Background(), msgs)
+			for i, err := range errs {
+				if i == 57 {
+					if !redis.IsPermanent(err) || !strings.Contains(err.Error(), refusal.Code) {
+						t.Fatalf("bad row: %v, want a permanent %s", err, refusal.Code)
+					}
+					if refusal.Code == "INVALID_FIELD" && !strings.Contains(err.Error(), "Extra__c") {
+						t.Fatalf("bad row's error does not name the field: %v", err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("good row %d: %v", i, err)
+				}
+			}
+			if len(written) != 199 {
+				t.Fatalf("%d rows written, want 199", len(written))
+			}
+			for sid, n := range written {
+				if n != 1 {
+					t.Fatalf("%s written %d times", sid, n)
+				}
+			}
+			if n := len(crm.calls); n > 1+2*8 {
+				t.Fatalf("%d Salesforce calls, want at most 17", n)
+			}
+			t.Logf("%s: %d Salesforce calls for 200 rows with one bad", refusal.Code, len(crm.calls))
+		})
 	}
 }

@@ -370,8 +370,21 @@ func TestCollections(t *testing.T) {
 		t.Fatalf("201 rows: %d %s", a.status, a.body)
 	}
 
+	// An unknown field or a value of the wrong type anywhere: one 400 for the
+	// whole request, nothing written.
+	unknown := rec("WT-bad")
+	unknown["Nope__c"] = 1
+	wrongType := rec("WT-bad2")
+	wrongType["CallDurationInSeconds"] = "twelve"
+	for code, bad := range map[string]map[string]any{"INVALID_FIELD": unknown, "JSON_PARSER_ERROR": wrongType} {
+		a = call(t, s, tok, "PATCH", "/composite/sobjects/Task/Twilio_Task_Sid__c", map[string]any{"records": []any{rec("WT-a"), bad}})
+		if a.status != 400 || a.errorCode() != code || len(s.Records("Task")) != 0 {
+			t.Fatalf("%s: %d %s", code, a.status, a.body)
+		}
+	}
+
 	bad := rec("WT-bad")
-	bad["Nope__c"] = 1
+	delete(bad, "Twilio_Task_Sid__c") // a row error: MISSING_ARGUMENT
 	a = call(t, s, tok, "PATCH", "/composite/sobjects/Task/Twilio_Task_Sid__c", map[string]any{"allOrNone": true, "records": []any{rec("WT-a"), bad}})
 	var rows []struct {
 		ID      string
@@ -381,7 +394,7 @@ func TestCollections(t *testing.T) {
 	if err := json.Unmarshal(a.body, &rows); err != nil || a.status != 200 || len(rows) != 2 {
 		t.Fatalf("allOrNone: %d %s", a.status, a.body)
 	}
-	if rows[0].Success || rows[0].Errors[0].StatusCode != "ALL_OR_NONE_OPERATION_ROLLED_BACK" || rows[1].Errors[0].StatusCode != "INVALID_FIELD" {
+	if rows[0].Success || rows[0].Errors[0].StatusCode != "ALL_OR_NONE_OPERATION_ROLLED_BACK" || rows[1].Errors[0].StatusCode != "MISSING_ARGUMENT" {
 		t.Fatalf("allOrNone rows = %+v", rows)
 	}
 	if len(s.Records("Task")) != 0 {
