@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -201,6 +202,15 @@ func seedContacts(sf *sfsim.Server) []string {
 	return ids
 }
 
+// soapNumber renders a number as an Outbound Message does ("2.0").
+func soapNumber(f float64) string {
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
 // playThrough sends the seeded contacts through record sync and monitoring,
 // then completes Alex's task in Flex so the outcome is written back.
 func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *twiliosim.Server, ids []string) string {
@@ -213,7 +223,8 @@ func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *tw
 			if s, ok := v.(string); ok && k != "attributes" {
 				fmt.Fprintf(&fields, "<sf:%s>%s</sf:%s>", k, xmlEscape(s), k)
 			} else if f, ok := v.(float64); ok {
-				fmt.Fprintf(&fields, "<sf:%s>%g</sf:%s>", k, f, k)
+				// SOAP carries every number as an xsd:double: 2 is "2.0".
+				fmt.Fprintf(&fields, "<sf:%s>%s</sf:%s>", k, soapNumber(f), k)
 			}
 		}
 		notes = append(notes, fmt.Sprintf(`<Notification><Id>04lRM0000DEMO%05d</Id><sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">%s</sObject></Notification>`, i, fields.String()))
