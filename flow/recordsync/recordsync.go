@@ -272,10 +272,8 @@ func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToT
 // conversations.*, the wrap-up), so a blind write would wipe them. A 412
 // means Flex wrote in between: read again and merge again.
 func (f *Flow) update(ctx context.Context, l *link, attrs map[string]any, priority int) (Outcome, error) {
-	var err error
 	for range f.cfg.UpdateAttempts {
-		var cur twilio.Task
-		cur, err = f.cfg.Tasks.FetchTask(ctx, l.TaskSID)
+		cur, err := f.cfg.Tasks.FetchTask(ctx, l.TaskSID)
 		if err != nil {
 			return "", err
 		}
@@ -295,8 +293,8 @@ func (f *Flow) update(ctx context.Context, l *link, attrs map[string]any, priori
 			return "", err
 		}
 	}
-	// Still racing after every attempt: the queue retries later.
-	return "", fmt.Errorf("task changed under every update attempt: %w", err)
+	// Still racing after every attempt: not permanent, the queue retries later.
+	return "", fmt.Errorf("task changed under each of %d update attempts (412)", f.cfg.UpdateAttempts)
 }
 
 // MergeAttributes returns current with mapped merged in: mapped leaves win,

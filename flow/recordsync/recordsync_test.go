@@ -310,6 +310,23 @@ func TestUpdateMergesAndRetriesOnStaleETag(t *testing.T) {
 	}
 }
 
+// A task Flex keeps changing: after UpdateAttempts rounds the sync fails in
+// a way the queue retries, never as a dead letter.
+func TestUpdateRacingFlexIsRetriedLater(t *testing.T) {
+	tasks := &fakeTasks{update: func(string) error { return &twilio.APIError{Status: 412, Code: 20412} }}
+	f, _ := newFlow(t, tasks)
+	if _, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550123", "")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550199", ""))
+	if err == nil || redis.IsPermanent(err) {
+		t.Fatalf("err %v: want a retryable error", err)
+	}
+	if n := len(tasks.calls); n != 1+f.cfg.UpdateAttempts {
+		t.Fatalf("calls %v: want the create and %d update attempts", tasks.calls, f.cfg.UpdateAttempts)
+	}
+}
+
 // etagTasks records what the last successful conditional update wrote.
 type etagTasks struct {
 	*fakeTasks
