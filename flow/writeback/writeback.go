@@ -170,8 +170,18 @@ func (f *Flow) upsert(ctx context.Context, t target, rows []*row, errs []error) 
 	if err != nil && wholeRequestRefusal(err) && len(rows) > 1 {
 		// sObject Collections fails the whole request (400 INVALID_FIELD,
 		// JSON_PARSER_ERROR) for one row's unknown field or wrongly typed
-		// value. Split until the bad row is alone: it fails on its own, and
-		// the others are written in this same pass.
+		// value. An unknown field it names fails every row that carries
+		// it: those go at once, the others are sent again.
+		if bad, good := partitionByFields(rows, err); len(bad) > 0 && len(good) > 0 {
+			perm := classify(fmt.Errorf("upsert %s rows: %w", t.object, err))
+			for _, r := range bad {
+				fail(errs, r.msgs, perm)
+			}
+			f.upsert(ctx, t, good, errs)
+			return
+		}
+		// Otherwise split until the bad row is alone: it fails on its
+		// own, and the others are written in this same pass.
 		half := len(rows) / 2
 		f.upsert(ctx, t, rows[:half], errs)
 		f.upsert(ctx, t, rows[half:], errs)
@@ -341,6 +351,29 @@ func rowError(object, extValue string, errs []salesforce.RowError) error {
 		return redis.Permanent(err)
 	}
 	return err
+}
+
+// partitionByFields splits rows by whether they carry a field an
+// INVALID_FIELD refusal names (Salesforce field names ignore case).
+func partitionByFields(rows []*row, err error) (bad, good []*row) {
+	var apiErr *salesforce.APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != "INVALID_FIELD" || len(apiErr.Fields) == 0 {
+		return nil, rows
+	}
+	for _, r := range rows {
+		carries := false
+		for k := range r.fields {
+			for _, f := range apiErr.Fields {
+				carries = carries || strings.EqualFold(k, f)
+			}
+		}
+		if carries {
+			bad = append(bad, r)
+		} else {
+			good = append(good, r)
+		}
+	}
+	return bad, good
 }
 
 // wholeRequestRefusal is a Collections call Salesforce refused as a whole

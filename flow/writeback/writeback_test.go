@@ -241,3 +241,47 @@ func TestWholeRequestRefusalIsolatesTheBadRow(t *testing.T) {
 		})
 	}
 }
+
+// An INVALID_FIELD refusal that names a field: every row carrying it fails
+// at once and the rest go in one more call, however many rows are bad.
+func TestUnknownFieldFailsTheRowsCarryingIt(t *testing.T) {
+	doc := strings.Replace(config.ExampleMapping, "    CallObject: {path: task.attributes.call_sid}\n",
+		"    CallObject: {path: task.attributes.call_sid}\n    Extra__c: {path: task.attributes.extra}\n", 1)
+	m, err := mapping.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := 0
+	crm := &fakeCRM{refuse: func(recs []salesforce.Record) error {
+		for _, r := range recs {
+			if _, ok := r["Extra__c"]; ok {
+				return &salesforce.APIError{Status: 400, Code: "INVALID_FIELD", Fields: []string{"extra__c"}}
+			}
+		}
+		written += len(recs)
+		return nil
+	}}
+	f, err := New(Config{CRM: crm, Contacts: fakeContacts{}, Mappings: mapping.NewHolder(m, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []redis.Message
+	for i := 0; i < 200; i++ {
+		ev := event.Writeback{Task: &event.Task{EventSID: fmt.Sprintf("EV%d", i), EventType: "task.completed", TaskSID: fmt.Sprintf("WT%d", i),
+			Attributes: map[string]any{"crm": map[string]any{"record_id": "003RM00000Qx1a2YAB"}}}}
+		if i%10 == 3 {
+			ev.Task.Attributes["extra"] = "x"
+		}
+		b, _ := json.Marshal(ev)
+		msgs = append(msgs, redis.Message{ID: fmt.Sprint(i), Payload: b})
+	}
+	errs := f.Handle(context.Background(), msgs)
+	for i, err := range errs {
+		if (i%10 == 3) != (err != nil) || (err != nil && !redis.IsPermanent(err)) {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if written != 180 || len(crm.calls) != 2 {
+		t.Fatalf("%d rows written in %d calls, want 180 in 2", written, len(crm.calls))
+	}
+}

@@ -357,47 +357,66 @@ func TestWritebackCanceledOnlyWhenWorked(t *testing.T) {
 	}
 }
 
-// One outcome carries a field Salesforce does not know, so every
-// Collections call holding it fails as a whole (400 INVALID_FIELD). That
-// outcome is dead-lettered with its code and field; the others land once.
+// One outcome carries a field Salesforce does not know, or a value of the
+// wrong type, so every Collections call holding it fails as a whole (400
+// INVALID_FIELD or JSON_PARSER_ERROR). That outcome is dead-lettered with its
+// code (and field, when Salesforce names it); the others land once.
 func TestWritebackBadRowDoesNotHoldTheBatch(t *testing.T) {
-	doc := strings.Replace(Testdata(t, "mapping.yaml"), "    CallObject: {path: task.attributes.call_sid}\n",
-		"    CallObject: {path: task.attributes.call_sid}\n    Extra__c: {path: task.attributes.extra}\n", 1)
-	b := MustStart(t, Options{Mapping: doc})
-	const n = 40
-	const bad = 17
-	for i := 0; i < n; i++ {
-		attrs := map[string]any{"follow_up_date": nil}
-		if i == bad {
-			attrs["extra"] = "only this row has it"
-		}
-		form := TaskEvent(t, sid("EV", 500+i), sid("WT", 500+i), ContactID(500+i), attrs)
-		if resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", form); resp.StatusCode != http.StatusOK {
-			t.Fatalf("event %d refused: %d %s", i, resp.StatusCode, body)
-		}
+	cases := []struct {
+		code, rule, field string
+		attrs             map[string]any
+	}{
+		{"INVALID_FIELD", "    Extra__c: {path: task.attributes.extra}\n", "Extra__c",
+			map[string]any{"extra": "only this row has it"}},
+		// No transform: the text reaches a number field as it is.
+		{"JSON_PARSER_ERROR", "    CallDurationInSeconds: {path: task.attributes.conversations.talk_time}\n", "",
+			map[string]any{"conversations": map[string]any{"outcome": "Reached", "talk_time": "only this row has it"}}},
 	}
-	var dl []map[string]any
-	Eventually(t, wait, "the good rows and one dead letter", func() bool {
-		dl = deadLetters(t, b)
-		return len(b.SF.Records("Task")) == n-1 && len(dl) == 1
-	})
-	b.Settle(wait)
-	rows := rowsByExternalID(b)
-	for i := 0; i < n; i++ {
-		want := 1
-		if i == bad {
-			want = 0
-		}
-		if rows[sid("WT", 500+i)] != want {
-			t.Fatalf("outcome %d written %d times, want %d", i, rows[sid("WT", 500+i)], want)
-		}
-	}
-	if e, _ := dl[0]["error"].(string); !strings.Contains(e, "INVALID_FIELD") || !strings.Contains(e, "Extra__c") || strings.Contains(e, "only this row") {
-		t.Fatalf("dead letter error %q: want the code and field, never the value", e)
-	}
-	calls := b.SF.Calls("PATCH", "/composite/sobjects/Task/Twilio_Task_Sid__c")
-	t.Logf("%d outcomes, one bad: %d Collections calls", n, calls)
-	if calls > 3*(1+2*6) {
-		t.Fatalf("%d Collections calls for %d outcomes", calls, n)
+	for _, tc := range cases {
+		t.Run(tc.code, func(t *testing.T) {
+			t.Parallel()
+			doc := strings.Replace(Testdata(t, "mapping.yaml"), "    CallDurationInSeconds: {path: task.attributes.conversations.talk_time, transform: int}   # the agent desktop writes it at wrap-up (seconds); task.age counts queue time too\n", "", 1)
+			doc = strings.Replace(doc, "    CallObject: {path: task.attributes.call_sid}\n", "    CallObject: {path: task.attributes.call_sid}\n"+tc.rule, 1)
+			b := MustStart(t, Options{Mapping: doc})
+			const n = 40
+			const bad = 17
+			for i := 0; i < n; i++ {
+				attrs := map[string]any{"follow_up_date": nil, "conversations": map[string]any{"outcome": "Reached", "talk_time": 60}}
+				if i == bad {
+					for k, v := range tc.attrs {
+						attrs[k] = v
+					}
+				}
+				form := TaskEvent(t, sid("EV", 500+i), sid("WT", 500+i), ContactID(500+i), attrs)
+				if resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", form); resp.StatusCode != http.StatusOK {
+					t.Fatalf("event %d refused: %d %s", i, resp.StatusCode, body)
+				}
+			}
+			var dl []map[string]any
+			Eventually(t, wait, "the good rows and one dead letter", func() bool {
+				dl = deadLetters(t, b)
+				return len(b.SF.Records("Task")) == n-1 && len(dl) == 1
+			})
+			b.Settle(wait)
+			rows := rowsByExternalID(b)
+			for i := 0; i < n; i++ {
+				want := 1
+				if i == bad {
+					want = 0
+				}
+				if rows[sid("WT", 500+i)] != want {
+					t.Fatalf("outcome %d written %d times, want %d", i, rows[sid("WT", 500+i)], want)
+				}
+			}
+			e, _ := dl[0]["error"].(string)
+			if !strings.Contains(e, tc.code) || !strings.Contains(e, tc.field) || strings.Contains(e, "only this row") {
+				t.Fatalf("dead letter error %q: want the code and field, never the value", e)
+			}
+			calls := b.SF.Calls("PATCH", "/composite/sobjects/Task/Twilio_Task_Sid__c")
+			t.Logf("%d outcomes, one bad (%s): %d Collections calls", n, tc.code, calls)
+			if calls > 3*(1+2*6) {
+				t.Fatalf("%d Collections calls for %d outcomes", calls, n)
+			}
+		})
 	}
 }
