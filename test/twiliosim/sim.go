@@ -2,7 +2,7 @@
 // TaskRouter tasks, (scheduled) Messages, IAM Flex token validation and
 // signed webhooks. It follows Twilio's public documentation: Basic auth,
 // JSON error bodies with Twilio codes, paging meta, ETag/If-Match, the
-// scheduling window and error codes 21610, 30409, 35111, 35114.
+// scheduling window and error codes 21610, 30409, 35111, 35114/35115/35117.
 // It is an ordinary package so that tests and `bridge demo` can share it.
 package twiliosim
 

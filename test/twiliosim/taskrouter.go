@@ -197,6 +197,9 @@ func (s *Server) applyTaskUpdate(r *http.Request, f url.Values) (status, code in
 	if !ok {
 		return 404, 20404, "The requested resource " + r.URL.Path + " was not found", nil, 0
 	}
+	// UpdateTask takes "The If-Match HTTP request header" (twilio-oai
+	// twilio_taskrouter_v1 UpdateTask); a stale version is refused with 412
+	// and changes nothing. Attributes, when given, replace all of them.
 	if im := strings.Trim(r.Header.Get("If-Match"), `"`); im != "" && im != strconv.Itoa(t.Version) {
 		return http.StatusPreconditionFailed, 20412, "Task version mismatch (If-Match " + im + ")", nil, 0
 	}
