@@ -154,7 +154,7 @@ func (a *API) getMapping(c *gin.Context) {
 		c.Data(http.StatusOK, "application/yaml; charset=utf-8", doc)
 		return
 	}
-	m, err := mapping.Parse(doc)
+	m, err := a.cfg.Store.Parse(doc)
 	if err != nil {
 		// Not the admin's input: a 500, with the details in the log.
 		writeError(c, a.log, fmt.Errorf("stored mapping version %d does not compile: %v", ver.Version, err))
@@ -295,7 +295,7 @@ func (a *API) validate(c *gin.Context) {
 		writeError(c, a.log, err)
 		return
 	}
-	if errs := mapping.Validate(doc); len(errs) > 0 {
+	if errs := mapping.ValidateProtected(doc, a.cfg.Store.cfg.Protected); len(errs) > 0 {
 		writeError(c, a.log, errs)
 		return
 	}

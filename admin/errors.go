@@ -39,6 +39,9 @@ var (
 // anything else is logged and answered as a bare 500.
 func writeError(c *gin.Context, log *slog.Logger, err error) {
 	status, body := errorResponse(err)
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "5")
+	}
 	if status >= 500 {
 		log.Error("admin request failed", "route", c.FullPath(), "status", status, "err", err)
 	}
@@ -55,6 +58,9 @@ func errorResponse(err error) (int, any) {
 		sfErr       *salesforce.APIError
 	)
 	switch {
+	case redis.IsUnavailable(err):
+		// Redis is down: the one answer every route gives for it.
+		return http.StatusServiceUnavailable, gin.H{"error": "storage is unavailable; try again"}
 	case errors.As(err, &invalid):
 		return http.StatusBadRequest, gin.H{"errors": invalid}
 	case errors.As(err, &ce):

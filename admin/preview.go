@@ -68,6 +68,12 @@ func (a *API) preview(c *gin.Context) {
 		writeError(c, a.log, badRequest("the body must be a JSON object like {\"flow\":\"record_to_task\",\"record_id\":\"003…\"}: "+jsonProblem(err)))
 		return
 	}
+	if id, err := salesforce.ID18(req.RecordID); err == nil {
+		req.RecordID = id // one record, one spelling, in reads and in the audit
+	}
+	// Every preview is audited, refused or not: who, flow, record id; never
+	// a value.
+	a.audit(c, "mapping.preview", "flow", req.Flow, "record_id", req.RecordID, "draft", len(bytes.TrimSpace(req.Mapping)) > 0)
 	m, err := a.previewMapping(req.Mapping)
 	if err != nil {
 		writeError(c, a.log, err)
@@ -126,7 +132,9 @@ func (a *API) previewMapping(raw json.RawMessage) (*mapping.Mapping, error) {
 		}
 		doc = []byte(s)
 	}
-	return mapping.Parse(doc)
+	// The same validation as a save, the always-protected fields included:
+	// a draft cannot lift a protection a save could not.
+	return a.cfg.Store.Parse(doc)
 }
 
 // record reads the record a record flow previews: from Salesforce with

@@ -46,8 +46,11 @@ type StoreConfig struct {
 	Redis    goredis.UniversalClient
 	SeedFile string        // BRIDGE_MAPPING_FILE: the first version when Redis holds none
 	Poll     time.Duration // how often Watch looks for a new version; default 1s
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// Protected (BRIDGE_PROTECTED_FIELDS) are protected in every version,
+	// whatever its own list says; no save can lift them.
+	Protected []string
+	Logger    *slog.Logger
+	Now       func() time.Time
 }
 
 // Store keeps mapping versions in Redis and the compiled one in force.
@@ -74,7 +77,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	initial, err := mapping.Parse([]byte("{}"))
+	initial, err := s.Parse([]byte("{}"))
 	if err != nil {
 		return nil, fmt.Errorf("admin: empty mapping: %w", err)
 	}
@@ -83,7 +86,7 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("BRIDGE_MAPPING_FILE: %w", err)
 		}
-		m, err := mapping.Parse(raw)
+		m, err := s.Parse(raw)
 		if err != nil {
 			return nil, fmt.Errorf("BRIDGE_MAPPING_FILE %s: %w", cfg.SeedFile, err)
 		}
@@ -91,6 +94,12 @@ func NewStore(cfg StoreConfig) (*Store, error) {
 	}
 	s.holder = mapping.NewHolder(initial, 0)
 	return s, nil
+}
+
+// Parse validates and compiles doc as a save would, with the fields that
+// are always protected.
+func (s *Store) Parse(doc []byte) (*mapping.Mapping, error) {
+	return mapping.ParseProtected(doc, s.cfg.Protected)
 }
 
 // Current is the compiled mapping in force on this instance.
@@ -121,7 +130,7 @@ return v
 // writer wins). A bad document returns mapping.Errors and stores nothing.
 // An empty summary is computed as a diff against the version it replaces.
 func (s *Store) Save(ctx context.Context, doc []byte, who, summary string, ifMatch int64) (int64, error) {
-	m, err := mapping.Parse(doc)
+	m, err := s.Parse(doc)
 	if err != nil {
 		return 0, err
 	}
@@ -223,7 +232,7 @@ func (s *Store) refresh(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m, err := mapping.Parse(ver.Doc)
+	m, err := s.Parse(ver.Doc)
 	if err != nil {
 		// Saved documents were valid; only a newer bridge's format lands here.
 		return fmt.Errorf("mapping version %d does not compile here: %w", v, err)
@@ -323,7 +332,7 @@ func (s *Store) Rollback(ctx context.Context, v int64, who string) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	m, err := mapping.Parse(old.Doc)
+	m, err := s.Parse(old.Doc)
 	if err != nil {
 		return 0, err
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cityhealth/bridge/auth"
+	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 )
 
@@ -89,6 +90,9 @@ func (e BadRequest) Error() string { return string(e) }
 // reaches a response.
 func Error(c *gin.Context, log *slog.Logger, err error) {
 	status, msg := statusOf(err)
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", "5")
+	}
 	if status >= 500 && log != nil {
 		log.Error("request failed", "path", c.FullPath(), "status", status, "err", err)
 	}
@@ -99,6 +103,8 @@ func statusOf(err error) (int, string) {
 	var bad BadRequest
 	var notCallable *clicktocall.NotCallableError
 	switch {
+	case redis.IsUnavailable(err):
+		return http.StatusServiceUnavailable, "storage is unavailable; try again"
 	case errors.As(err, &bad):
 		return http.StatusBadRequest, string(bad)
 	case errors.Is(err, clicktocall.ErrInvalidID):

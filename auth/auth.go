@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/time/rate"
 )
 
 // Role is what a principal may do. Admin includes agent.
@@ -58,6 +59,13 @@ const (
 	DefaultLeeway        = 30 * time.Second
 	DefaultFlexCacheSize = 10000
 	DefaultFlexTimeout   = 10 * time.Second
+	DefaultMaxTTL        = 24 * time.Hour
+	// A refused Flex token is remembered this long: long enough that
+	// repeating it costs nothing, short enough that a token refused during
+	// an IAM hiccup recovers on its own.
+	DefaultFlexRefusalTTL = 5 * time.Minute
+	DefaultFlexRate       = 10.0
+	DefaultFlexBurst      = 20
 	// RecommendedSecretLen is RFC 7518's minimum HS256 key size (256 bits).
 	RecommendedSecretLen = 32
 )
@@ -65,15 +73,30 @@ const (
 // Config configures an Authenticator. Exactly one of HMACSecret and PublicKey
 // must be set.
 type Config struct {
-	HMACSecret []byte           // HS256 only
-	PublicKey  crypto.PublicKey // *rsa.PublicKey (RS256) or *ecdsa.PublicKey on P-256 (ES256)
-	Issuer     string           // required iss; default "bridge"
-	Audience   string           // required aud; default "bridge"
-	Leeway     time.Duration    // clock skew allowed on exp/nbf; default 30s
+	HMACSecret []byte // HS256 only
+	// HMACPrevious, during a rotation (BRIDGE_JWT_SECRET_PREVIOUS), still
+	// verifies tokens signed with the old secret.
+	HMACPrevious []byte
+	PublicKey    crypto.PublicKey // *rsa.PublicKey (RS256) or *ecdsa.PublicKey on P-256 (ES256)
+	Issuer       string           // required iss; default "bridge"
+	Audience     string           // required aud; default "bridge"
+	Leeway       time.Duration    // clock skew allowed on exp/nbf/iat; default 30s
+	// MaxTTL is the longest lifetime (exp - iat) accepted; default 24h
+	// (BRIDGE_JWT_MAX_TTL). A token without iat may not expire later than
+	// MaxTTL from now.
+	MaxTTL time.Duration
 
 	Flex          FlexValidator // optional; nil = X-Flex-Token refused
 	FlexCacheSize int           // max cached Flex validations; default 10000
 	FlexTimeout   time.Duration // per IAM validation; default 10s
+	// FlexRefusalTTL is how long a token IAM refused is answered 401
+	// without asking again (by its SHA-256); default 5m.
+	FlexRefusalTTL time.Duration
+	// FlexRate and FlexBurst bound IAM calls per second across all callers,
+	// so anonymous requests cannot spend the account's API budget; a
+	// request over the bound gets 503 with Retry-After. Default 10/s, 20.
+	FlexRate  float64
+	FlexBurst int
 
 	Now    func() time.Time // default time.Now
 	Logger *slog.Logger     // nil = discard
@@ -83,6 +106,8 @@ type Config struct {
 type Authenticator struct {
 	parser *jwt.Parser
 	key    any
+	maxTTL time.Duration
+	leeway time.Duration
 	flex   *flexCache // nil when no validator
 	now    func() time.Time
 	log    *slog.Logger
@@ -115,6 +140,18 @@ func New(cfg Config) (*Authenticator, error) {
 	if cfg.FlexTimeout == 0 {
 		cfg.FlexTimeout = DefaultFlexTimeout
 	}
+	if cfg.MaxTTL <= 0 {
+		cfg.MaxTTL = DefaultMaxTTL
+	}
+	if cfg.FlexRefusalTTL <= 0 {
+		cfg.FlexRefusalTTL = DefaultFlexRefusalTTL
+	}
+	if cfg.FlexRate <= 0 {
+		cfg.FlexRate = DefaultFlexRate
+	}
+	if cfg.FlexBurst <= 0 {
+		cfg.FlexBurst = DefaultFlexBurst
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -129,6 +166,10 @@ func New(cfg Config) (*Authenticator, error) {
 		alg, key = jwt.SigningMethodHS256.Alg(), append([]byte(nil), cfg.HMACSecret...)
 		if len(cfg.HMACSecret) < RecommendedSecretLen {
 			cfg.Logger.Warn("auth: HMAC secret is shorter than recommended", "min_bytes", RecommendedSecretLen)
+		}
+		if len(cfg.HMACPrevious) > 0 {
+			// golang-jwt tries each key of a set: both verify during a rotation.
+			key = jwt.VerificationKeySet{Keys: []jwt.VerificationKey{key, append([]byte(nil), cfg.HMACPrevious...)}}
 		}
 	case *rsa.PublicKey:
 		if k.N == nil || k.N.BitLen() < 2048 {
@@ -154,12 +195,16 @@ func New(cfg Config) (*Authenticator, error) {
 			jwt.WithLeeway(cfg.Leeway),
 			jwt.WithTimeFunc(cfg.Now),
 		),
-		key: key,
-		now: cfg.Now,
-		log: cfg.Logger,
+		key:    key,
+		maxTTL: cfg.MaxTTL,
+		leeway: cfg.Leeway,
+		now:    cfg.Now,
+		log:    cfg.Logger,
 	}
 	if cfg.Flex != nil {
 		a.flex = newFlexCache(cfg.Flex, cfg.FlexCacheSize, cfg.FlexTimeout, cfg.Now)
+		a.flex.refusalTTL = cfg.FlexRefusalTTL
+		a.flex.limit = rate.NewLimiter(rate.Limit(cfg.FlexRate), cfg.FlexBurst)
 	}
 	return a, nil
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // FlexIdentity is what Twilio IAM says about a valid Flex token.
@@ -42,23 +43,33 @@ func isFlexInvalid(err error) bool {
 	return errors.As(err, &it) && it.InvalidToken()
 }
 
-// flexCache remembers valid Flex tokens until IAM's expiration. Keys are
-// SHA-256 digests so raw tokens are never kept. Only successes are cached: a
-// refusal or an outage is asked again next time (singleflight still folds a
-// burst of identical requests into one IAM call).
+// flexCache remembers valid Flex tokens until IAM's expiration, and tokens
+// IAM refused for refusalTTL, so repeating either costs no IAM call. Keys
+// are SHA-256 digests so raw tokens are never kept. An outage is not
+// remembered (asked again next time), singleflight folds a burst of
+// identical requests into one call, and limit bounds the IAM calls that
+// anonymous senders of fresh random tokens can cause.
 type flexCache struct {
-	v       FlexValidator
-	max     int
-	timeout time.Duration
-	now     func() time.Time
-	group   singleflight.Group
+	v          FlexValidator
+	max        int
+	timeout    time.Duration
+	now        func() time.Time
+	group      singleflight.Group
+	refusalTTL time.Duration
+	limit      *rate.Limiter
 
 	mu      sync.Mutex
 	entries map[[sha256.Size]byte]FlexIdentity
+	refused map[[sha256.Size]byte]time.Time // digest -> until
 }
 
+// errFlexBusy: the IAM call budget is spent; the caller retries.
+var errFlexBusy = errors.New("flex token validation rate limit reached")
+
 func newFlexCache(v FlexValidator, size int, timeout time.Duration, now func() time.Time) *flexCache {
-	return &flexCache{v: v, max: size, timeout: timeout, now: now, entries: make(map[[sha256.Size]byte]FlexIdentity)}
+	return &flexCache{v: v, max: size, timeout: timeout, now: now, refusalTTL: DefaultFlexRefusalTTL,
+		limit:   rate.NewLimiter(rate.Limit(DefaultFlexRate), DefaultFlexBurst),
+		entries: make(map[[sha256.Size]byte]FlexIdentity), refused: make(map[[sha256.Size]byte]time.Time)}
 }
 
 func (f *flexCache) principal(ctx context.Context, token string) (Principal, error) {
@@ -79,10 +90,19 @@ func (f *flexCache) identity(ctx context.Context, token string) (FlexIdentity, e
 	if id, ok := f.get(key); ok {
 		return id, nil
 	}
+	if f.wasRefused(key) {
+		return FlexIdentity{}, fmt.Errorf("%w: %w (remembered)", ErrInvalidToken, ErrFlexTokenInvalid)
+	}
 	ch := f.group.DoChan(hex.EncodeToString(key[:]), func() (any, error) {
 		// A flight that just finished may have filled the cache after our miss.
 		if id, ok := f.get(key); ok {
 			return id, nil
+		}
+		if f.wasRefused(key) {
+			return FlexIdentity{}, ErrFlexTokenInvalid
+		}
+		if !f.limit.Allow() {
+			return FlexIdentity{}, errFlexBusy
 		}
 		// Detached from the first caller so its cancellation doesn't fail the
 		// others waiting on the same call.
@@ -90,6 +110,9 @@ func (f *flexCache) identity(ctx context.Context, token string) (FlexIdentity, e
 		defer cancel()
 		id, err := f.v.ValidateFlexToken(vctx, token)
 		if err != nil {
+			if isFlexInvalid(err) {
+				f.refuse(key)
+			}
 			return FlexIdentity{}, err
 		}
 		f.put(key, id)
@@ -107,6 +130,34 @@ func (f *flexCache) identity(ctx context.Context, token string) (FlexIdentity, e
 		}
 		return r.Val.(FlexIdentity), nil
 	}
+}
+
+func (f *flexCache) wasRefused(key [sha256.Size]byte) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	until, ok := f.refused[key]
+	if ok && !f.now().Before(until) {
+		delete(f.refused, key)
+		return false
+	}
+	return ok
+}
+
+// refuse remembers a refused token; the set is bounded like the cache (a
+// full set drops its expired entries, then arbitrary ones: a dropped
+// refusal only costs one more IAM call, under the rate limit).
+func (f *flexCache) refuse(key [sha256.Size]byte) {
+	now := f.now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.refused) >= f.max {
+		for k, until := range f.refused {
+			if !now.Before(until) || len(f.refused) >= f.max-max(f.max/10, 1) {
+				delete(f.refused, k)
+			}
+		}
+	}
+	f.refused[key] = now.Add(f.refusalTTL)
 }
 
 func (f *flexCache) get(key [sha256.Size]byte) (FlexIdentity, bool) {

@@ -32,6 +32,22 @@ func (a *Authenticator) VerifyJWT(token string) (Principal, error) {
 		}
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
 	}
+	// A token minted to outlive policy, or dated in the future (a clock
+	// trick to stretch its life), is refused however it is signed.
+	now := a.now()
+	if c.ExpiresAt == nil {
+		return Principal{}, fmt.Errorf("%w: missing exp", ErrInvalidToken)
+	}
+	if c.IssuedAt != nil {
+		if c.IssuedAt.After(now.Add(a.leeway)) {
+			return Principal{}, fmt.Errorf("%w: issued in the future", ErrInvalidToken)
+		}
+		if c.ExpiresAt.Sub(c.IssuedAt.Time) > a.maxTTL {
+			return Principal{}, fmt.Errorf("%w: lifetime exceeds BRIDGE_JWT_MAX_TTL", ErrInvalidToken)
+		}
+	} else if c.ExpiresAt.Sub(now) > a.maxTTL+a.leeway {
+		return Principal{}, fmt.Errorf("%w: lifetime exceeds BRIDGE_JWT_MAX_TTL", ErrInvalidToken)
+	}
 	role := Role(c.Role)
 	if !role.Valid() {
 		return Principal{}, fmt.Errorf("%w: unknown role", ErrInvalidToken)

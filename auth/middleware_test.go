@@ -260,7 +260,9 @@ func TestFlexCacheUntilExpiration(t *testing.T) {
 	}
 }
 
-func TestFlexFailuresNotCached(t *testing.T) {
+// A refusal is remembered (by digest) for FlexRefusalTTL, so a repeated bad
+// token costs one IAM call; an outage is not remembered.
+func TestFlexRefusalRememberedOutageNot(t *testing.T) {
 	clk := newClock()
 	var down atomic.Bool
 	flex := &fakeFlex{ValidateFn: func(_ context.Context, token string) (FlexIdentity, error) {
@@ -282,8 +284,15 @@ func TestFlexFailuresNotCached(t *testing.T) {
 			t.Fatalf("err = %v, want ErrInvalidToken", err)
 		}
 	}
+	if n := flex.calls.Load(); n != 1 {
+		t.Fatalf("calls = %d, want 1: a refusal is remembered", n)
+	}
+	clk.Advance(DefaultFlexRefusalTTL + time.Second)
+	if _, err := a.Authenticate(ctx, "", "bad"); !errors.Is(err, ErrInvalidToken) {
+		t.Fatalf("err = %v, want ErrInvalidToken", err)
+	}
 	if n := flex.calls.Load(); n != 2 {
-		t.Fatalf("calls = %d, want 2: refusals are not cached", n)
+		t.Fatalf("calls = %d, want 2: a refusal is forgotten after its TTL", n)
 	}
 
 	down.Store(true)
@@ -398,7 +407,7 @@ func TestFlexCacheBounded(t *testing.T) {
 	flex := &fakeFlex{ValidateFn: func(_ context.Context, token string) (FlexIdentity, error) {
 		return FlexIdentity{Identity: token, Expiration: clk.Now().Add(time.Minute)}, nil
 	}}
-	a := MustNew(t, Config{HMACSecret: testSecret, Flex: flex, FlexCacheSize: 10, Now: clk.Now})
+	a := MustNew(t, Config{HMACSecret: testSecret, Flex: flex, FlexCacheSize: 10, FlexBurst: 100, Now: clk.Now})
 	ctx := context.Background()
 	for i := range 25 {
 		if _, err := a.Authenticate(ctx, "", "tok-"+itoa(int64(i))); err != nil {

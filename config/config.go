@@ -43,8 +43,15 @@ type Config struct {
 	Twilio     Twilio
 	JWT        JWT
 	// SurveySecret signs survey links; distinct from the JWT key by design.
-	// Secrets shorter than 32 bytes are accepted; the server warns about them.
+	// serve refuses one shorter than MinSecretLen bytes.
 	SurveySecret []byte
+	// SurveySecretPrevious, during a rotation, still opens links signed
+	// with the old key; new links use SurveySecret.
+	SurveySecretPrevious []byte
+
+	// ProtectedFields (BRIDGE_PROTECTED_FIELDS) are protected on top of the
+	// mapping's own list; no mapping save can lift them.
+	ProtectedFields []string
 
 	// InstanceID names this instance in the queues' consumer groups. A stable
 	// one (a StatefulSet pod name) lets a restarted instance resume its own
@@ -79,23 +86,28 @@ type Config struct {
 
 type Salesforce struct {
 	LoginURL       string
+	Audience       string // the JWT bearer assertion's aud
 	ClientID       string
 	Username       string
 	PrivateKey     *rsa.PrivateKey
 	APIVersion     string
 	OrgID          string
-	OutboundToken  string
+	OutboundToken  string // required by serve, at least MinSecretLen
 	PrivateKeyFile string
 }
 
 type Twilio struct {
-	AccountSID          string
-	AuthToken           string
+	AccountSID string
+	AuthToken  string
+	// AuthTokenPrevious, during a rotation, still verifies webhook
+	// signatures made with the old token (REST calls use AuthToken).
+	AuthTokenPrevious   string
 	WorkspaceSID        string
 	WorkflowSID         string
 	MessagingServiceSID string
 	CallerID            string
 	APIURL              string
+	Region              string // us1, ie1, au1, …: where Flex tokens are validated
 	// VoiceFrom places reminder calls (IVR); default CallerID.
 	VoiceFrom string
 	// CallsPerSecond paces reminder calls across instances (default 1).
@@ -110,7 +122,12 @@ type SendGrid struct {
 }
 
 type JWT struct {
-	Secret    []byte
+	Secret []byte
+	// SecretPrevious, during a rotation, still verifies tokens signed with
+	// the old key; `bridge token` signs with Secret.
+	SecretPrevious []byte
+	// MaxTTL is the longest exp-iat accepted (BRIDGE_JWT_MAX_TTL).
+	MaxTTL    time.Duration
 	PublicKey crypto.PublicKey
 	Issuer    string
 	Audience  string
@@ -142,14 +159,14 @@ func (e *Error) Error() string {
 var Variables = []string{
 	"BRIDGE_ADDR", "BRIDGE_PUBLIC_URL", "BRIDGE_REDIS_URL", "BRIDGE_MAPPING_FILE",
 	"BRIDGE_SF_LOGIN_URL", "BRIDGE_SF_CLIENT_ID", "BRIDGE_SF_USERNAME", "BRIDGE_SF_PRIVATE_KEY_FILE",
-	"BRIDGE_SF_API_VERSION", "BRIDGE_SF_ORG_ID", "BRIDGE_SF_OUTBOUND_TOKEN",
-	"BRIDGE_TWILIO_ACCOUNT_SID", "BRIDGE_TWILIO_AUTH_TOKEN", "BRIDGE_TWILIO_WORKSPACE_SID",
+	"BRIDGE_SF_API_VERSION", "BRIDGE_SF_ORG_ID", "BRIDGE_SF_OUTBOUND_TOKEN", "BRIDGE_PROTECTED_FIELDS", "BRIDGE_SF_AUDIENCE",
+	"BRIDGE_TWILIO_ACCOUNT_SID", "BRIDGE_TWILIO_AUTH_TOKEN", "BRIDGE_TWILIO_AUTH_TOKEN_PREVIOUS", "BRIDGE_TWILIO_WORKSPACE_SID",
 	"BRIDGE_TWILIO_WORKFLOW_SID", "BRIDGE_TWILIO_MESSAGING_SERVICE_SID", "BRIDGE_TWILIO_CALLER_ID",
-	"BRIDGE_TWILIO_API_URL", "BRIDGE_RECONCILE_INTERVAL",
+	"BRIDGE_TWILIO_API_URL", "BRIDGE_RECONCILE_INTERVAL", "BRIDGE_TWILIO_REGION",
 	"BRIDGE_TWILIO_VOICE_FROM", "BRIDGE_TWILIO_CALLS_PER_SECOND", "BRIDGE_REMINDER_HORIZON",
 	"BRIDGE_SENDGRID_API_KEY", "BRIDGE_EMAIL_FROM", "BRIDGE_SENDGRID_API_URL",
-	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
-	"BRIDGE_SURVEY_SECRET", "BRIDGE_TIMEZONE",
+	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_SECRET_PREVIOUS", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
+	"BRIDGE_JWT_MAX_TTL", "BRIDGE_SURVEY_SECRET", "BRIDGE_SURVEY_SECRET_PREVIOUS", "BRIDGE_TIMEZONE",
 	// Operational knobs beyond SPEC.md.
 	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT", "BRIDGE_INSTANCE_ID", "BRIDGE_TRUSTED_PROXIES", "BRIDGE_WRITEBACK_LINGER",
 }
@@ -221,11 +238,25 @@ func pathError(err error) string {
 var (
 	reAccountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 	reAlnum      = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+	reRegion     = regexp.MustCompile(`^[a-z]{2}[0-9]$`)
 	reOrgID      = regexp.MustCompile(`^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$`)
 	reAPIVersion = regexp.MustCompile(`^[0-9]{2,3}\.0$`)
 	reE164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
 	reInstance   = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+	reField      = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 )
+
+// MinSecretLen is the shortest secret serve accepts: RFC 7518's 256 bits
+// for HS256, and the same for the survey key and the outbound token.
+const MinSecretLen = 32
+
+// secret checks a secret's length (serve and demo only: tools may read a
+// shorter one to mint a token for a test). The message never quotes it.
+func (b *builder) secret(name, v string) {
+	if v != "" && b.mode != ModeTool && len(v) < MinSecretLen {
+		b.fail(name, fmt.Sprintf("must be at least %d characters", MinSecretLen))
+	}
+}
 
 func sidPattern(prefix string) *regexp.Regexp {
 	return regexp.MustCompile(`^` + prefix + `[0-9a-fA-F]{32}$`)
@@ -332,6 +363,7 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 
 	sf := &c.Salesforce
 	sf.LoginURL = b.baseURL("BRIDGE_SF_LOGIN_URL", b.get("BRIDGE_SF_LOGIN_URL", "https://login.salesforce.com", false), false)
+	sf.Audience = b.baseURL("BRIDGE_SF_AUDIENCE", b.get("BRIDGE_SF_AUDIENCE", salesforce.DefaultAudience(sf.LoginURL), false), true)
 	sf.ClientID = b.get("BRIDGE_SF_CLIENT_ID", "", true)
 	sf.Username = b.get("BRIDGE_SF_USERNAME", "", true)
 	sf.PrivateKeyFile = b.get("BRIDGE_SF_PRIVATE_KEY_FILE", "", true)
@@ -346,13 +378,27 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	b.match("BRIDGE_SF_API_VERSION", sf.APIVersion, reAPIVersion, "a version like 62.0")
 	sf.OrgID = b.get("BRIDGE_SF_ORG_ID", "", true)
 	b.match("BRIDGE_SF_ORG_ID", sf.OrgID, reOrgID, "a 15- or 18-character org id starting with 00D")
-	sf.OutboundToken = b.get("BRIDGE_SF_OUTBOUND_TOKEN", "", false)
+	// The org id is no secret: without the token anyone could post records.
+	sf.OutboundToken = b.get("BRIDGE_SF_OUTBOUND_TOKEN", "", true)
+	b.secret("BRIDGE_SF_OUTBOUND_TOKEN", sf.OutboundToken)
+	for _, f := range strings.Split(b.get("BRIDGE_PROTECTED_FIELDS", "", true), ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		if !reField.MatchString(f) {
+			b.fail("BRIDGE_PROTECTED_FIELDS", "must be a comma-separated list of Salesforce field names")
+			break
+		}
+		c.ProtectedFields = append(c.ProtectedFields, f)
+	}
 
 	tw := &c.Twilio
 	tw.AccountSID = b.get("BRIDGE_TWILIO_ACCOUNT_SID", "", true)
 	b.match("BRIDGE_TWILIO_ACCOUNT_SID", tw.AccountSID, reAccountSID, "AC followed by 32 hex characters")
 	tw.AuthToken = b.get("BRIDGE_TWILIO_AUTH_TOKEN", "", true)
 	b.match("BRIDGE_TWILIO_AUTH_TOKEN", tw.AuthToken, reAlnum, "alphanumeric")
+	tw.AuthTokenPrevious = b.get("BRIDGE_TWILIO_AUTH_TOKEN_PREVIOUS", "", false)
+	b.match("BRIDGE_TWILIO_AUTH_TOKEN_PREVIOUS", tw.AuthTokenPrevious, reAlnum, "alphanumeric")
 	tw.WorkspaceSID = b.get("BRIDGE_TWILIO_WORKSPACE_SID", "", true)
 	b.match("BRIDGE_TWILIO_WORKSPACE_SID", tw.WorkspaceSID, sidPattern("WS"), "WS followed by 32 hex characters")
 	tw.WorkflowSID = b.get("BRIDGE_TWILIO_WORKFLOW_SID", "", true)
@@ -361,6 +407,8 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	b.match("BRIDGE_TWILIO_MESSAGING_SERVICE_SID", tw.MessagingServiceSID, sidPattern("MG"), "MG followed by 32 hex characters")
 	tw.CallerID = b.get("BRIDGE_TWILIO_CALLER_ID", "", false)
 	b.match("BRIDGE_TWILIO_CALLER_ID", tw.CallerID, reE164, "an E.164 number like +12125550100")
+	tw.Region = strings.ToLower(b.get("BRIDGE_TWILIO_REGION", "us1", false))
+	b.match("BRIDGE_TWILIO_REGION", tw.Region, reRegion, "a Twilio region like us1, ie1 or au1")
 	tw.APIURL = b.baseURL("BRIDGE_TWILIO_API_URL", b.get("BRIDGE_TWILIO_API_URL", "", false), false)
 	tw.VoiceFrom = b.get("BRIDGE_TWILIO_VOICE_FROM", tw.CallerID, false)
 	b.match("BRIDGE_TWILIO_VOICE_FROM", tw.VoiceFrom, reE164, "an E.164 number like +12125550100")
@@ -387,7 +435,12 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	case secret != "" && pubFile != "":
 		b.fail("BRIDGE_JWT_SECRET", "set either BRIDGE_JWT_SECRET or BRIDGE_JWT_PUBLIC_KEY_FILE, not both")
 	case secret != "":
+		b.secret("BRIDGE_JWT_SECRET", secret)
 		j.Secret = []byte(secret)
+		if prev := b.get("BRIDGE_JWT_SECRET_PREVIOUS", "", false); prev != "" {
+			b.secret("BRIDGE_JWT_SECRET_PREVIOUS", prev)
+			j.SecretPrevious = []byte(prev)
+		}
 	case pubFile != "":
 		if raw := b.readFile("BRIDGE_JWT_PUBLIC_KEY_FILE", pubFile); raw != nil {
 			key, err := auth.ParsePublicKey(raw)
@@ -401,13 +454,22 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	}
 	j.Issuer = b.get("BRIDGE_JWT_ISSUER", "bridge", false)
 	j.Audience = b.get("BRIDGE_JWT_AUDIENCE", "bridge", false)
+	j.MaxTTL = b.duration("BRIDGE_JWT_MAX_TTL", "24h")
+	if j.MaxTTL <= 0 {
+		b.fail("BRIDGE_JWT_MAX_TTL", "must be a positive duration like 24h")
+	}
 
 	survey := b.get("BRIDGE_SURVEY_SECRET", "", true)
 	if survey != "" {
 		if survey == secret {
 			b.fail("BRIDGE_SURVEY_SECRET", "must differ from BRIDGE_JWT_SECRET")
 		}
+		b.secret("BRIDGE_SURVEY_SECRET", survey)
 		c.SurveySecret = []byte(survey)
+	}
+	if prev := b.get("BRIDGE_SURVEY_SECRET_PREVIOUS", "", false); prev != "" {
+		b.secret("BRIDGE_SURVEY_SECRET_PREVIOUS", prev)
+		c.SurveySecretPrevious = []byte(prev)
 	}
 
 	c.LogLevel = strings.ToLower(b.get("BRIDGE_LOG_LEVEL", "info", false))

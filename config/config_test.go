@@ -46,6 +46,8 @@ func validEnv(t *testing.T) map[string]string {
 		"BRIDGE_TWILIO_WORKFLOW_SID":  "WW0123456789abcdef0123456789abcdef",
 		"BRIDGE_JWT_SECRET":           "jwt-secret-jwt-secret-jwt-secret-jwt",
 		"BRIDGE_SURVEY_SECRET":        "survey-secret-survey-secret-survey-1",
+		"BRIDGE_SF_OUTBOUND_TOKEN":    "outbound-token-outbound-token-outbound",
+		"BRIDGE_PROTECTED_FIELDS":     "Index_Case_Name__c, Source_Case__c",
 	}
 }
 
@@ -63,6 +65,12 @@ func TestLoadValid(t *testing.T) {
 	}
 	if c.Salesforce.PrivateKey == nil {
 		t.Fatal("PKCS#8 key not parsed")
+	}
+	if c.JWT.MaxTTL.String() != "24h0m0s" {
+		t.Fatalf("BRIDGE_JWT_MAX_TTL default = %s, want 24h", c.JWT.MaxTTL)
+	}
+	if strings.Join(c.ProtectedFields, ",") != "Index_Case_Name__c,Source_Case__c" {
+		t.Fatalf("BRIDGE_PROTECTED_FIELDS = %q", c.ProtectedFields)
 	}
 }
 
@@ -115,6 +123,19 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"bad calls per second", "BRIDGE_TWILIO_CALLS_PER_SECOND", "fast"},
 		{"zero calls per second", "BRIDGE_TWILIO_CALLS_PER_SECOND", "0"},
 		{"bad sendgrid url", "BRIDGE_SENDGRID_API_URL", "ftp://x"},
+		{"missing outbound token", "BRIDGE_SF_OUTBOUND_TOKEN", ""},
+		{"short outbound token", "BRIDGE_SF_OUTBOUND_TOKEN", "only-31-characters-long-token-x"},
+		{"missing protected fields", "BRIDGE_PROTECTED_FIELDS", ""},
+		{"bad protected fields", "BRIDGE_PROTECTED_FIELDS", "Name; DROP"},
+		{"short jwt secret", "BRIDGE_JWT_SECRET", "short-jwt-secret"},
+		{"short previous jwt secret", "BRIDGE_JWT_SECRET_PREVIOUS", "short-previous"},
+		{"short survey secret", "BRIDGE_SURVEY_SECRET", "short-survey-secret"},
+		{"short previous survey secret", "BRIDGE_SURVEY_SECRET_PREVIOUS", "short-previous"},
+		{"bad previous auth token", "BRIDGE_TWILIO_AUTH_TOKEN_PREVIOUS", "abc-def"},
+		{"bad max ttl", "BRIDGE_JWT_MAX_TTL", "forever"},
+		{"zero max ttl", "BRIDGE_JWT_MAX_TTL", "0s"},
+		{"bad twilio region", "BRIDGE_TWILIO_REGION", "ie1.example.com"},
+		{"bad sf audience", "BRIDGE_SF_AUDIENCE", "login.salesforce.com"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,6 +152,34 @@ func TestLoadNamesTheVariable(t *testing.T) {
 				t.Fatalf("error echoes the value: %q", err)
 			}
 		})
+	}
+}
+
+func TestSalesforceAudienceAndTwilioRegion(t *testing.T) {
+	cases := []struct {
+		login, audience, region string
+		wantAud, wantRegion     string
+	}{
+		{"", "", "", "https://login.salesforce.com", "us1"},
+		{"https://test.salesforce.com", "", "", "https://test.salesforce.com", "us1"},
+		{"https://cityhealth--uat.sandbox.my.salesforce.com", "", "IE1", "https://test.salesforce.com", "ie1"},
+		{"https://cityhealth.my.salesforce.com", "", "au1", "https://login.salesforce.com", "au1"},
+		{"https://cityhealth.my.salesforce.com", "https://test.salesforce.com/", "", "https://test.salesforce.com", "us1"},
+	}
+	for _, tc := range cases {
+		env := validEnv(t)
+		for k, v := range map[string]string{"BRIDGE_SF_LOGIN_URL": tc.login, "BRIDGE_SF_AUDIENCE": tc.audience, "BRIDGE_TWILIO_REGION": tc.region} {
+			if v != "" {
+				env[k] = v
+			}
+		}
+		c, err := Load(MapSource(env), ModeServe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Salesforce.Audience != tc.wantAud || c.Twilio.Region != tc.wantRegion {
+			t.Errorf("%+v: audience %q region %q", tc, c.Salesforce.Audience, c.Twilio.Region)
+		}
 	}
 }
 

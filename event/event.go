@@ -3,7 +3,10 @@
 // as JSON in Redis Streams, so fields are only ever added, never renamed.
 package event
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Queue names; each flow consumes one.
 const (
@@ -42,6 +45,27 @@ type Task struct {
 	Timestamp        time.Time      `json:"timestamp"`
 }
 
+// Writes says whether the event becomes a CRM activity. task.completed and
+// task.wrapup do. task.canceled does only when the task was worked (its
+// attributes carry an outcome or a call_sid): TaskRouter also cancels a task
+// whose timeout ran out ("Task TTL Exceeded") and one the bridge canceled
+// itself, and such a task was never a call.
+func (t *Task) Writes() bool {
+	switch t.EventType {
+	case "task.completed", "task.wrapup":
+		return true
+	case "task.canceled":
+		conv, _ := t.Attributes["conversations"].(map[string]any)
+		return nonEmpty(conv["outcome"]) || nonEmpty(t.Attributes["call_sid"])
+	}
+	return false
+}
+
+func nonEmpty(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.TrimSpace(s) != ""
+}
+
 // SMS is an inbound message from a contact.
 type SMS struct {
 	MessageSID string    `json:"message_sid"`
@@ -50,6 +74,18 @@ type SMS struct {
 	Body       string    `json:"body"`
 	OptOutType string    `json:"opt_out_type,omitempty"` // STOP, START, HELP (Advanced Opt-Out)
 	ReceivedAt time.Time `json:"received_at"`
+	// SentAt is when Twilio received the message (its DateSent), when
+	// known (the reconciler reads it); STOP and START are applied in this
+	// order, else in ReceivedAt's.
+	SentAt time.Time `json:"sent_at,omitzero"`
+}
+
+// OrderedAt is the time STOP and START are ordered by: Twilio's, when known.
+func (s SMS) OrderedAt() time.Time {
+	if !s.SentAt.IsZero() {
+		return s.SentAt
+	}
+	return s.ReceivedAt
 }
 
 // Monitoring wraps what the monitoring queue carries: a record change or an SMS.

@@ -43,7 +43,14 @@ var sectionKeys = []string{"record_to_task", "click_to_call", "outcome_to_crm", 
 // Parse validates the whole document (YAML, or JSON, which is YAML) and
 // compiles it. The error is Errors, listing every problem with its path.
 func Parse(data []byte) (*Mapping, error) {
-	m, errs := parse(data)
+	return ParseProtected(data, nil)
+}
+
+// ParseProtected is Parse with fields that are protected whatever the
+// document says (BRIDGE_PROTECTED_FIELDS): a document that reads one is
+// refused as if it listed it, and the compiled mapping protects it.
+func ParseProtected(data []byte, always []string) (*Mapping, error) {
+	m, errs := parse(data, always)
 	if len(errs) > 0 {
 		return nil, errs
 	}
@@ -52,11 +59,17 @@ func Parse(data []byte) (*Mapping, error) {
 
 // Validate lists every problem in a document; nil means Parse would succeed.
 func Validate(data []byte) Errors {
-	_, errs := parse(data)
+	_, errs := parse(data, nil)
 	return errs
 }
 
-func parse(data []byte) (*Mapping, Errors) {
+// ValidateProtected is Validate with ParseProtected's always-protected fields.
+func ValidateProtected(data []byte, always []string) Errors {
+	_, errs := parse(data, always)
+	return errs
+}
+
+func parse(data []byte, always []string) (*Mapping, Errors) {
 	root, fe := decodeRoot(data)
 	if fe != nil {
 		return nil, Errors{*fe}
@@ -73,6 +86,12 @@ func parse(data []byte) (*Mapping, Errors) {
 		}
 	}
 	m := &Mapping{protSet: p.protected}
+	for _, f := range always {
+		if f = strings.TrimSpace(f); f != "" && !p.protected[strings.ToLower(f)] {
+			p.protected[strings.ToLower(f)] = true
+			m.protected = append(m.protected, f)
+		}
+	}
 
 	// protected first: every other section is checked against it.
 	if e, ok := top["protected"]; ok {

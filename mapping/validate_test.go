@@ -384,3 +384,28 @@ func TestLargeDocuments(t *testing.T) {
 		t.Errorf("size limit: %v", errs)
 	}
 }
+
+// BRIDGE_PROTECTED_FIELDS cannot be lifted by the document: `protected: []`
+// still refuses a rule reading one, and the compiled mapping protects it.
+func TestParseProtectedAlways(t *testing.T) {
+	doc := []byte("record_to_task:\n  object: Contact\n  when: {field: Outreach_Status__c, create: [Needs Outreach]}\n" +
+		"  attributes:\n    to: {field: MobilePhone, transform: e164, required: true}\n    index: {field: index_case_name__c}\nprotected: []\n")
+	if _, err := Parse(doc); err != nil {
+		t.Fatalf("without the always-protected list the document is valid: %v", err)
+	}
+	_, err := ParseProtected(doc, []string{"Index_Case_Name__c"})
+	var errs Errors
+	if !errors.As(err, &errs) || len(errs) == 0 || errs[0].Path != "record_to_task.attributes.index.field" {
+		t.Fatalf("err = %v, want one at record_to_task.attributes.index.field", err)
+	}
+	if got := ValidateProtected(doc, []string{"Index_Case_Name__c"}); len(got) == 0 {
+		t.Fatal("ValidateProtected found nothing")
+	}
+	m, err := ParseProtected([]byte("protected: [Other__c]\n"), []string{"Index_Case_Name__c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.IsProtected("INDEX_CASE_NAME__C") || !m.IsProtected("Other__c") || len(m.Protected()) != 2 {
+		t.Fatalf("compiled protected list %v", m.Protected())
+	}
+}

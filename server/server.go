@@ -37,6 +37,7 @@ import (
 	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/flow/selfreport"
 	"github.com/cityhealth/bridge/flow/writeback"
+	"github.com/cityhealth/bridge/guard"
 	"github.com/cityhealth/bridge/survey"
 	"github.com/cityhealth/bridge/webhooks"
 )
@@ -68,6 +69,41 @@ type Tuning struct {
 	// MonitoringInterval is how often the rolling schedule is worked
 	// (default 30s); tests with a test clock run it in milliseconds.
 	MonitoringInterval time.Duration
+	HTTP               HTTPTimeouts // the listener's timeouts (default DefaultHTTPTimeouts())
+}
+
+// HTTPTimeouts are the http.Server's; every one is set, so a client that
+// trickles its headers or body, or never reads the answer, or idles on a
+// kept-alive connection, gives its socket back.
+type HTTPTimeouts struct {
+	ReadHeader time.Duration
+	Read       time.Duration // headers and body: a trickled body is cut off after this
+	Write      time.Duration // from the end of the headers to the end of the answer
+	Idle       time.Duration
+}
+
+// DefaultHTTPTimeouts: a body is in within 30 s (SPEC: cut off within 60 s);
+// answers take at most one Salesforce read and one Twilio create (10 s each
+// with retries), well inside 60 s.
+func DefaultHTTPTimeouts() HTTPTimeouts {
+	return HTTPTimeouts{ReadHeader: 10 * time.Second, Read: 30 * time.Second, Write: 60 * time.Second, Idle: 120 * time.Second}
+}
+
+func (t HTTPTimeouts) orDefault() HTTPTimeouts {
+	d := DefaultHTTPTimeouts()
+	if t.ReadHeader > 0 {
+		d.ReadHeader = t.ReadHeader
+	}
+	if t.Read > 0 {
+		d.Read = t.Read
+	}
+	if t.Write > 0 {
+		d.Write = t.Write
+	}
+	if t.Idle > 0 {
+		d.Idle = t.Idle
+	}
+	return d
 }
 
 // Server is one bridge instance.
@@ -90,6 +126,12 @@ type Server struct {
 	queues     map[string]*redis.Queue
 	handlers   map[string]redis.BatchHandler
 	engine     *gin.Engine
+
+	// readiness: /readyz reads the Salesforce client's session and tries a
+	// login at most once per readyLoginEvery, whatever the request rate.
+	readyMu      sync.Mutex
+	readyTried   time.Time
+	readyLastErr error
 
 	ln        net.Listener
 	http      *http.Server
@@ -135,9 +177,6 @@ func logLevel(s string) slog.Level {
 
 func (s *Server) build(ctx context.Context) error {
 	cfg := s.cfg
-	if len(cfg.SurveySecret) < 32 {
-		s.log.Warn("BRIDGE_SURVEY_SECRET is shorter than 32 bytes; use a longer one in production")
-	}
 
 	// Redis: a client that fails to answer now still starts the server, so
 	// /healthz answers and /readyz says what is down.
@@ -156,7 +195,7 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	sfCfg := salesforce.Config{
-		LoginURL: cfg.Salesforce.LoginURL, ClientID: cfg.Salesforce.ClientID, Username: cfg.Salesforce.Username,
+		LoginURL: cfg.Salesforce.LoginURL, Audience: cfg.Salesforce.Audience, ClientID: cfg.Salesforce.ClientID, Username: cfg.Salesforce.Username,
 		PrivateKey: cfg.Salesforce.PrivateKey, APIVersion: cfg.Salesforce.APIVersion,
 		Logger: s.log.With("component", "salesforce"), Registerer: s.reg,
 	}
@@ -170,7 +209,7 @@ func (s *Server) build(ctx context.Context) error {
 	s.tw, err = twilio.NewClient(twilio.Config{
 		AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken,
 		WorkspaceSID: cfg.Twilio.WorkspaceSID, WorkflowSID: cfg.Twilio.WorkflowSID,
-		MessagingServiceSID: cfg.Twilio.MessagingServiceSID, APIURL: cfg.Twilio.APIURL,
+		MessagingServiceSID: cfg.Twilio.MessagingServiceSID, APIURL: cfg.Twilio.APIURL, Region: cfg.Twilio.Region,
 		StatusCallback: cfg.PublicURL + webhooks.PathStatus,
 		Timeout:        s.opts.Tuning.TwilioTimeout, TaskTimeout: twilio.MaxTaskTimeout,
 		Logger: s.log.With("component", "twilio"), Registerer: s.reg,
@@ -180,7 +219,7 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	s.mappings, err = admin.NewStore(admin.StoreConfig{
-		Redis: s.rdb, SeedFile: cfg.MappingFile, Poll: s.opts.Tuning.MappingPoll,
+		Redis: s.rdb, SeedFile: cfg.MappingFile, Poll: s.opts.Tuning.MappingPoll, Protected: cfg.ProtectedFields,
 		Logger: s.log.With("component", "mappings"),
 	})
 	if err != nil {
@@ -224,7 +263,7 @@ func (s *Server) build(ctx context.Context) error {
 	s.handlers[event.QueueRecords] = sync.Handle
 	s.recordSync, s.kv = sync, kv
 
-	surveys, err := survey.NewLinks(survey.LinksConfig{Secret: cfg.SurveySecret, PublicURL: cfg.PublicURL, Now: s.opts.Now})
+	surveys, err := survey.NewLinks(survey.LinksConfig{Secret: cfg.SurveySecret, Previous: cfg.SurveySecretPrevious, PublicURL: cfg.PublicURL, Now: s.opts.Now})
 	if err != nil {
 		return err
 	}
@@ -306,7 +345,8 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	authn, err := auth.New(auth.Config{
-		HMACSecret: cfg.JWT.Secret, PublicKey: cfg.JWT.PublicKey, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience,
+		HMACSecret: cfg.JWT.Secret, HMACPrevious: cfg.JWT.SecretPrevious, MaxTTL: cfg.JWT.MaxTTL,
+		PublicKey: cfg.JWT.PublicKey, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience,
 		Flex: flexValidator{s.tw}, Logger: s.log.With("component", "auth"),
 	})
 	if err != nil {
@@ -322,10 +362,10 @@ func (s *Server) build(ctx context.Context) error {
 	}
 	hooks, err := webhooks.New(webhooks.Config{
 		Voice: voice,
-		OrgID: cfg.Salesforce.OrgID, OutboundToken: cfg.Salesforce.OutboundToken, PublicURL: cfg.PublicURL,
+		OrgID: cfg.Salesforce.OrgID, OutboundToken: cfg.Salesforce.OutboundToken, PublicURL: cfg.PublicURL, AccountSID: cfg.Twilio.AccountSID,
 		Records: s.queues[event.QueueRecords], Monitoring: s.queues[event.QueueMonitoring], Writeback: s.queues[event.QueueWriteback],
 		SelfReport: s.queues[event.QueueSelfReport],
-		Mappings:   s.mappings, Signature: twilio.NewSignatureValidator(cfg.Twilio.AuthToken),
+		Mappings:   s.mappings, Signature: twilio.NewSignatureValidator(cfg.Twilio.AuthToken, cfg.Twilio.AuthTokenPrevious),
 		Logger: s.log.With("component", "webhooks"), Registerer: s.reg, Now: s.opts.Now,
 	})
 	if err != nil {
@@ -369,12 +409,14 @@ func (s *Server) build(ctx context.Context) error {
 	e.GET("/healthz", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) })
 	e.GET("/readyz", s.ready)
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
+	// Body limits per route family (guard): the webhooks set their own
+	// (5 MB SOAP, 64 KB signed forms); a route added to a group gets its limit.
 	hooks.Register(e)
-	api.Register(e, authn.Require(auth.RoleAgent), c2c, s.log.With("component", "api"))
-	pages.Register(e)
-	api.RegisterElicitation(e, authn.Require(auth.RoleAgent), elicit, s.log.With("component", "api"))
-	reports.Register(e)
-	adminAPI.Register(e, authn.Require(auth.RoleAdmin))
+	api.Register(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), c2c, s.log.With("component", "api"))
+	pages.Register(e.Group("", guard.BodyLimit(guard.PageBody)))
+	api.RegisterElicitation(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), elicit, s.log.With("component", "api"))
+	reports.Register(e.Group("", guard.BodyLimit(guard.PageBody)))
+	adminAPI.Register(e.Group("", guard.BodyLimit(guard.AdminBody)), authn.Require(auth.RoleAdmin))
 	s.engine = e
 	return nil
 }
@@ -424,10 +466,34 @@ func (s *Server) ready(c *gin.Context) {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		status["redis"], code = "unavailable", http.StatusServiceUnavailable
 	}
-	if err := s.sf.Token(ctx); err != nil {
+	if err := s.salesforceReady(ctx); err != nil {
 		status["salesforce"], code = "unavailable", http.StatusServiceUnavailable
 	}
 	c.JSON(code, status)
+}
+
+// readyLoginEvery bounds the logins /readyz can cause: an anonymous caller
+// polling it costs Salesforce one login per 30 s at most.
+const readyLoginEvery = 30 * time.Second
+
+func (s *Server) salesforceReady(ctx context.Context) error {
+	if s.sf.HasSession() {
+		return nil
+	}
+	s.readyMu.Lock()
+	defer s.readyMu.Unlock()
+	if s.sf.HasSession() {
+		return nil
+	}
+	now := s.opts.Now()
+	if !s.readyTried.IsZero() && now.Sub(s.readyTried) < readyLoginEvery {
+		return s.readyLastErr
+	}
+	s.readyTried, s.readyLastErr = now, nil
+	if err := s.sf.Token(ctx); err != nil {
+		s.readyLastErr = errors.New("salesforce login failed")
+	}
+	return s.readyLastErr
 }
 
 // Handler is the HTTP handler, for tests that drive it without a listener.
@@ -441,7 +507,8 @@ func (s *Server) Start(ctx context.Context) error {
 		return fmt.Errorf("listen on BRIDGE_ADDR %s: %w", s.cfg.Addr, err)
 	}
 	s.ln = ln
-	s.http = &http.Server{Handler: s.engine, ReadHeaderTimeout: 10 * time.Second}
+	to := s.opts.Tuning.HTTP.orDefault()
+	s.http = &http.Server{Handler: s.engine, ReadHeaderTimeout: to.ReadHeader, ReadTimeout: to.Read, WriteTimeout: to.Write, IdleTimeout: to.Idle}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	s.wg.Add(1)

@@ -34,7 +34,10 @@ var (
 
 // LinksConfig configures Links.
 type LinksConfig struct {
-	Secret    []byte // BRIDGE_SURVEY_SECRET
+	Secret []byte // BRIDGE_SURVEY_SECRET
+	// Previous (BRIDGE_SURVEY_SECRET_PREVIOUS) still verifies links minted
+	// before a rotation; new links are signed with Secret only.
+	Previous  []byte
 	PublicURL string // BRIDGE_PUBLIC_URL, scheme://host[:port]
 	Now       func() time.Time
 	// Leeway absorbs clock skew between instances; default 1 minute.
@@ -44,6 +47,7 @@ type LinksConfig struct {
 // Links mints and verifies survey link tokens.
 type Links struct {
 	secret []byte
+	keys   any // what Verify checks against: the secret, or both during a rotation
 	base   string
 	now    func() time.Time
 	parser *jwt.Parser
@@ -68,8 +72,18 @@ func NewLinks(cfg LinksConfig) (*Links, error) {
 		base:   strings.TrimRight(cfg.PublicURL, "/"),
 		now:    cfg.Now,
 	}
+	l.keys = verificationKeys(l.secret, cfg.Previous)
 	l.parser = linkParser(cfg.Leeway, l.now)
 	return l, nil
+}
+
+// verificationKeys is what Verify accepts: the current key, and during a
+// rotation the previous one too (never used to sign).
+func verificationKeys(current, previous []byte) any {
+	if len(previous) == 0 {
+		return current
+	}
+	return jwt.VerificationKeySet{Keys: []jwt.VerificationKey{current, append([]byte(nil), previous...)}}
 }
 
 // linkParser accepts only what the bridge mints: HS256, exp required, iat
@@ -165,7 +179,7 @@ func (l *Links) Verify(token string) (Claims, error) {
 	if len(token) > 1024 {
 		return Claims{}, ErrInvalid
 	}
-	_, err := l.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return l.secret, nil })
+	_, err := l.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return l.keys, nil })
 	// The signature is checked before the claims, so "expired" is only
 	// reported for tokens this bridge minted.
 	if err != nil && errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenSignatureInvalid) && wellFormed(c) {

@@ -38,6 +38,7 @@ func (c ReportClaims) LinkID() string { return c.ID }
 // ReportLinks mints and verifies self-report link tokens.
 type ReportLinks struct {
 	key    []byte
+	keys   any // the key, and during a rotation the previous secret's
 	base   string
 	now    func() time.Time
 	parser *jwt.Parser
@@ -48,11 +49,22 @@ func NewReportLinks(cfg LinksConfig) (*ReportLinks, error) {
 	if err := checkLinksConfig(&cfg); err != nil {
 		return nil, err
 	}
-	mac := hmac.New(sha256.New, cfg.Secret)
-	mac.Write([]byte("bridge link purpose: " + reportPurpose))
-	l := &ReportLinks{key: mac.Sum(nil), base: strings.TrimRight(cfg.PublicURL, "/"), now: cfg.Now}
+	l := &ReportLinks{key: purposeKey(cfg.Secret), base: strings.TrimRight(cfg.PublicURL, "/"), now: cfg.Now}
+	var previous []byte
+	if len(cfg.Previous) > 0 {
+		previous = purposeKey(cfg.Previous)
+	}
+	l.keys = verificationKeys(l.key, previous)
 	l.parser = linkParser(cfg.Leeway, l.now)
 	return l, nil
+}
+
+// purposeKey derives the report links' key from the survey secret, so a
+// survey token can never verify here, nor the reverse.
+func purposeKey(secret []byte) []byte {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("bridge link purpose: " + reportPurpose))
+	return mac.Sum(nil)
 }
 
 // Mint makes a fresh link token for a case; linkID is its jti.
@@ -89,7 +101,7 @@ func (l *ReportLinks) Verify(token string) (ReportClaims, error) {
 	if len(token) > 1024 {
 		return ReportClaims{}, ErrInvalid
 	}
-	_, err := l.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return l.key, nil })
+	_, err := l.parser.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return l.keys, nil })
 	if err != nil && errors.Is(err, jwt.ErrTokenExpired) && !errors.Is(err, jwt.ErrTokenSignatureInvalid) && c.wellFormed() {
 		return c, ErrExpired
 	}

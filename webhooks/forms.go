@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
 )
 
@@ -24,10 +25,10 @@ func WritebackEventTypes() []string {
 }
 
 // TaskRouterItem turns a TaskRouter event form into the writeback queue's
-// item, keyed by EventSid. ok is false for events writeback ignores; an
-// error means the form is malformed. altKey (the webhook's
-// I-Twilio-Idempotency-Token) keys an event without a Sid.
-func TaskRouterItem(form url.Values, altKey string) (item redis.Item, ok bool, err error) {
+// item, keyed by its Sid (EventSid): never by the unsigned
+// I-Twilio-Idempotency-Token. ok is false for events writeback ignores; an
+// error means the form is malformed.
+func TaskRouterItem(form url.Values) (item redis.Item, ok bool, err error) {
 	if !writebackEvents[form.Get("EventType")] {
 		return redis.Item{}, false, nil
 	}
@@ -57,22 +58,34 @@ func TaskRouterItem(form url.Values, altKey string) (item redis.Item, ok bool, e
 	if ev.TaskSID == "" {
 		return redis.Item{}, false, errors.New("TaskSid is missing")
 	}
-	key := firstNonEmpty(ev.EventSID, altKey, ev.EventType+":"+ev.TaskSID+":"+form.Get("Timestamp"))
-	return redis.Item{Key: key, Payload: mustJSON(event.Writeback{Task: &ev})}, true, nil
+	if ev.EventSID == "" {
+		return redis.Item{}, false, errors.New("Sid is missing")
+	}
+	if !ev.Writes() {
+		return redis.Item{}, false, nil // a canceled task nobody worked
+	}
+	if id, err := salesforce.ID18(crm["record_id"].(string)); err == nil {
+		crm["record_id"] = id // one record, one key (WhoId, survey keys)
+	}
+	return redis.Item{Key: ev.EventSID, Payload: mustJSON(event.Writeback{Task: &ev})}, true, nil
 }
 
 // SMSItem turns an inbound SMS form into the queue it goes to and its item,
 // keyed by MessageSid: STOP and START to monitoring, other replies to
 // writeback. queue is "" for HELP, which Twilio answers itself.
-// receivedAt is when Twilio received the message (the webhook's clock, or
-// the Message resource's date_sent).
-func SMSItem(form url.Values, receivedAt time.Time) (queue string, item redis.Item, err error) {
+// receivedAt is when the bridge learnt of it (the webhook's clock, or the
+// Message resource's date_sent for the reconciler); sentAt is Twilio's own
+// date_sent when known (zero from the webhook), which orders STOP and START.
+func SMSItem(form url.Values, receivedAt, sentAt time.Time) (queue string, item redis.Item, err error) {
 	msg := event.SMS{
 		MessageSID: firstNonEmpty(form.Get("MessageSid"), form.Get("SmsSid")),
 		From:       form.Get("From"),
 		To:         form.Get("To"),
 		Body:       form.Get("Body"),
 		ReceivedAt: receivedAt.UTC(),
+	}
+	if !sentAt.IsZero() {
+		msg.SentAt = sentAt.UTC()
 	}
 	if msg.MessageSID == "" || msg.From == "" {
 		return "", redis.Item{}, errors.New("MessageSid and From are required")

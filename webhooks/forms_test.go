@@ -64,7 +64,7 @@ func statusForm(sid, status, code string) url.Values {
 func TestStatusCallbackRoute(t *testing.T) {
 	gin.SetMode(gin.TestMode)
 	mon, wb := &fakeQueue{}, &fakeQueue{}
-	h, err := New(Config{OrgID: "00DRM000000AbCD", PublicURL: "https://bridge.test", Records: &fakeQueue{}, Monitoring: mon, Writeback: wb,
+	h, err := New(Config{OrgID: "00DRM000000AbCD", OutboundToken: strings.Repeat("t", 32), AccountSID: "AC" + strings.Repeat("a", 32), PublicURL: "https://bridge.test", Records: &fakeQueue{}, Monitoring: mon, Writeback: wb,
 		Mappings: noMappings{}, Signature: sigOK{}, Now: func() time.Time { return time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
@@ -145,25 +145,25 @@ func TestStatusCallbackRoute(t *testing.T) {
 func TestFormItemsShareKeys(t *testing.T) {
 	form := url.Values{"Sid": {"EV" + strings.Repeat("a", 32)}, "EventType": {"task.completed"}, "TaskSid": {"WT" + strings.Repeat("b", 32)},
 		"TaskAttributes": {`{"crm":{"record_id":"003RM00000Qx1a2YAB"}}`}, "TimestampMs": {"1772463600000"}}
-	item, ok, err := TaskRouterItem(form, "idem")
+	item, ok, err := TaskRouterItem(form)
 	if err != nil || !ok || item.Key != form.Get("Sid") {
 		t.Fatalf("item %q ok=%v err=%v, want keyed by EventSid", item.Key, ok, err)
 	}
 	form.Set("EventType", "task.created")
-	if _, ok, _ := TaskRouterItem(form, ""); ok {
+	if _, ok, _ := TaskRouterItem(form); ok {
 		t.Fatal("task.created taken")
 	}
 	sms := url.Values{"MessageSid": {"SM" + strings.Repeat("c", 32)}, "From": {"+12125550123"}, "Body": {" stop "}}
-	q, item, err := SMSItem(sms, time.Now())
+	q, item, err := SMSItem(sms, time.Now(), time.Time{})
 	if err != nil || q != event.QueueMonitoring || item.Key != sms.Get("MessageSid") {
 		t.Fatalf("STOP: %q %q %v", q, item.Key, err)
 	}
 	sms.Set("Body", "HELP")
-	if q, _, err := SMSItem(sms, time.Now()); q != "" || err != nil {
+	if q, _, err := SMSItem(sms, time.Now(), time.Time{}); q != "" || err != nil {
 		t.Fatalf("HELP: %q %v", q, err)
 	}
 	sms.Set("Body", "hello")
-	if q, _, _ := SMSItem(sms, time.Now()); q != event.QueueWriteback {
+	if q, _, _ := SMSItem(sms, time.Now(), time.Time{}); q != event.QueueWriteback {
 		t.Fatalf("reply went to %q", q)
 	}
 }

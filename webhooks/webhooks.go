@@ -7,6 +7,7 @@ package webhooks
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -23,7 +24,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/guard"
 	"github.com/cityhealth/bridge/mapping"
 )
 
@@ -45,8 +49,9 @@ type SignatureValidator interface {
 // Config wires the handlers to the queues.
 type Config struct {
 	OrgID         string // BRIDGE_SF_ORG_ID
-	OutboundToken string // BRIDGE_SF_OUTBOUND_TOKEN, optional
+	OutboundToken string // BRIDGE_SF_OUTBOUND_TOKEN, required
 	PublicURL     string // BRIDGE_PUBLIC_URL, the base Twilio signs against
+	AccountSID    string // BRIDGE_TWILIO_ACCOUNT_SID: signed forms must name it
 
 	Records    Enqueuer // record sync
 	Monitoring Enqueuer // reminders and STOP/START
@@ -60,7 +65,6 @@ type Config struct {
 	// Voice serves the TwiML of reminder calls (survey.Voice); optional.
 	Voice VoiceTwiML
 
-	MaxBody    int64 // bytes; default 2 MiB
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -84,15 +88,17 @@ func New(cfg Config) (*Handlers, error) {
 	switch {
 	case cfg.OrgID == "":
 		return nil, errors.New("webhooks: OrgID is required")
+	case cfg.OutboundToken == "":
+		// The org id is no secret: without a token anyone could post records.
+		return nil, errors.New("webhooks: OutboundToken is required")
+	case !twilio.ValidSID(cfg.AccountSID, "AC"):
+		return nil, errors.New("webhooks: AccountSID must be an AC… SID")
 	case cfg.PublicURL == "":
 		return nil, errors.New("webhooks: PublicURL is required")
 	case cfg.Records == nil || cfg.Monitoring == nil || cfg.Writeback == nil:
 		return nil, errors.New("webhooks: Records, Monitoring and Writeback queues are required")
 	case cfg.Mappings == nil || cfg.Signature == nil:
 		return nil, errors.New("webhooks: Mappings and Signature are required")
-	}
-	if cfg.MaxBody <= 0 {
-		cfg.MaxBody = 2 << 20
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -103,7 +109,7 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	h.intake = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bridge_intake_total",
-		Help: "Inbound webhook events by source and result (accepted, duplicate, ignored, rejected, unavailable).",
+		Help: "Inbound webhook events by source and result (accepted, duplicate, ignored, deleted, rejected, unavailable).",
 	}, []string{"source", "result"})
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(h.intake); err != nil {
@@ -124,18 +130,26 @@ const (
 
 // Register mounts the webhooks on r.
 func (h *Handlers) Register(r gin.IRouter) {
-	r.POST(PathOutbound, h.outbound)
-	r.POST(PathTaskRouter, h.twilioSigned("taskrouter", h.taskRouter))
-	r.POST(PathSMS, h.twilioSigned("sms", h.sms))
-	r.POST(PathStatus, h.twilioSigned("status", h.status))
+	r.POST(PathOutbound, guard.BodyLimitFunc(guard.OutboundBody, h.outboundTooLarge), h.outbound)
+	r.POST(PathTaskRouter, guard.Twilio(), h.twilioSigned("taskrouter", h.taskRouter))
+	r.POST(PathSMS, guard.Twilio(), h.twilioSigned("sms", h.sms))
+	r.POST(PathStatus, guard.Twilio(), h.twilioSigned("status", h.status))
 	if h.cfg.Voice != nil {
-		r.POST(PathVoice+":token", h.twilioSigned("voice", h.cfg.Voice.Greet))
-		r.POST(PathVoice+":token/answer", h.twilioSigned("voice", h.cfg.Voice.Answer))
+		r.POST(PathVoice+":token", guard.Twilio(), h.twilioSigned("voice", h.voice(h.cfg.Voice.Greet)))
+		r.POST(PathVoice+":token/answer", guard.Twilio(), h.twilioSigned("voice", h.voice(h.cfg.Voice.Answer)))
 	}
 }
 
 func (h *Handlers) count(source, result string, n int) {
 	h.intake.WithLabelValues(source, result).Add(float64(n))
+}
+
+// outboundTooLarge answers a body over the limit with a SOAP fault, as
+// Salesforce expects one.
+func (h *Handlers) outboundTooLarge(c *gin.Context) {
+	h.count("salesforce", "rejected", 1)
+	c.Data(http.StatusRequestEntityTooLarge, "text/xml; charset=utf-8", []byte(soapFault("Client", "the message is too large")))
+	c.Abort()
 }
 
 // outbound handles a Salesforce Outbound Message.
@@ -145,14 +159,14 @@ func (h *Handlers) outbound(c *gin.Context) {
 		h.count(source, resultFor(status), 1)
 		c.Data(status, "text/xml; charset=utf-8", []byte(soapFault(code, msg)))
 	}
-	if h.cfg.OutboundToken != "" {
-		got := c.Query("token")
-		if subtle.ConstantTimeCompare([]byte(got), []byte(h.cfg.OutboundToken)) != 1 {
-			fault(http.StatusForbidden, "Client", "invalid token")
-			return
-		}
+	// Digests compared in constant time: the answer's timing says nothing
+	// about the token, not even its length.
+	got, want := sha256.Sum256([]byte(c.Query("token"))), sha256.Sum256([]byte(h.cfg.OutboundToken))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+		fault(http.StatusForbidden, "Client", "invalid token")
+		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, h.cfg.MaxBody))
+	body, err := io.ReadAll(c.Request.Body) // bounded by guard.BodyLimit
 	if err != nil {
 		fault(http.StatusBadRequest, "Client", "body too large or unreadable")
 		return
@@ -174,11 +188,25 @@ func (h *Handlers) outbound(c *gin.Context) {
 	records := make([]redis.Item, 0, len(msg.Notifications))
 	monitoring := make([]redis.Item, 0, len(msg.Notifications))
 	var cases []redis.Item
+	deleted := 0
 	for _, n := range msg.Notifications {
+		if n.Deleted {
+			// The record is gone: nothing to sync, but refusing would make
+			// Salesforce retry the whole message for 24 hours and then drop it.
+			deleted++
+			continue
+		}
+		// One record, one key: the 18-character form whichever Salesforce sent.
+		id, err := salesforce.ID18(n.Fields["Id"].(string))
+		if err != nil {
+			fault(http.StatusBadRequest, "Client", "a notification's Id is not a Salesforce id")
+			return
+		}
+		n.Fields["Id"] = id
 		rec := event.Record{
 			NotificationID: n.ID,
 			Object:         n.Object,
-			RecordID:       n.Fields["Id"].(string),
+			RecordID:       id,
 			Fields:         withoutProtected(n.Fields, protected),
 			ReceivedAt:     now,
 			Source:         "outbound",
@@ -192,9 +220,12 @@ func (h *Handlers) outbound(c *gin.Context) {
 	// Both flows see every notification; each queue deduplicates on its own,
 	// so a retry after a partial failure fills in only what is missing.
 	ctx := c.Request.Context()
-	fresh, err := h.cfg.Records.Enqueue(ctx, records...)
-	if err == nil {
-		_, err = h.cfg.Monitoring.Enqueue(ctx, monitoring...)
+	var fresh []bool
+	if len(records) > 0 {
+		fresh, err = h.cfg.Records.Enqueue(ctx, records...)
+		if err == nil {
+			_, err = h.cfg.Monitoring.Enqueue(ctx, monitoring...)
+		}
 	}
 	if err == nil && len(cases) > 0 {
 		_, err = h.cfg.SelfReport.Enqueue(ctx, cases...)
@@ -212,7 +243,8 @@ func (h *Handlers) outbound(c *gin.Context) {
 	}
 	h.count(source, "accepted", accepted)
 	h.count(source, "duplicate", len(fresh)-accepted)
-	h.log.Info("outbound message recorded", "action_id", msg.ActionID, "notifications", len(records), "new", accepted)
+	h.count(source, "deleted", deleted)
+	h.log.Info("outbound message recorded", "action_id", msg.ActionID, "notifications", len(records), "new", accepted, "deleted", deleted)
 	c.Data(http.StatusOK, "text/xml; charset=utf-8", []byte(ackEnvelope))
 }
 
@@ -255,13 +287,13 @@ func resultFor(status int) string {
 }
 
 // twilioSigned checks X-Twilio-Signature on BRIDGE_PUBLIC_URL + path + query
-// before the handler sees anything; a bad one changes nothing.
+// before the handler sees anything; a bad one changes nothing. Mount it
+// after guard.Twilio (signature present, body bounded).
 func (h *Handlers) twilioSigned(source string, next func(*gin.Context, url.Values)) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, h.cfg.MaxBody)
 		if err := c.Request.ParseForm(); err != nil {
 			h.count(source, "rejected", 1)
-			c.JSON(http.StatusBadRequest, gin.H{"error": "body is not a form or is too large"})
+			c.JSON(http.StatusBadRequest, gin.H{"error": "body is not a form"})
 			return
 		}
 		sig := c.GetHeader("X-Twilio-Signature")
@@ -272,6 +304,75 @@ func (h *Handlers) twilioSigned(source string, next func(*gin.Context, url.Value
 			return
 		}
 		next(c, c.Request.PostForm)
+	}
+}
+
+// checkSIDs answers 400, recording nothing, unless every SID in the signed
+// form is well formed and AccountSid is ours (see twilio.CheckSIDs: a moved
+// key/value boundary keeps the signature valid, but not a SID's shape).
+func (h *Handlers) checkSIDs(c *gin.Context, source string, form url.Values, prefixes map[string][]string, required ...string) bool {
+	err := twilio.CheckSIDs(form, h.cfg.AccountSID, prefixes, required...)
+	if err != nil {
+		h.count(source, "rejected", 1)
+		h.log.Warn("signed webhook refused", "source", source, "err", err)
+		c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
+		return false
+	}
+	return true
+}
+
+// checkNumbers answers 400 unless each named parameter is absent or a plain
+// non-negative decimal integer ("12", not "+12", "1e3", " 12" or "12abc").
+func (h *Handlers) checkNumbers(c *gin.Context, source string, form url.Values, names ...string) bool {
+	for _, k := range names {
+		if v, ok := form[k]; ok && len(v) > 0 {
+			if _, err := StrictUint(v[0]); err != nil {
+				h.count(source, "rejected", 1)
+				c.JSON(http.StatusBadRequest, gin.H{"error": k + " must be a whole number"})
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// StrictUint parses a non-negative decimal integer of at most 18 digits,
+// with no sign, space, exponent or leading junk.
+func StrictUint(s string) (int64, error) {
+	if s == "" || len(s) > 18 {
+		return 0, errors.New("not a whole number")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, errors.New("not a whole number")
+		}
+	}
+	return strconv.ParseInt(s, 10, 64)
+}
+
+// SIDs the TaskRouter and messaging handlers read, with their prefixes
+// (Twilio's OpenAPI: EventSid EV, TaskSid WT, WorkerSid WK, WorkspaceSid WS,
+// MessageSid SM or MM, MessagingServiceSid MG, CallSid CA).
+var (
+	taskRouterSIDs = map[string][]string{
+		"Sid": {"EV"}, "EventSid": {"EV"}, "TaskSid": {"WT"}, "WorkspaceSid": {"WS"}, "WorkerSid": {"WK"},
+		"WorkflowSid": {"WW"}, "TaskQueueSid": {"WQ"}, "ReservationSid": {"WR"}, "TaskChannelSid": {"TC"},
+	}
+	callSIDs    = map[string][]string{"CallSid": {"CA"}, "ParentCallSid": {"CA"}, "ApplicationSid": {"AP"}}
+	messageSIDs = map[string][]string{
+		"MessageSid": {"SM", "MM"}, "SmsSid": {"SM", "MM"}, "SmsMessageSid": {"SM", "MM"}, "MessagingServiceSid": {"MG"},
+		"CallSid": {"CA"},
+	}
+)
+
+// voice checks a reminder call's SIDs (CallSid, ours AccountSid) before
+// its TwiML.
+func (h *Handlers) voice(next func(*gin.Context, url.Values)) func(*gin.Context, url.Values) {
+	return func(c *gin.Context, form url.Values) {
+		if !h.checkSIDs(c, "voice", form, callSIDs, "CallSid") {
+			return
+		}
+		next(c, form)
 	}
 }
 
@@ -298,7 +399,13 @@ const emptyTwiML = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
 
 func (h *Handlers) taskRouter(c *gin.Context, form url.Values) {
 	const source = "taskrouter"
-	item, ok, err := TaskRouterItem(form, c.GetHeader("I-Twilio-Idempotency-Token"))
+	// The event's own Sid is the dedupe key, so it is required; the unsigned
+	// I-Twilio-Idempotency-Token never is one.
+	if !h.checkSIDs(c, source, form, taskRouterSIDs, "Sid") ||
+		!h.checkNumbers(c, source, form, "TaskAge", "TaskPriority", "Timestamp", "TimestampMs") {
+		return
+	}
+	item, ok, err := TaskRouterItem(form)
 	switch {
 	case err != nil:
 		h.count(source, "rejected", 1)
@@ -339,7 +446,11 @@ func OptOutType(body, advanced string) string {
 
 func (h *Handlers) sms(c *gin.Context, form url.Values) {
 	const source = "sms"
-	queue, item, err := SMSItem(form, h.cfg.Now().UTC())
+	if !h.checkSIDs(c, source, form, messageSIDs, "MessageSid") ||
+		!h.checkNumbers(c, source, form, "NumMedia", "NumSegments") {
+		return
+	}
+	queue, item, err := SMSItem(form, h.cfg.Now().UTC(), time.Time{})
 	if err != nil {
 		h.count(source, "rejected", 1)
 		c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
@@ -364,6 +475,9 @@ func (h *Handlers) sms(c *gin.Context, form url.Values) {
 // names PathStatus as its StatusCallback).
 func (h *Handlers) status(c *gin.Context, form url.Values) {
 	const source = "status"
+	if !h.checkSIDs(c, source, form, messageSIDs, "MessageSid") || !h.checkNumbers(c, source, form, "ErrorCode") {
+		return
+	}
 	items, err := StatusItems(form, h.cfg.Now().UTC())
 	if err != nil {
 		h.count(source, "rejected", 1)

@@ -50,6 +50,7 @@ func newBackfillWorld(t *testing.T) *backfillWorld {
 		"BRIDGE_TWILIO_WORKSPACE_SID": tw.WorkspaceSID, "BRIDGE_TWILIO_WORKFLOW_SID": tw.WorkflowSID,
 		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": tw.MessagingServiceSID, "BRIDGE_TWILIO_API_URL": tw.URL,
 		"BRIDGE_JWT_SECRET": "a-jwt-secret-a-jwt-secret-a-jwt-secret", "BRIDGE_SURVEY_SECRET": "a-survey-secret-a-survey-secret-a-survey",
+		"BRIDGE_SF_OUTBOUND_TOKEN": "an-outbound-token-an-outbound-token-0123", "BRIDGE_PROTECTED_FIELDS": "Index_Case_Name__c",
 	}
 	// 100 contacts: 75 need outreach, 25 are closed. Every name and number is
 	// planted: none may be printed.

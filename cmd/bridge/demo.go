@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,6 +93,10 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	if err := os.WriteFile(mappingFile, []byte(config.ExampleMapping), 0o600); err != nil {
 		return fail(err)
 	}
+	// The Outbound Message endpoint URL carries this token (the org id is
+	// no secret); the demo makes one and prints the URL with it.
+	outboundToken := randomSecret()
+	outboundURL := publicURL + "/webhooks/salesforce/outbound?token=" + outboundToken
 	env := map[string]string{
 		"BRIDGE_ADDR": listen, "BRIDGE_PUBLIC_URL": publicURL, "BRIDGE_REDIS_URL": redisURL,
 		"BRIDGE_MAPPING_FILE": mappingFile, "BRIDGE_SF_LOGIN_URL": sf.URL, "BRIDGE_SF_CLIENT_ID": sf.ClientID,
@@ -100,6 +105,7 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 		"BRIDGE_TWILIO_WORKSPACE_SID": tw.WorkspaceSID, "BRIDGE_TWILIO_WORKFLOW_SID": tw.WorkflowSID,
 		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": tw.MessagingServiceSID, "BRIDGE_TWILIO_CALLER_ID": "+12125550100",
 		"BRIDGE_TWILIO_API_URL": tw.URL, "BRIDGE_JWT_SECRET": randomSecret(), "BRIDGE_SURVEY_SECRET": randomSecret(),
+		"BRIDGE_SF_OUTBOUND_TOKEN": outboundToken, "BRIDGE_PROTECTED_FIELDS": "Index_Case_Name__c,Source_Case__c",
 		"BRIDGE_LOG_LEVEL":        "warn",
 		"BRIDGE_SENDGRID_API_KEY": sg.APIKey, "BRIDGE_SENDGRID_API_URL": sg.URL, "BRIDGE_EMAIL_FROM": "checks@health.example.gov",
 	}
@@ -122,16 +128,12 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	tw.SetEventCallbackURL(publicURL + "/webhooks/twilio/taskrouter")
 	// As a record-triggered flow would in the org: a contact created for
 	// outreach (a self-reported one) fires an Outbound Message.
-	outboundURL := publicURL + "/webhooks/salesforce/outbound"
-	if cfg.Salesforce.OutboundToken != "" {
-		outboundURL += "?token=" + cfg.Salesforce.OutboundToken
-	}
 	sf.SendOutboundOnInsert(sfsim.OutboundRule{Object: "Contact", URL: outboundURL,
 		When: func(r map[string]any) bool { return r["Outreach_Status__c"] == "Needs Outreach" }})
 
 	ids := seedContacts(sf)
 	channelIDs, at := seedChannelContacts(sf, tw, cfg.Timezone)
-	walk := playThrough(ctx, publicURL, sf, tw, append(ids, channelIDs...)) + channelsNote(at, sg)
+	walk := playThrough(ctx, publicURL, outboundURL, sf, tw, append(ids, channelIDs...)) + channelsNote(at, sg)
 
 	admin, _ := auth.Mint(cfg.JWT.Secret, auth.MintClaims{Subject: "demo-admin", Role: auth.RoleAdmin, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: 12 * time.Hour})
 	agent, _ := auth.Mint(cfg.JWT.Secret, auth.MintClaims{Subject: "demo-tracer", Role: auth.RoleAgent, WorkerSID: tw.WorkerSID, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: 12 * time.Hour})
@@ -142,6 +144,7 @@ The bridge is running (embedded Redis, Salesforce and Twilio stand-ins).
   bridge           %[1]s
   admin page       %[1]s/admin/            (paste the admin token)
   metrics          %[1]s/metrics
+  Outbound Message %[10]s
   readiness        %[1]s/readyz
   Salesforce sim   %[2]s
   Twilio sim       %[3]s
@@ -169,10 +172,10 @@ Try it:
   # ask Rosa (a case) for her close contacts from Flex: 202 {"sent":false} while
   # her link is out and unused; each contact she names becomes a Salesforce
   # contact and an outreach task that says nothing of her
-  curl -s -X POST %[1]s/v1/records/%[10]s/elicitation -H "Authorization: Bearer $AGENT"
+  curl -s -X POST %[1]s/v1/records/%[11]s/elicitation -H "Authorization: Bearer $AGENT"
 
 (AGENT and ADMIN are the tokens above.) Ctrl-C stops everything.
-`, publicURL, sf.URL, tw.URL, admin, tw.WorkerSID, agent, walk, ids[2], ids[4], ids[5])
+`, publicURL, sf.URL, tw.URL, admin, tw.WorkerSID, agent, walk, ids[2], ids[4], outboundURL, ids[5])
 
 	<-ctx.Done()
 	return 0
@@ -223,9 +226,18 @@ func seedContacts(sf *sfsim.Server) []string {
 	return ids
 }
 
+// soapNumber renders a number as an Outbound Message does ("2.0").
+func soapNumber(f float64) string {
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
 // playThrough sends the seeded contacts through record sync and monitoring,
 // then completes Alex's task in Flex so the outcome is written back.
-func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *twiliosim.Server, ids []string) string {
+func playThrough(ctx context.Context, publicURL, outboundURL string, sf *sfsim.Server, tw *twiliosim.Server, ids []string) string {
 	var b strings.Builder
 	var notes []string
 	for i, id := range ids {
@@ -235,14 +247,15 @@ func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *tw
 			if s, ok := v.(string); ok && k != "attributes" {
 				fmt.Fprintf(&fields, "<sf:%s>%s</sf:%s>", k, xmlEscape(s), k)
 			} else if f, ok := v.(float64); ok {
-				fmt.Fprintf(&fields, "<sf:%s>%g</sf:%s>", k, f, k)
+				// SOAP carries every number as an xsd:double: 2 is "2.0".
+				fmt.Fprintf(&fields, "<sf:%s>%s</sf:%s>", k, soapNumber(f), k)
 			}
 		}
 		notes = append(notes, fmt.Sprintf(`<Notification><Id>04lRM0000DEMO%05d</Id><sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">%s</sObject></Notification>`, i, fields.String()))
 	}
 	soap := `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>` +
 		demoOrgID + `</OrganizationId><ActionId>04kRM0000000XyZYAU</ActionId>` + strings.Join(notes, "") + `</notifications></soapenv:Body></soapenv:Envelope>`
-	resp, err := http.Post(publicURL+"/webhooks/salesforce/outbound", "text/xml; charset=utf-8", strings.NewReader(soap))
+	resp, err := http.Post(outboundURL, "text/xml; charset=utf-8", strings.NewReader(soap))
 	if err != nil {
 		return "  (could not post the sample Outbound Message: " + err.Error() + ")\n"
 	}
@@ -275,7 +288,7 @@ func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *tw
 			continue
 		}
 		followUp := time.Now().AddDate(0, 0, 2).Format("2006-01-02")
-		if err := tw.CompleteTask(t.SID, map[string]any{"conversations": map[string]any{"outcome": "Reached - agreed to quarantine"}, "follow_up_date": followUp, "call_sid": "CA00000000000000000000000000000001"}); err != nil {
+		if err := tw.CompleteTask(t.SID, map[string]any{"conversations": map[string]any{"outcome": "Reached - agreed to quarantine", "talk_time": 184}, "follow_up_date": followUp, "call_sid": "CA00000000000000000000000000000001"}); err != nil {
 			fmt.Fprintf(&b, "  - completing a task failed: %v\n", err)
 			break
 		}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"time"
 
@@ -100,8 +99,6 @@ func (e *NotCallableError) Error() string {
 	return "the record has no callable number in " + e.Field + " (" + e.Rule + ")"
 }
 
-var reID = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
-
 // Agent is who clicked.
 type Agent struct {
 	Subject   string
@@ -117,7 +114,8 @@ type Result struct {
 
 // Context is the attributes a click would inject, without creating anything.
 func (f *Flow) Context(ctx context.Context, agent Agent, recordID string) (map[string]any, error) {
-	if !reID.MatchString(recordID) {
+	recordID, err := salesforce.ID18(recordID)
+	if err != nil {
 		return nil, ErrInvalidID
 	}
 	return f.attributes(ctx, agent, recordID)
@@ -125,7 +123,10 @@ func (f *Flow) Context(ctx context.Context, agent Agent, recordID string) (map[s
 
 // Call creates the agent's task for the record, once per window.
 func (f *Flow) Call(ctx context.Context, agent Agent, recordID string) (Result, error) {
-	if !reID.MatchString(recordID) {
+	// The 15- and 18-character spellings are one record: one double-click
+	// key, one cache entry, one crm.record_id.
+	recordID, err := salesforce.ID18(recordID)
+	if err != nil {
 		return Result{}, ErrInvalidID
 	}
 	if agent.WorkerSID == "" {
@@ -212,7 +213,7 @@ func (f *Flow) create(ctx context.Context, agent Agent, recordID, key string) (r
 
 // findCreated looks for the task a timed-out create may have made.
 func (f *Flow) findCreated(ctx context.Context, agent Agent, recordID string, cause error) (twilio.Task, error) {
-	expr := "crm.record_id == " + twilio.QuoteExpr(recordID) + " and targetWorker == " + twilio.QuoteExpr(agent.WorkerSID)
+	expr := "crm.record_id == " + twilio.QuoteExpr(recordID) + " AND targetWorker == " + twilio.QuoteExpr(agent.WorkerSID)
 	tasks, err := f.cfg.Tasks.FindOpenTasks(ctx, expr)
 	if err != nil || len(tasks) == 0 {
 		return twilio.Task{}, cause

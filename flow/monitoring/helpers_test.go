@@ -143,7 +143,7 @@ func recordMsg(id string, fields map[string]any) redis.Message {
 func smsMsg(from, body, kind string) redis.Message {
 	seq++
 	raw, _ := json.Marshal(event.Monitoring{SMS: &event.SMS{MessageSID: "SM" + strings.Repeat("a", 31) + string(rune('a'+seq%26)),
-		From: from, To: "+12125550000", Body: body, OptOutType: kind}})
+		From: from, To: "+12125550000", Body: body, OptOutType: kind, ReceivedAt: epoch.Add(time.Duration(seq) * time.Second)}})
 	return redis.Message{ID: "2-0", Payload: raw}
 }
 

@@ -338,6 +338,9 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 			}
 			group := groups[key]
 			sort.SliceStable(group, func(a, b int) bool {
+				if x, y := group[a].sms, group[b].sms; x != nil && y != nil {
+					return x.OrderedAt().Before(y.OrderedAt()) // Twilio's order
+				}
 				if group[a].rec == nil || group[b].rec == nil {
 					return false
 				}

@@ -32,9 +32,13 @@ func (f *Flow) SMS(ctx context.Context, s event.SMS) error {
 	for _, id := range ids {
 		var err error
 		if kind == "STOP" {
-			err = f.stop(ctx, id)
+			err = f.stop(ctx, id, s)
 		} else {
-			err = f.start(ctx, id)
+			err = f.start(ctx, id, s)
+		}
+		if errors.Is(err, errKeywordSuperseded) {
+			f.log.Info("opt-out keyword older than the one applied, or applied before; ignored", "message_sid", s.MessageSID, "contact_id", id, "type", kind)
+			continue
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -58,12 +62,21 @@ func (f *Flow) SMS(ctx context.Context, s event.SMS) error {
 
 // stop: flag first (no new scheduling), cancel what is left, then write the
 // opt-out field on the contact.
-func (f *Flow) stop(ctx context.Context, id string) error {
+func (f *Flow) stop(ctx context.Context, id string, s event.SMS) (err error) {
 	ctx, release, err := f.lockContact(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer release()
+	ord, err := f.keywordOrder(ctx, id, s)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			err = f.keywordApplied(ctx, id, s, ord)
+		}
+	}()
 	if err := f.setOptOut(ctx, id, true); err != nil {
 		return err
 	}
@@ -96,12 +109,21 @@ func (f *Flow) stop(ctx context.Context, id string) error {
 
 // start: clear the flag and the field, then resume the days left if the
 // contact is still in monitoring.
-func (f *Flow) start(ctx context.Context, id string) error {
+func (f *Flow) start(ctx context.Context, id string, s event.SMS) (err error) {
 	ctx, release, err := f.lockContact(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer release()
+	ord, err := f.keywordOrder(ctx, id, s)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err == nil {
+			err = f.keywordApplied(ctx, id, s, ord)
+		}
+	}()
 	if err := f.setOptOut(ctx, id, false); err != nil {
 		return err
 	}

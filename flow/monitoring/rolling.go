@@ -74,9 +74,17 @@ func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c 
 		if !claimed {
 			continue
 		}
-		var stop bool
+		var stop, deferred bool
 		if viaTwilio {
-			stop, err = f.scheduleDay(ctx, r, id, date, at, c)
+			stop, deferred, err = f.scheduleDay(ctx, r, id, date, at, c)
+			if deferred && err == nil {
+				// Twilio refused the time for now (35114/35115/35117):
+				// tried again later, or sent by the bridge once too near.
+				if retry := deferRetry(now, at).Unix(); next == 0 || retry < next {
+					next = retry
+				}
+				continue
+			}
 			if errors.Is(err, errScheduleCap) {
 				// Tried again soon; once too near, the bridge sends it.
 				retry := min(now.Add(capRetry).Unix(), at.Add(-MinLead-leadMargin).Unix())

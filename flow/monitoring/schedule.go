@@ -202,19 +202,30 @@ func (f *Flow) sendAt(r *mapping.Reminders, c *contactState, date string) (time.
 	return time.Date(d.Year(), d.Month(), d.Day(), h, mi, 0, 0, f.cfg.Location), nil
 }
 
+// deferRetry is when a day Twilio refused as outside its window is tried
+// again: in an hour, or sooner while the day can still be scheduled.
+func deferRetry(now, at time.Time) time.Time {
+	retry := now.Add(time.Hour)
+	if last := at.Add(-(MinLead + leadMargin + time.Minute)); last.Before(retry) && last.After(now) {
+		retry = last
+	}
+	return retry
+}
+
 // scheduleDay makes the one Twilio call for a claimed day. stop reports
-// that Twilio refused the number (21610).
-func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date string, at time.Time, c *contactState) (stop bool, err error) {
+// that Twilio refused the number (21610); deferred, that Twilio refused the
+// day's time for now and the day was released to be tried again.
+func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date string, at time.Time, c *contactState) (stop, deferred bool, err error) {
 	release := func() error { return f.cfg.Store.Del(unlockCtx(ctx), dayKey(id, date)) }
 	until, err := survey.ValidUntil(date, f.cfg.Location)
 	if err != nil {
 		_ = release()
-		return false, err
+		return false, false, err
 	}
 	link, err := f.cfg.Links.Link(id, date, c.Language, until)
 	if err != nil {
 		_ = release()
-		return false, fmt.Errorf("survey link for %s %s: %w", id, date, err)
+		return false, false, fmt.Errorf("survey link for %s %s: %w", id, date, err)
 	}
 	body := r.Render(c.Language, c.FirstName, link)
 	attempt := dayState{State: stateClaimed, SendAt: at.Unix(), BodyHash: bodyHash(body), Tried: f.cfg.Now().Unix()}
@@ -222,7 +233,7 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 	// ambiguous answer can be looked up later.
 	if err := f.saveDay(ctx, id, date, attempt); err != nil {
 		_ = release()
-		return false, err
+		return false, false, err
 	}
 	sid, err := f.cfg.Messages.ScheduleMessage(ctx, c.Phone, body, at)
 	// Twilio has answered (or not): record it even if ctx just ended.
@@ -234,45 +245,49 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 	case err == nil:
 		if err := save(dayState{State: stateScheduled, SID: sid}); err != nil {
 			f.log.Error("scheduled message not recorded; it cannot be canceled", "contact_id", id, "date", date, "sid", sid, "err", err)
-			return false, err
+			return false, false, err
 		}
-		return false, nil
+		return false, false, nil
 	case twilio.HasCode(err, twilio.CodeUnsubscribed):
 		f.log.Info("number opted out at Twilio; reminders stop", "contact_id", id, "date", date)
 		if err := save(dayState{State: stateBlocked}); err != nil {
-			return true, err
+			return true, false, err
 		}
-		return true, f.setOptOut(unlockCtx(ctx), id, true)
-	case twilio.HasCode(err, twilio.CodeSendAtOutOfWindow):
-		if at.Sub(f.cfg.Now()) > 24*time.Hour {
-			return false, release() // clocks disagree; Run tries again later
+		return true, false, f.setOptOut(unlockCtx(ctx), id, true)
+	case twilio.IsSchedulingWindow(err):
+		// 35114, 35115 or 35117: this day cannot be scheduled now (Twilio's
+		// clock or window differs from ours). Never fail the contact: the
+		// other days go on. A day still ahead is tried again later.
+		if at.After(f.cfg.Now().Add(MinLead + leadMargin)) {
+			f.log.Info("reminder time refused by Twilio; day deferred", "contact_id", id, "date", date, "code", twilioCode(err))
+			return false, true, release()
 		}
-		f.log.Warn("reminder time refused by Twilio; day skipped", "contact_id", id, "date", date)
-		return false, save(dayState{State: stateSkipped})
+		f.log.Warn("reminder time refused by Twilio; day skipped", "contact_id", id, "date", date, "code", twilioCode(err))
+		return false, false, save(dayState{State: stateSkipped})
 	case twilio.HasCode(err, twilio.CodeScheduleCap):
 		// Twilio holds its cap of scheduled messages: the day stays in the
 		// rolling schedule, handed over later or sent by the bridge.
 		f.log.Error("Twilio's cap of scheduled messages reached (35125); day kept in the bridge's schedule", "contact_id", id, "date", date)
 		if rerr := release(); rerr != nil {
-			return false, rerr
+			return false, false, rerr
 		}
-		return false, errScheduleCap
+		return false, false, errScheduleCap
 	case twilio.IsAmbiguous(err):
 		// The message may exist: never ask again for this day before
 		// reconcile has looked for it.
 		f.log.Warn("reminder outcome unknown; day left for reconciliation", "contact_id", id, "date", date, "err", logErr(err))
 		if serr := save(dayState{State: stateUnknown}); serr != nil {
-			return false, serr
+			return false, false, serr
 		}
 		if serr := f.editUnknown(unlockCtx(ctx), id, attempt.Tried); serr != nil {
-			return false, serr
+			return false, false, serr
 		}
-		return false, err
+		return false, false, err
 	default:
 		if rerr := release(); rerr != nil {
-			return false, rerr
+			return false, false, rerr
 		}
-		return false, classify(fmt.Errorf("schedule reminder %s %s: %w", id, date, err))
+		return false, false, classify(fmt.Errorf("schedule reminder %s %s: %w", id, date, err))
 	}
 }
 
@@ -441,4 +456,12 @@ func maxString(a, b string) string {
 		return a
 	}
 	return b
+}
+
+func twilioCode(err error) int {
+	var ae *twilio.APIError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return 0
 }

@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/cityhealth/bridge/event"
 )
 
 func contactKey(id string) string      { return "monitoring:contact:" + id }
@@ -299,4 +302,51 @@ func (f *Flow) index(ctx context.Context, key, name string) (map[string]int64, e
 		return nil, fmt.Errorf("%s index: %w", name, err)
 	}
 	return idx, nil
+}
+
+func keywordKey(id string) string { return "monitoring:keyword:" + id }
+
+// keywordSIDsKept bounds the applied-keyword SIDs remembered per contact.
+const keywordSIDsKept = 32
+
+// errKeywordSuperseded: a STOP or START older than the one last applied to
+// the contact, or one already applied (a replay): nothing is done.
+var errKeywordSuperseded = errors.New("opt-out keyword superseded")
+
+// keywordState is the last STOP/START applied to a contact: when Twilio
+// received it (event.SMS.OrderedAt) and the SIDs of those applied, so a
+// replay, or an older START arriving late (by the reconciler), never undoes
+// a newer STOP. No personal data: a time and message SIDs.
+type keywordState struct {
+	At   time.Time `json:"at"`
+	SIDs []string  `json:"sids"`
+}
+
+// keywordOrder reads the contact's keyword state and refuses s when it is
+// not newer than the last applied or was applied before. Call under the
+// contact lock.
+func (f *Flow) keywordOrder(ctx context.Context, id string, s event.SMS) (keywordState, error) {
+	var st keywordState
+	if _, err := f.getJSON(ctx, keywordKey(id), &st); err != nil {
+		return st, fmt.Errorf("read keyword order of %s: %w", id, err)
+	}
+	if slices.Contains(st.SIDs, s.MessageSID) || !st.At.IsZero() && !s.OrderedAt().After(st.At) {
+		return st, errKeywordSuperseded
+	}
+	return st, nil
+}
+
+// keywordApplied records s as the last keyword applied. Like the opt-out
+// flag it never expires.
+func (f *Flow) keywordApplied(ctx context.Context, id string, s event.SMS, st keywordState) error {
+	st.At = s.OrderedAt()
+	st.SIDs = append(st.SIDs, s.MessageSID)
+	if n := len(st.SIDs); n > keywordSIDsKept {
+		st.SIDs = st.SIDs[n-keywordSIDsKept:]
+	}
+	raw, _ := json.Marshal(st)
+	if err := f.cfg.Store.Set(unlockCtx(ctx), keywordKey(id), string(raw), 0); err != nil {
+		return fmt.Errorf("write keyword order of %s: %w", id, err)
+	}
+	return nil
 }

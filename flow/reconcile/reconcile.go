@@ -291,7 +291,7 @@ func (r *Reconciler) eventsOfType(ctx context.Context, typ string, start, end ti
 		var kinds []string
 		for _, form := range page.Forms {
 			res.Seen++
-			item, ok, err := webhooks.TaskRouterItem(form, "")
+			item, ok, err := webhooks.TaskRouterItem(form)
 			if err != nil {
 				// The webhook would answer 400; no retry can fix it.
 				r.log.Warn("reconciled event is malformed; skipped", "event_sid", form.Get("Sid"), "err", err)
@@ -340,7 +340,7 @@ func (r *Reconciler) messages(ctx context.Context, res *Result) error {
 				continue
 			}
 			res.Seen++
-			queue, item, err := webhooks.SMSItem(m.Form, m.DateSent)
+			queue, item, err := webhooks.SMSItem(m.Form, m.DateSent, m.DateSent)
 			if err != nil {
 				r.log.Warn("reconciled message is malformed; skipped", "message_sid", m.Form.Get("MessageSid"), "err", err)
 				continue

@@ -156,7 +156,7 @@ func TestRecoversMissedEventsAndMessagesOnce(t *testing.T) {
 	_, _ = e.sim.ReceiveSMS("+12125550124", "+12125550100", "feeling fine", "")
 	_, _ = e.sim.ReceiveSMS("+12125550125", "+12125550100", "HELP", "HELP")
 	evs := e.sim.Events()
-	item, ok, err := webhooks.TaskRouterItem(evs[0], "")
+	item, ok, err := webhooks.TaskRouterItem(evs[0])
 	if err != nil || !ok {
 		t.Fatalf("webhook item: %v %v", ok, err)
 	}

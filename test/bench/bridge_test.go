@@ -51,7 +51,7 @@ func startBridge(b *testing.B, consumers bool) *bridge {
 	br := &bridge{Redis: redistest.Start(b)}
 	br.SF = sfsim.New(sfsim.Options{OrgID: world.OrgID})
 	b.Cleanup(br.SF.Close)
-	br.Twilio = twiliosim.New(twiliosim.Options{})
+	br.Twilio = twiliosim.New(twiliosim.Options{AccountSID: world.AccountSID})
 	b.Cleanup(br.Twilio.Close)
 	env, err := world.Env(b.TempDir(), br.SF, br.Twilio, br.Redis.URL())
 	if err != nil {

@@ -28,7 +28,7 @@ func BenchmarkOutboundIntake(b *testing.B) {
 			for i := range bodies {
 				bodies[i] = world.ContactsMessage(i*n, n)
 			}
-			url := br.URL + world.PathOutbound
+			url := br.URL + world.OutboundPath
 			b.ResetTimer()
 			elapsed, err := parallel(b.N, clients, func(i int) error {
 				code, err := post(br.HTTP, url, "text/xml; charset=utf-8", bodies[i], map[string]string{"SOAPAction": `""`})

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -236,8 +237,12 @@ func TestVoiceReminderAnsweredByKeypad(t *testing.T) {
 		t.Fatalf("unsigned TwiML request: %d, want 403", resp.StatusCode)
 	}
 	// A forged token hears nothing and records nothing.
-	if resp, body := b.PostTwilio("/webhooks/twilio/voice/forged", nil); resp.StatusCode != http.StatusOK || strings.Contains(string(body), "<Say") {
+	if resp, body := b.PostTwilio("/webhooks/twilio/voice/forged", url.Values{"CallSid": {"CA" + strings.Repeat("0", 32)}}); resp.StatusCode != http.StatusOK || strings.Contains(string(body), "<Say") {
 		t.Fatalf("forged token: %d %s", resp.StatusCode, body)
+	}
+	// Signed but without a well-formed CallSid: 400, nothing said.
+	if resp, _ := b.PostTwilio("/webhooks/twilio/voice/"+token, url.Values{"CallSid": {"CAnothex"}}); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("malformed CallSid: %d, want 400", resp.StatusCode)
 	}
 }
 

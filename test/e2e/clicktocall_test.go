@@ -108,7 +108,7 @@ func TestClickToCallRefusals(t *testing.T) {
 		status   int
 		inError  string
 	}{
-		{"unknown record", "003RM0000000000999", http.StatusNotFound, "not found"},
+		{"unknown record", ContactID(999), http.StatusNotFound, "not found"},
 		{"no callable number", noPhone, http.StatusUnprocessableEntity, "MobilePhone"},
 		{"malformed id", "003-not-an-id", http.StatusBadRequest, "record_id"},
 		{"injection-shaped id", "003' OR Id != '", http.StatusBadRequest, "record_id"},

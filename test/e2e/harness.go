@@ -101,7 +101,7 @@ func MustStart(tb testing.TB, opts Options) *Bridge {
 		tb.Cleanup(opts.SF.Close)
 	}
 	if opts.Twilio == nil {
-		opts.Twilio = twiliosim.New(twiliosim.Options{Now: opts.Now})
+		opts.Twilio = twiliosim.New(twiliosim.Options{Now: opts.Now, AccountSID: world.AccountSID})
 		tb.Cleanup(opts.Twilio.Close)
 	}
 	if opts.Tuning == nil {
@@ -235,17 +235,28 @@ func (b *Bridge) Do(method, path string, body any, header map[string]string) (*h
 func (b *Bridge) PostOutbound(path, body string) (*http.Response, []byte) {
 	b.tb.Helper()
 	if path == "" {
-		path = "/webhooks/salesforce/outbound"
+		path = world.OutboundPath
 	}
 	return b.Do(http.MethodPost, path, body, map[string]string{"Content-Type": "text/xml; charset=utf-8", "SOAPAction": `""`})
 }
 
-// PostTwilio posts a form signed against PublicURL, as Twilio does.
+// PostTwilio posts a form signed against PublicURL, as Twilio does. Twilio
+// names the account in every webhook, so a form without AccountSid gets the
+// bridge's.
 func (b *Bridge) PostTwilio(path string, form url.Values) (*http.Response, []byte) {
 	b.tb.Helper()
-	sig := twilio.Sign(b.Config.Twilio.AuthToken, PublicURL+path, form)
+	if form.Get("AccountSid") == "" {
+		form.Set("AccountSid", b.Config.Twilio.AccountSID)
+	}
+	return b.PostTwilioSigned(path, form, twilio.Sign(b.Config.Twilio.AuthToken, PublicURL+path, form))
+}
+
+// PostTwilioSigned posts form exactly as given with the signature given
+// (an attacker's replay or regrouping of a captured request).
+func (b *Bridge) PostTwilioSigned(path string, form url.Values, signature string) (*http.Response, []byte) {
+	b.tb.Helper()
 	return b.Do(http.MethodPost, path, form.Encode(), map[string]string{
-		"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sig,
+		"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature,
 	})
 }
 

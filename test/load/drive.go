@@ -136,7 +136,7 @@ func send(hc *http.Client, urls []string, i int, j job, giveUp time.Time) (time.
 		u := urls[(i+try-1)%len(urls)]
 		var req *http.Request
 		if j.outbound {
-			req, _ = http.NewRequest(http.MethodPost, u+world.PathOutbound, strings.NewReader(j.body))
+			req, _ = http.NewRequest(http.MethodPost, u+world.OutboundPath, strings.NewReader(j.body))
 			req.Header.Set("Content-Type", "text/xml; charset=utf-8")
 			req.Header.Set("SOAPAction", `""`)
 		} else {

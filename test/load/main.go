@@ -153,7 +153,7 @@ func runWorld(o options) (err error) {
 	if err != nil {
 		return err
 	}
-	e := &env{dir: dir, sf: sfsim.New(sfsim.Options{OrgID: world.OrgID}), tw: twiliosim.New(twiliosim.Options{})}
+	e := &env{dir: dir, sf: sfsim.New(sfsim.Options{OrgID: world.OrgID}), tw: twiliosim.New(twiliosim.Options{AccountSID: world.AccountSID})}
 	defer e.close()
 	// Ctrl-C stops the bridges and Redis too (their orphan guard covers kill -9).
 	sig := make(chan os.Signal, 1)

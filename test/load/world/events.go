@@ -14,7 +14,10 @@ import (
 const (
 	PathTaskRouter = "/webhooks/twilio/taskrouter"
 	PathOutbound   = "/webhooks/salesforce/outbound"
-	PathClick      = "/v1/click-to-call"
+	// OutboundPath is PathOutbound with BRIDGE_SF_OUTBOUND_TOKEN, as the
+	// Outbound Message's endpoint URL carries it.
+	OutboundPath = PathOutbound + "?token=" + OutboundToken
+	PathClick    = "/v1/click-to-call"
 )
 
 // TaskSID is the n-th task sid of a run; EventSID its completion event.
@@ -37,7 +40,7 @@ func OutcomeForm(n int, recordID string, followUp bool) url.Values {
 	raw, _ := json.Marshal(attrs)
 	now := time.Now()
 	return url.Values{
-		"AccountSid": {"AC5ef8732a3c49700934481addd5ce1659"}, "WorkspaceSid": {"WS7a1f6a7bca0d4e0d8bd2e1c0a2f3b4c5"},
+		"AccountSid": {AccountSID}, "WorkspaceSid": {"WS7a1f6a7bca0d4e0d8bd2e1c0a2f3b4c5"},
 		"WorkspaceName": {"Contact Tracing"}, "EventType": {"task.completed"},
 		"EventDescription": {"Task " + TaskSID(n) + " completed"}, "ResourceType": {"task"},
 		"ResourceSid": {TaskSID(n)}, "Sid": {EventSID(n)}, "TaskSid": {TaskSID(n)},
@@ -62,7 +65,7 @@ func Contact(notification, record int) Notification {
 	return Notification{ID: NotificationID(notification), Fields: map[string]*string{
 		"Id": S(ContactID(record)), "FirstName": S("Morgan"), "MobilePhone": S(fmt.Sprintf("(917) 555-%04d", record%10000)),
 		"Outreach_Status__c": S("Needs Outreach"), "Case_Number__c": S("NYC-2020-000999"),
-		"Preferred_Language__c": S("English"), "Priority__c": S("1"), "Index_Case_Name__c": S("Jordan Example"),
+		"Preferred_Language__c": S("English"), "Priority__c": N(1), "Index_Case_Name__c": S("Jordan Example"),
 	}}
 }
 

@@ -40,6 +40,16 @@ const OrgID = "00DRM000000AbCD2AY"
 // JWTSecret signs agent tokens for the bridges the world starts.
 const JWTSecret = "load-jwt-secret-0123456789abcdef0123456789"
 
+// AccountSID is the account the load's TaskRouter events name; the world's
+// Twilio stand-in is started with it (the bridge refuses another account's).
+const AccountSID = "AC5ef8732a3c49700934481addd5ce1659"
+
+// OutboundToken is BRIDGE_SF_OUTBOUND_TOKEN; OutboundPath carries it.
+const OutboundToken = "load-outbound-token-0123456789abcdef0123"
+
+// ProtectedFields is BRIDGE_PROTECTED_FIELDS.
+const ProtectedFields = "Index_Case_Name__c,Source_Case__c"
+
 // CallerID is BRIDGE_TWILIO_CALLER_ID.
 const CallerID = "+12125550100"
 
@@ -69,6 +79,8 @@ func Env(dir string, sf *sfsim.Server, tw *twiliosim.Server, redisURL string) (m
 		"BRIDGE_SF_USERNAME":                  sf.Username,
 		"BRIDGE_SF_PRIVATE_KEY_FILE":          keyFile,
 		"BRIDGE_SF_ORG_ID":                    sf.OrgID,
+		"BRIDGE_SF_OUTBOUND_TOKEN":            OutboundToken,
+		"BRIDGE_PROTECTED_FIELDS":             ProtectedFields,
 		"BRIDGE_TWILIO_ACCOUNT_SID":           tw.AccountSID,
 		"BRIDGE_TWILIO_AUTH_TOKEN":            tw.AuthToken,
 		"BRIDGE_TWILIO_WORKSPACE_SID":         tw.WorkspaceSID,
