@@ -124,7 +124,11 @@ func (f *Flow) dayOpen(ctx context.Context, id, date string) (bool, error) {
 func (f *Flow) Run(ctx context.Context) error {
 	t := time.NewTicker(f.cfg.Interval)
 	defer t.Stop()
+	migrated := false
 	for {
+		if !migrated {
+			migrated = f.migratePending(ctx) == nil
+		}
 		if f.cfg.Enabled {
 			if n, err := f.SchedulePending(ctx); err != nil && ctx.Err() == nil {
 				f.log.Warn("rolling schedule round failed", "handled", n, "err", logErr(err))
@@ -236,4 +240,27 @@ func (f *Flow) schedulePendingContact(ctx context.Context, r *mapping.Reminders,
 	// The score is the contact's next action; a due entry means "look now".
 	c.Pending = -1
 	return f.schedule(ctx, r, id, &c)
+}
+
+// legacyPendingKey is the JSON index of contacts with days beyond Twilio's
+// window that bridges before the rolling schedule kept.
+const legacyPendingKey = "monitoring:pending"
+
+// migratePending moves the legacy index into the rolling schedule, each
+// contact due now (its round recomputes the next action), then deletes it.
+func (f *Flow) migratePending(ctx context.Context) error {
+	idx := map[string]int64{}
+	found, err := f.getJSON(ctx, legacyPendingKey, &idx)
+	if err != nil || !found {
+		return err
+	}
+	now := f.cfg.Now().Unix()
+	for id := range idx {
+		if err := f.setDue(ctx, id, now); err != nil {
+			f.log.Warn("legacy pending index not migrated yet", "err", err)
+			return err
+		}
+	}
+	f.log.Info("legacy pending index moved to the rolling schedule", "contacts", len(idx))
+	return f.cfg.Store.Del(ctx, legacyPendingKey)
 }
