@@ -203,7 +203,7 @@ func (v *Voice) Answer(c *gin.Context, form url.Values) {
 	case errors.Is(err, ErrAnswered):
 		v.write(c, say{Language: lang, Text: t.Used}, hangup{})
 	case err != nil:
-		v.write(c, say{Language: lang, Text: t.Unavailable}, hangup{})
+		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily unavailable"})
 	default:
 		v.log.Info("survey received by phone", "contact_id", cl.ContactID, "date", cl.Date, "answers", len(answers))
 		v.write(c, say{Language: lang, Text: t.Thanks}, hangup{})
@@ -254,8 +254,10 @@ func (v *Voice) open(c *gin.Context) (Claims, []mapping.Question, bool) {
 	_, used, err := v.cfg.Store.Get(c.Request.Context(), UsedKey(cl.ContactID, cl.Date))
 	switch {
 	case err != nil:
+		// As every route that needs Redis: 503 (Twilio then tells the
+		// callee an application error occurred; the day counts as missed).
 		v.log.Error("survey store unavailable", "err", err)
-		v.write(c, say{Language: lang, Text: t.Unavailable}, hangup{})
+		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "temporarily unavailable"})
 		return cl, nil, false
 	case used:
 		v.write(c, say{Language: lang, Text: t.Used}, hangup{})

@@ -197,7 +197,7 @@ func runBackfillCommand(t *testing.T, env map[string]string, args ...string) (st
 // Contacts already under monitoring on day one get their reminders from the
 // backfill, once.
 func TestBackfillStartsRemindersOnce(t *testing.T) {
-	b := MustStart(t, Options{})
+	b := MustStart(t, Options{Env: AllDaysAtTwilio})
 	ny, _ := time.LoadLocation("America/New_York")
 	start := time.Now().In(ny).AddDate(0, 0, 1).Format("2006-01-02")
 	for i := range 3 {

@@ -41,6 +41,11 @@ import (
 // Twilio would through a load balancer.
 const PublicURL = world.PublicURL
 
+// AllDaysAtTwilio is the Env of tests that count a contact's 14 days at
+// Twilio's scheduler at once: a horizon of Twilio's whole 35-day window
+// (the default 48 h hands over 2 or 3; see channels_test.go).
+var AllDaysAtTwilio = map[string]string{"BRIDGE_REMINDER_HORIZON": "840h"}
+
 // Options change one bridge.
 type Options struct {
 	Env     map[string]string // extra or overriding BRIDGE_* variables
@@ -164,9 +169,6 @@ func (b *Bridge) env() map[string]string {
 	env["BRIDGE_MAPPING_FILE"] = filepath.Join(dir, "mapping.yaml")
 	mustWrite(tb, env["BRIDGE_MAPPING_FILE"], []byte(mappingDoc))
 	env["BRIDGE_LOG_LEVEL"] = "debug"
-	// Tests written before the rolling schedule count all 14 days at
-	// Twilio; the rolling schedule's own tests set the 48h default.
-	env["BRIDGE_REMINDER_HORIZON"] = "840h"
 	for k, v := range b.opts.Env {
 		env[k] = v
 	}

@@ -69,7 +69,7 @@ func reconcileWorld(t *testing.T, interval time.Duration) (*Bridge, *lb, *shiftC
 	t.Cleanup(sf.Close)
 	tuning := DefaultTuning()
 	tuning.ReconcileInterval = interval
-	b := MustStart(t, Options{Twilio: sim, SF: sf, Now: clock.Now, Tuning: &tuning, Consumer: "reconcile-e2e"})
+	b := MustStart(t, Options{Env: AllDaysAtTwilio, Twilio: sim, SF: sf, Now: clock.Now, Tuning: &tuning, Consumer: "reconcile-e2e"})
 	route.set(b.URL)
 	tw, err := twilio.NewClient(twilio.Config{AccountSID: sim.AccountSID, AuthToken: sim.AuthToken,
 		WorkspaceSID: sim.WorkspaceSID, WorkflowSID: sim.WorkflowSID, APIURL: sim.URL})

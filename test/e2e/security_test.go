@@ -133,7 +133,7 @@ func copyEnv(env map[string]string) map[string]string {
 // boundaries is refused (400) before anything is recorded.
 func TestSecurityRegroupedSignedParameters(t *testing.T) {
 	t.Parallel()
-	b := MustStart(t, Options{})
+	b := MustStart(t, Options{Env: AllDaysAtTwilio})
 	b.Log.Plant("(917) 555-0193", "please call me")
 	id, _ := monitoredContact(t, b, 7, "(917) 555-0193")
 	Eventually(t, wait, "reminders", func() bool { return len(b.Twilio.Scheduled()) == 14 })
@@ -514,6 +514,9 @@ func TestSecurityRedisDownEveryRoute503(t *testing.T) {
 	admin := map[string]string{"Authorization": "Bearer " + b.AdminToken, "Content-Type": "application/json"}
 	agent := map[string]string{"Authorization": "Bearer " + b.AgentToken, "Content-Type": "application/json"}
 	doc := Testdata(t, "mapping.yaml")
+	call := url.Values{"CallSid": {sid("CA", 804)}, "AccountSid": {b.Config.Twilio.AccountSID}}
+	voicePath, answerPath := "/webhooks/twilio/voice/"+tok, "/webhooks/twilio/voice/"+tok+"/answer?q=1&a=1&n=0"
+	answer := url.Values{"CallSid": {sid("CA", 804)}, "AccountSid": {b.Config.Twilio.AccountSID}, "Digits": {"2"}}
 
 	b.Redis.Stop()
 	type route struct {
@@ -531,6 +534,8 @@ func TestSecurityRedisDownEveryRoute503(t *testing.T) {
 		{http.MethodGet, "/v1/records/" + id + "/context", "", agent, 200},
 		{http.MethodGet, "/survey/" + tok, "", nil, 503},
 		{http.MethodPost, "/survey/" + tok, "Fever__c=no&Cough__c=no", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 503},
+		{http.MethodPost, voicePath, call.Encode(), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(b, voicePath, call)}, 503},
+		{http.MethodPost, answerPath, answer.Encode(), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(b, answerPath, answer)}, 503},
 		{http.MethodGet, "/admin/api/mappings", "", admin, 503},
 		{http.MethodPut, "/admin/api/mappings", doc, map[string]string{"Authorization": admin["Authorization"], "Content-Type": "application/yaml"}, 503},
 		{http.MethodGet, "/admin/api/mappings/history", "", admin, 503},
