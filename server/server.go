@@ -292,6 +292,7 @@ func (s *Server) build(ctx context.Context) error {
 		Logger: s.log.With("flow", "monitoring"), Now: s.opts.Now,
 		Horizon: cfg.ReminderHorizon, Interval: s.opts.Tuning.MonitoringInterval,
 		Caller: caller, VoiceFrom: cfg.Twilio.VoiceFrom, CallsPerSecond: cfg.Twilio.CallsPerSecond, Mailer: mailer,
+		Registerer: s.reg,
 	})
 	if err != nil {
 		return err

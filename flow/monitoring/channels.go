@@ -50,6 +50,7 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 	}
 	skip := func(why string) (bool, error) {
 		log.Warn("reminder day skipped: "+why, "send_at", at.Unix())
+		f.m.reminder(c.channel(), "bridge", "skipped")
 		return false, save(dayState{State: stateSkipped})
 	}
 
@@ -117,6 +118,7 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 	switch {
 	case sendErr == nil:
 		log.Info("reminder sent by the bridge", "sid", sid)
+		f.m.reminder(channel, "bridge", "ok")
 		return false, save(dayState{State: stateSent, SID: sid})
 	case twilio.HasCode(sendErr, twilio.CodeUnsubscribed):
 		log.Info("number opted out at Twilio; reminders stop")
@@ -128,6 +130,7 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 		// Perhaps sent: never again for this day. An SMS (it has a body
 		// hash) is settled by reconcile; the others stay unknown.
 		log.Warn("reminder outcome unknown; not repeated", "err", logErr(sendErr))
+		f.m.reminder(channel, "bridge", "unknown")
 		if err := save(dayState{State: stateUnknown}); err != nil {
 			return false, err
 		}
@@ -139,9 +142,11 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 		return false, nil
 	case isPermanentSend(sendErr):
 		log.Warn("reminder refused by the vendor; day skipped", "err", logErr(sendErr))
+		f.m.reminder(channel, "bridge", "refused")
 		return false, save(dayState{State: stateSkipped})
 	default:
 		// Surely not sent: the claim goes, and the next round tries again.
+		f.m.reminder(channel, "bridge", "error")
 		if err := release(); err != nil {
 			return false, err
 		}
@@ -216,7 +221,7 @@ func (f *Flow) Delivery(ctx context.Context, d event.Delivery) error {
 		return nil
 	}
 	fb := m.Reminders().Fallback()
-	ids, err := f.contactsByPhone(ctx, strings.TrimPrefix(strings.TrimSpace(d.To), "whatsapp:"))
+	ids, err := f.contactsByPhone(ctx, d.To)
 	if err != nil {
 		return err
 	}
@@ -258,6 +263,7 @@ func (f *Flow) fallBack(ctx context.Context, m *mapping.Mapping, id, fb string, 
 	if err := f.saveContact(ctx, id, c); err != nil {
 		return err
 	}
+	f.m.fallbacks.WithLabelValues(from, fb).Inc()
 	f.log.Info("contact moved to the fallback channel", "contact_id", id, "from", from, "to", fb, "error_code", d.ErrorCode, "canceled", n)
 	if !c.Active || !f.cfg.Enabled {
 		return nil

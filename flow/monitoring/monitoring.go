@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/sendgrid"
@@ -137,6 +139,8 @@ type Config struct {
 	Mailer Mailer
 	// Activities writes the channel change of a fallback; default CRM when it can.
 	Activities Activities
+	// Registerer takes the flow's metrics; nil = not exported.
+	Registerer prometheus.Registerer
 	// Late is how long after its time a day the bridge sends itself may
 	// still go out (an outage, a slow round); older days are skipped.
 	// Default 6 hours: half the usual escalation grace.
@@ -160,6 +164,7 @@ type Flow struct {
 	cfg   Config
 	log   *slog.Logger
 	sched Schedule
+	m     *metrics
 }
 
 // New checks cfg.
@@ -216,7 +221,11 @@ func New(cfg Config) (*Flow, error) {
 			cfg.Activities = a
 		}
 	}
-	f := &Flow{cfg: cfg, log: cfg.Logger, sched: cfg.Schedule}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	f := &Flow{cfg: cfg, log: cfg.Logger, sched: cfg.Schedule, m: m}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}

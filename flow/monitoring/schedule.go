@@ -243,6 +243,7 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 	}
 	switch {
 	case err == nil:
+		f.m.reminder(mapping.ChannelSMS, "twilio_scheduler", "ok")
 		if err := save(dayState{State: stateScheduled, SID: sid}); err != nil {
 			f.log.Error("scheduled message not recorded; it cannot be canceled", "contact_id", id, "date", date, "sid", sid, "err", err)
 			return false, false, err

@@ -22,7 +22,8 @@ func lockKey(kind, name string) string { return "monitoring:lock:" + kind + ":" 
 // phoneKey hashes the number, so key names (and errors quoting them) carry
 // no phone number.
 func phoneKey(phone string) string {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(phone)))
+	// A WhatsApp address is the same number: one index for both.
+	sum := sha256.Sum256([]byte(strings.TrimPrefix(strings.TrimSpace(phone), "whatsapp:")))
 	return "monitoring:phone:" + hex.EncodeToString(sum[:12])
 }
 

@@ -435,6 +435,17 @@ func TestChannelsCostForFourteenDays(t *testing.T) {
 	if len(sms) != 14 || len(wa) != 14 || len(calls) != 14 || len(e.sg.Mails()) != 14 || maxOutstanding > 3 {
 		t.Fatalf("14 days: %d SMS, %d WhatsApp, %d calls, %d emails; %d SMS outstanding at most", len(sms), len(wa), len(calls), len(e.sg.Mails()), maxOutstanding)
 	}
+	_, metrics := b.Do(http.MethodGet, "/metrics", nil, nil)
+	for _, want := range []string{
+		`bridge_monitoring_reminders_total{channel="sms",result="ok",via="twilio_scheduler"} 14`,
+		`bridge_monitoring_reminders_total{channel="whatsapp",result="ok",via="bridge"} 14`,
+		`bridge_monitoring_reminders_total{channel="voice",result="ok",via="bridge"} 14`,
+		`bridge_monitoring_reminders_total{channel="email",result="ok",via="bridge"} 14`,
+	} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 	t.Logf("per contact for 14 days: sms %d Twilio creates (%d outstanding at most), whatsapp %d, voice %d calls, email %d SendGrid sends; Twilio API calls in all %d, SendGrid %d",
 		len(sms), maxOutstanding, len(wa), len(calls), len(e.sg.Mails()), b.Twilio.TotalCalls(), e.sg.Calls())
 }
