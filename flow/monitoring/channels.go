@@ -19,6 +19,9 @@ import (
 // stateSent: the bridge sent the day itself (sid: the message, call or email).
 const stateSent = "sent"
 
+// viaBridge marks a day's attempts the bridge made itself (dayState.Via).
+const viaBridge = "bridge"
+
 // VoicePath is the route of a reminder call's TwiML; the token is the
 // day's survey link token.
 const VoicePath = "/webhooks/twilio/voice/"
@@ -43,9 +46,9 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 		_ = release()
 		return false, fmt.Errorf("survey link for %s %s: %w", id, date, err)
 	}
-	attempt := dayState{State: stateClaimed, SendAt: at.Unix(), Tried: f.cfg.Now().Unix()}
+	attempt := dayState{State: stateClaimed, SendAt: at.Unix(), Tried: f.cfg.Now().Unix(), Via: viaBridge}
 	save := func(st dayState) error {
-		st.SendAt, st.BodyHash, st.Tried = attempt.SendAt, attempt.BodyHash, attempt.Tried
+		st.SendAt, st.BodyHash, st.Tried, st.Via = attempt.SendAt, attempt.BodyHash, attempt.Tried, attempt.Via
 		return f.saveDay(unlockCtx(ctx), id, date, st)
 	}
 	skip := func(why string) (bool, error) {

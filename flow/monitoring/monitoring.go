@@ -254,6 +254,8 @@ type dayState struct {
 	// they let an ambiguous attempt be found in Twilio's message list.
 	BodyHash string `json:"body_sha256,omitempty"`
 	Tried    int64  `json:"tried,omitempty"`
+	// Via is viaBridge for a day the bridge sent itself ("" = Twilio's scheduler).
+	Via string `json:"via,omitempty"`
 }
 
 func resumable(state string) bool { return state == stateCanceled || state == stateBlocked }

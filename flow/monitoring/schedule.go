@@ -410,7 +410,9 @@ func (f *Flow) reconcile(ctx context.Context, id string, c contactState) error {
 		case now.Sub(time.Unix(d.Tried, 0)) < f.cfg.Grace:
 			latest = max(latest, d.Tried)
 			continue
-		case time.Unix(d.SendAt, 0).Before(now.Add(MinLead + leadMargin)):
+		case time.Unix(d.SendAt, 0).Before(now.Add(MinLead+leadMargin)) &&
+			!(d.Via == viaBridge && time.Unix(d.SendAt, 0).After(now.Add(-f.cfg.Late))):
+			// (A day the bridge sends itself may still go, until Late.)
 			d.State = stateSkipped
 			f.log.Warn("reminder of unknown outcome was never created; too late to retry, day skipped", "contact_id", id, "date", o.date)
 		default:
