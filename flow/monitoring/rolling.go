@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/cityhealth/bridge/mapping"
@@ -186,18 +187,32 @@ func (f *Flow) SchedulePending(ctx context.Context) (int, error) {
 			due[id] = true // reconcile can conclude
 		}
 	}
-	total := 0
-	var errs []error
+	// Contacts in parallel (calls stay paced across all of them).
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		total int
+		errs  []error
+		sem   = make(chan struct{}, f.cfg.Parallelism)
+	)
 	for id := range due {
-		n, err := f.schedulePendingContact(ctx, r, id)
-		total += n
-		if err != nil && !errors.Is(err, ErrBusy) {
-			errs = append(errs, fmt.Errorf("contact %s: %w", id, err))
-		}
 		if ctx.Err() != nil {
 			break
 		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			n, err := f.schedulePendingContact(ctx, r, id)
+			mu.Lock()
+			defer mu.Unlock()
+			total += n
+			if err != nil && !errors.Is(err, ErrBusy) {
+				errs = append(errs, fmt.Errorf("contact %s: %w", id, err))
+			}
+		}()
 	}
+	wg.Wait()
 	return total, errors.Join(errs...)
 }
 
