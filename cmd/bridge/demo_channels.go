@@ -46,8 +46,9 @@ func seedChannelContacts(sf *sfsim.Server, tw *twiliosim.Server, loc *time.Locat
 // channelsNote says what the channel contacts get, and where to see it.
 func channelsNote(at string, sg *sendgridsim.Server) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "  - four contacts are in monitoring at %s today, one per channel: Priya by SMS (handed to\n", at)
-	b.WriteString("    Twilio's scheduler), Tomás by WhatsApp (a Content template), Walter by a voice call he\n")
-	fmt.Fprintf(&b, "    answers by keypad (a Symptom_Survey__c row follows), Grace by email (SendGrid sim at %s)\n", sg.URL)
+	fmt.Fprintf(&b, "  - four contacts are in monitoring at %s today, one per channel: Priya by SMS (too near for\n", at)
+	b.WriteString("    Twilio's scheduler today, so the bridge sends it; tomorrow's is at Twilio), Tomás by WhatsApp\n")
+	b.WriteString("    (a Content template), Walter by a voice call he answers by keypad (a Symptom_Survey__c row\n")
+	fmt.Fprintf(&b, "    follows), Grace by email (SendGrid sim at %s)\n", sg.URL)
 	return b.String()
 }
