@@ -34,9 +34,10 @@ type Mapping struct {
 	contactObj   string
 	optOutField  string
 	reminders    *Reminders
+	callerLookup *CallerLookup
 }
 
-var sectionKeys = []string{"record_to_task", "click_to_call", "outcome_to_crm", "survey_to_crm", "contact_updates", "reminders", "protected"}
+var sectionKeys = []string{"record_to_task", "click_to_call", "outcome_to_crm", "survey_to_crm", "contact_updates", "reminders", "protected", "caller_lookup"}
 
 // Parse validates the whole document (YAML, or JSON, which is YAML) and
 // compiles it. The error is Errors, listing every problem with its path.
@@ -100,6 +101,9 @@ func parse(data []byte) (*Mapping, Errors) {
 	}
 	if e, ok := top["outcome_to_crm"]; ok {
 		m.outcome = p.outcome(e)
+	}
+	if e, ok := top["caller_lookup"]; ok {
+		m.callerLookup = p.callerLookup(e)
 	}
 	if e, ok := top["survey_to_crm"]; ok {
 		m.survey = p.survey(e)
