@@ -29,6 +29,7 @@ import (
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/flow/callers"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/recordsync"
@@ -246,6 +247,13 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 
+	lookup, err := callers.New(callers.Config{
+		CRM: s.sf, Store: kv, Mappings: s.mappings, CacheTTL: cfg.ContextCacheTTL, Logger: s.log.With("flow", "callers"),
+	})
+	if err != nil {
+		return err
+	}
+
 	authn, err := auth.New(auth.Config{
 		HMACSecret: cfg.JWT.Secret, PublicKey: cfg.JWT.PublicKey, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience,
 		Flex: flexValidator{s.tw}, Logger: s.log.With("component", "auth"),
@@ -295,6 +303,7 @@ func (s *Server) build(ctx context.Context) error {
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg})))
 	hooks.Register(e)
 	api.Register(e, authn.Require(auth.RoleAgent), c2c, s.log.With("component", "api"))
+	api.RegisterDesktop(e, authn.Require(auth.RoleAgent), lookup, s.mappings, s.log.With("component", "api"))
 	pages.Register(e)
 	adminAPI.Register(e, authn.Require(auth.RoleAdmin))
 	s.engine = e
