@@ -49,6 +49,9 @@ type Options struct {
 	Consumer string
 	Tuning   Tuning
 	Now      func() time.Time
+	// Routes mounts extra routes after the bridge's own (the demo's pages);
+	// `bridge serve` sets none.
+	Routes func(gin.IRouter)
 }
 
 // Tuning holds the timings tests shorten; zero values are production ones.
@@ -306,6 +309,9 @@ func (s *Server) build(ctx context.Context) error {
 	api.RegisterDesktop(e, authn.Require(auth.RoleAgent), lookup, s.mappings, s.log.With("component", "api"))
 	pages.Register(e)
 	adminAPI.Register(e, authn.Require(auth.RoleAdmin))
+	if s.opts.Routes != nil {
+		s.opts.Routes(e)
+	}
 	s.engine = e
 	return nil
 }

@@ -36,7 +36,7 @@ func (s *Server) ReplaceAttributes(sid string, attrs map[string]any) (Task, erro
 	if !ok {
 		return Task{}, fmt.Errorf("twiliosim: no task %s", sid)
 	}
-	if !t.open() {
+	if t.AssignmentStatus == "completed" || t.AssignmentStatus == "canceled" {
 		return Task{}, fmt.Errorf("twiliosim: task %s is %s", sid, t.AssignmentStatus)
 	}
 	t.Attributes = deepCopy(attrs)
