@@ -6,7 +6,7 @@ module.exports = {
   ...preset,
   roots: ['<rootDir>/src', '<rootDir>/test'],
   testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/integration/environment.js',
   setupFiles: [],
   setupFilesAfterEnv: [],
 };
