@@ -73,6 +73,15 @@ await step('click-to-dial carries the bridge context', async () => {
   await shot('desk-click-to-dial.png');
 });
 
+await step('a record without a callable mobile number: the call is not placed, and the tracer sees why', async () => {
+  const before = await page.locator('ul.tasks li').count();
+  await page.locator('tr', { hasText: 'Tomas Diaz' }).locator('a.dial').first().click();
+  await expectText(page.locator('[data-testid="toast"]'), 'Call not placed');
+  await expectText(page.locator('[data-testid="toast"]'), 'MobilePhone');
+  if ((await page.locator('ul.tasks li').count()) !== before) throw new Error('a task was created for a refused call');
+  await shot('desk-refused.png');
+});
+
 await step('completing without an outcome is refused', async () => {
   await page.locator('[data-testid="complete"]').click();
   await expectText(page.locator('[data-testid="toast"]'), 'Choose the call outcome');
