@@ -26,7 +26,7 @@ const browser = await chromium.launch({
 let passed = 0;
 let failed = 0;
 const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-page.setDefaultTimeout(15000);
+page.setDefaultTimeout(30000);
 const consoleErrors = [];
 page.on('pageerror', (e) => consoleErrors.push(String(e)));
 
