@@ -1,4 +1,5 @@
-// Inbound screen pop: when the tracer accepts an inbound call or SMS task,
+// Screen pop: a task that names its record pops it on accept. Inbound: when
+// the tracer accepts an inbound call or SMS task,
 // the bridge says which records the caller's number belongs to. One match
 // is popped in Salesforce and written onto the task (crm); several wait for
 // the tracer's pick in the task panel; none shows "unknown caller".
@@ -33,6 +34,12 @@ export function registerScreenPop(deps: Deps): void {
 }
 
 export async function lookUp(deps: Deps, task: TaskLike): Promise<void> {
+  const linked = task.attributes?.crm?.record_id;
+  if (typeof linked === 'string' && linked) {
+    // An outreach or click-to-dial task already names its record: show it.
+    if (deps.cti.available()) await deps.cti.screenPop(linked).catch(() => deps.log?.('screen pop failed'));
+    return;
+  }
   const phone = inboundNumber(task);
   if (!phone) return;
   deps.store.update(task.taskSid, { caller: { kind: 'looking' } });

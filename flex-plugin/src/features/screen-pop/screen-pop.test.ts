@@ -85,3 +85,14 @@ describe('picking', () => {
     expect(w.cti!.pops).toEqual([]);
   });
 });
+
+describe('tasks that name their record', () => {
+  it('an outreach task pops its record on accept and asks the bridge nothing', async () => {
+    const w = world();
+    const task = new FakeTask('WT3', { crm: { record_id: A.record_id, object: 'Contact' }, name: 'Avery' });
+    await accept(w, task);
+    expect(w.cti!.pops).toEqual([{ type: 'sobject', params: { recordId: A.record_id } }]);
+    expect(w.bridge.requests).toEqual([]);
+    expect(task.writes).toEqual([]);
+  });
+});
