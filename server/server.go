@@ -30,6 +30,7 @@ import (
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/flow/callers"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/reconcile"
@@ -52,6 +53,9 @@ type Options struct {
 	Consumer string
 	Tuning   Tuning
 	Now      func() time.Time
+	// Routes mounts extra routes after the bridge's own (the demo's pages);
+	// `bridge serve` sets none.
+	Routes func(gin.IRouter)
 }
 
 // Tuning holds the timings tests shorten; zero values are production ones.
@@ -319,6 +323,13 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 
+	lookup, err := callers.New(callers.Config{
+		CRM: s.sf, Store: kv, Mappings: s.mappings, CacheTTL: cfg.ContextCacheTTL, Logger: s.log.With("flow", "callers"),
+	})
+	if err != nil {
+		return err
+	}
+
 	authn, err := auth.New(auth.Config{
 		HMACSecret: cfg.JWT.Secret, HMACPrevious: cfg.JWT.SecretPrevious, MaxTTL: cfg.JWT.MaxTTL,
 		PublicKey: cfg.JWT.PublicKey, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience,
@@ -380,10 +391,14 @@ func (s *Server) build(ctx context.Context) error {
 	// (5 MB SOAP, 64 KB signed forms); a route added to a group gets its limit.
 	hooks.Register(e)
 	api.Register(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), c2c, s.log.With("component", "api"))
+	api.RegisterDesktop(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), lookup, s.mappings, s.log.With("component", "api"))
 	pages.Register(e.Group("", guard.BodyLimit(guard.PageBody)))
 	api.RegisterElicitation(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), elicit, s.log.With("component", "api"))
 	reports.Register(e.Group("", guard.BodyLimit(guard.PageBody)))
 	adminAPI.Register(e.Group("", guard.BodyLimit(guard.AdminBody)), authn.Require(auth.RoleAdmin))
+	if s.opts.Routes != nil {
+		s.opts.Routes(e)
+	}
 	s.engine = e
 	return nil
 }

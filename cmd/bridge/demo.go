@@ -19,6 +19,7 @@ import (
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/config"
 	"github.com/cityhealth/bridge/server"
+	"github.com/cityhealth/bridge/test/agentdemo"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
 )
@@ -108,7 +109,11 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := server.New(ctx, cfg, server.Options{LogOutput: stderr})
+	desk, err := agentdemo.New(agentdemo.Config{SF: sf, Twilio: tw, WorkerSID: tw.WorkerSID, CallerID: cfg.Twilio.CallerID})
+	if err != nil {
+		return fail(err)
+	}
+	srv, err := server.New(ctx, cfg, server.Options{LogOutput: stderr, Routes: desk.Register})
 	if err != nil {
 		return fail(err)
 	}
@@ -127,6 +132,7 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 		When: func(r map[string]any) bool { return r["Outreach_Status__c"] == "Needs Outreach" }})
 
 	ids := seedContacts(sf)
+	agentdemo.Seed(sf)
 	walk := playThrough(ctx, publicURL, outboundURL, sf, tw, ids)
 
 	admin, _ := auth.Mint(cfg.JWT.Secret, auth.MintClaims{Subject: "demo-admin", Role: auth.RoleAdmin, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: 12 * time.Hour})
@@ -137,6 +143,7 @@ The bridge is running (embedded Redis, Salesforce and Twilio stand-ins).
 
   bridge           %[1]s
   admin page       %[1]s/admin/            (paste the admin token)
+  tracer's desktop %[1]s/demo/agent        (the Flex plugin against the simulators)
   metrics          %[1]s/metrics
   Outbound Message %[10]s
   readiness        %[1]s/readyz
