@@ -60,6 +60,10 @@ type Config struct {
 	// a lone event lands. Default 2 s (SPEC: every event lands within 5 s).
 	WritebackLinger time.Duration
 
+	// Retention is how long after monitoring ends (or the contact opts
+	// out) the bridge keeps its own copy of a contact (BRIDGE_RETENTION).
+	Retention time.Duration
+
 	LogLevel        string // debug, info, warn, error
 	ContextCacheTTL time.Duration
 	ShutdownTimeout time.Duration
@@ -124,7 +128,7 @@ var Variables = []string{
 	"BRIDGE_TWILIO_WORKFLOW_SID", "BRIDGE_TWILIO_MESSAGING_SERVICE_SID", "BRIDGE_TWILIO_CALLER_ID",
 	"BRIDGE_TWILIO_API_URL",
 	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
-	"BRIDGE_SURVEY_SECRET", "BRIDGE_TIMEZONE",
+	"BRIDGE_SURVEY_SECRET", "BRIDGE_TIMEZONE", "BRIDGE_RETENTION",
 	// Operational knobs beyond SPEC.md.
 	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT", "BRIDGE_INSTANCE_ID", "BRIDGE_TRUSTED_PROXIES", "BRIDGE_WRITEBACK_LINGER",
 }
@@ -391,6 +395,10 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 		b.fail("BRIDGE_WRITEBACK_LINGER", "must be at most 4s, so events still land within 5 s")
 	}
 	c.ContextCacheTTL = b.duration("BRIDGE_CONTEXT_CACHE_TTL", "15s")
+	c.Retention = b.duration("BRIDGE_RETENTION", "336h")
+	if c.Retention < time.Minute {
+		b.fail("BRIDGE_RETENTION", "must be a duration of at least 1m, like 336h")
+	}
 	c.ShutdownTimeout = b.duration("BRIDGE_SHUTDOWN_TIMEOUT", "20s")
 
 	if b.err != nil {

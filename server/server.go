@@ -30,6 +30,7 @@ import (
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/clicktocall"
+	"github.com/cityhealth/bridge/flow/escalation"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/flow/writeback"
@@ -58,6 +59,11 @@ type Tuning struct {
 	SalesforceRetry *salesforce.RetryPolicy // HTTP-level retries (default: the connector's)
 	MappingPoll     time.Duration           // how often instances look for a new mapping (default 1s)
 	TwilioTimeout   time.Duration           // per Twilio call (default 10s)
+	// EscalationInterval is how often due missed-day checks are looked
+	// for, RetentionInterval how often expired contacts are forgotten
+	// (default 30s both: within the 2 minutes SPEC allows).
+	EscalationInterval time.Duration
+	RetentionInterval  time.Duration
 }
 
 // Server is one bridge instance.
@@ -75,6 +81,7 @@ type Server struct {
 	mappings   *admin.Store
 	recordSync *recordsync.Flow
 	monitoring *monitoring.Flow
+	escalation *escalation.Flow
 	kv         *redis.KV
 	queues     map[string]*redis.Queue
 	handlers   map[string]redis.BatchHandler
@@ -183,7 +190,7 @@ func (s *Server) build(ctx context.Context) error {
 		s.log.Warn("mapping not loaded from Redis yet; using BRIDGE_MAPPING_FILE", "err", err)
 	}
 
-	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback} {
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueEscalation} {
 		qc := redis.QueueConfig{
 			Name: name, Consumer: s.opts.Consumer, Retry: s.opts.Tuning.Retry, ClaimIdle: s.opts.Tuning.ClaimIdle,
 			Logger: s.log.With("component", "queue"), Registerer: s.reg,
@@ -216,14 +223,34 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mon, err := monitoring.New(monitoring.Config{
-		Messages: s.tw, CRM: s.sf, Store: kv, Mappings: s.mappings, Links: surveys,
-		Location: cfg.Timezone, Enabled: cfg.Twilio.MessagingServiceSID != "",
-		Logger: s.log.With("flow", "monitoring"), Now: s.opts.Now,
+	// Escalation asks monitoring whether a day was reminded; monitoring
+	// tells escalation of every contact change: monRef closes the loop.
+	monRef := &monitorRef{}
+	esc, err := escalation.New(escalation.Config{
+		Tasks: s.tw, CRM: s.sf, Redis: s.rdb, Mappings: s.mappings, Monitor: monRef, Answers: kv,
+		Queue: s.queues[event.QueueEscalation], Location: cfg.Timezone, Now: s.opts.Now,
+		Interval: s.opts.Tuning.EscalationInterval, Logger: s.log.With("flow", "escalation"),
 	})
 	if err != nil {
 		return err
 	}
+	s.handlers[event.QueueEscalation] = esc.Handle
+	s.escalation = esc
+	deadlines, err := redis.NewSchedule(s.rdb, "monitoring:retention")
+	if err != nil {
+		return err
+	}
+	mon, err := monitoring.New(monitoring.Config{
+		Messages: s.tw, CRM: s.sf, Store: kv, Mappings: s.mappings, Links: surveys,
+		Location: cfg.Timezone, Enabled: cfg.Twilio.MessagingServiceSID != "",
+		Logger: s.log.With("flow", "monitoring"), Now: s.opts.Now,
+		Retention: cfg.Retention, Deadlines: deadlines, Watcher: esc,
+		Forgetters: []monitoring.Forgetter{esc, redis.NewDeadLetters(s.rdb)},
+	})
+	if err != nil {
+		return err
+	}
+	monRef.Flow = mon
 	if cfg.Twilio.MessagingServiceSID == "" {
 		s.log.Warn("BRIDGE_TWILIO_MESSAGING_SERVICE_SID is not set: monitoring reminders are off")
 	}
@@ -232,6 +259,7 @@ func (s *Server) build(ctx context.Context) error {
 
 	wb, err := writeback.New(writeback.Config{
 		CRM: s.sf, Contacts: mon, Mappings: s.mappings, Location: cfg.Timezone, Logger: s.log.With("flow", "writeback"),
+		Escalations: s.queues[event.QueueEscalation],
 	})
 	if err != nil {
 		return err
@@ -275,6 +303,7 @@ func (s *Server) build(ctx context.Context) error {
 	adminAPI, err := admin.NewAPI(admin.APIConfig{
 		Store: s.mappings, DeadLetters: redis.NewDeadLetters(s.rdb), CRM: s.sf, CallerID: cfg.Twilio.CallerID,
 		Location: cfg.Timezone, Now: s.opts.Now, Logger: s.log.With("component", "admin"),
+		Monitoring: admin.MonitoringFunc(func(ctx context.Context) (any, error) { return esc.Today(ctx) }),
 	})
 	if err != nil {
 		return err
@@ -299,6 +328,13 @@ func (s *Server) build(ctx context.Context) error {
 	adminAPI.Register(e, authn.Require(auth.RoleAdmin))
 	s.engine = e
 	return nil
+}
+
+// monitorRef lets escalation reach monitoring, which is built after it.
+type monitorRef struct{ *monitoring.Flow }
+
+func (m *monitorRef) Reminded(ctx context.Context, contactID, date string) (bool, error) {
+	return m.Flow.Reminded(ctx, contactID, date)
 }
 
 // flexValidator adapts the Twilio connector's IAM check to auth's seam.
@@ -368,6 +404,9 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); s.mappings.Watch(bg) }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); _ = s.monitoring.Run(bg) }()
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.monitoring.RunRetention(bg, s.opts.Tuning.RetentionInterval) }()
+	go func() { defer s.wg.Done(); s.escalation.Run(bg) }()
 	for name, q := range s.queues {
 		q, h := q, s.handlers[name]
 		s.wg.Add(1)

@@ -174,3 +174,61 @@ func deadFromHash(queue, entryID string, h map[string]string) DeadLetter {
 	}
 	return dl
 }
+
+// Purge deletes every dead letter, across queues, that match selects (the
+// retention sweep drops those that carry a forgotten contact's data). It
+// reads the letters in pages of 200 and returns how many it deleted.
+func (d *DeadLetters) Purge(ctx context.Context, match func(DeadLetter) bool) (int, error) {
+	queues, err := d.c.SMembers(ctx, queuesKey).Result()
+	if err != nil {
+		return 0, fmt.Errorf("purge dead letters: %w", err)
+	}
+	n := 0
+	for _, q := range queues {
+		k := keysFor(q)
+		for start := int64(0); ; start += 200 {
+			ids, err := d.c.ZRange(ctx, k.dead, start, start+199).Result()
+			if err != nil {
+				return n, fmt.Errorf("purge dead letters of %s: %w", q, err)
+			}
+			for _, id := range ids {
+				h, err := d.c.HGetAll(ctx, k.deadPrefix+id).Result()
+				if err != nil {
+					return n, fmt.Errorf("purge dead letters of %s: %w", q, err)
+				}
+				if len(h) == 0 || !match(deadFromHash(q, id, h)) {
+					continue
+				}
+				if err := d.Delete(ctx, q+":"+id); err != nil && !errors.Is(err, ErrNotFound) {
+					return n, err
+				}
+				n++
+				start-- // the page shifted left by one
+			}
+			if len(ids) < 200 {
+				break
+			}
+		}
+	}
+	return n, nil
+}
+
+// Forget deletes the dead letters that name a contact (its record id) or
+// carry one of its numbers, when the bridge forgets the contact.
+func (d *DeadLetters) Forget(ctx context.Context, contactID string, phones []string) error {
+	needles := []string{contactID}
+	for _, p := range phones {
+		if p = strings.TrimSpace(p); p != "" {
+			needles = append(needles, p)
+		}
+	}
+	_, err := d.Purge(ctx, func(dl DeadLetter) bool {
+		for _, n := range needles {
+			if n != "" && (strings.Contains(string(dl.Payload), n) || strings.Contains(dl.Key, n)) {
+				return true
+			}
+		}
+		return false
+	})
+	return err
+}

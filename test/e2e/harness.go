@@ -84,6 +84,9 @@ func DefaultTuning() server.Tuning {
 		SalesforceRetry: &salesforce.RetryPolicy{MaxAttempts: 3, BaseDelay: 5 * time.Millisecond, MaxDelay: 40 * time.Millisecond},
 		MappingPoll:     100 * time.Millisecond,
 		TwilioTimeout:   2 * time.Second,
+
+		EscalationInterval: 100 * time.Millisecond,
+		RetentionInterval:  100 * time.Millisecond,
 	}
 }
 
@@ -277,7 +280,7 @@ func (b *Bridge) QueueStats() map[string]redis.QueueStats {
 		b.rdb = b.Redis.Client(b.tb)
 	}
 	out := map[string]redis.QueueStats{}
-	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback} {
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueEscalation} {
 		q, err := redis.NewQueue(b.rdb, redis.QueueConfig{Name: name})
 		if err != nil {
 			b.tb.Fatal(err)
