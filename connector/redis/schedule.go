@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"time"
 
@@ -18,13 +19,15 @@ type Schedule struct {
 	key string
 }
 
+var scheduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
 // NewSchedule returns the schedule bridge:<name>.
 func NewSchedule(c goredis.UniversalClient, name string) (*Schedule, error) {
 	if c == nil {
 		return nil, errors.New("redis: NewSchedule: nil client")
 	}
-	if !nameRE.MatchString(name) {
-		return nil, fmt.Errorf("redis: schedule name %q: want 1-64 of [A-Za-z0-9_.-]", name)
+	if !scheduleNameRE.MatchString(name) {
+		return nil, fmt.Errorf("redis: schedule name %q: want 1-64 of [A-Za-z0-9_.:-]", name)
 	}
 	return &Schedule{c: c, key: "bridge:" + name}, nil
 }

@@ -56,7 +56,9 @@ func (f *Flow) lock(ctx context.Context, id string) (func(), error) {
 	if !ok {
 		return nil, ErrBusy
 	}
-	return func() { _ = unlockScript.Run(context.WithoutCancel(ctx), f.cfg.Redis, []string{lockKey(id)}, tok).Err() }, nil
+	return func() {
+		_ = unlockScript.Run(context.WithoutCancel(ctx), f.cfg.Redis, []string{lockKey(id)}, tok).Err()
+	}, nil
 }
 
 func (f *Flow) loadDay(ctx context.Context, id, date string) (dayState, bool, error) {
@@ -179,8 +181,8 @@ type Summary struct {
 	Missed      []MissedDay    `json:"missed_days"`
 	Channels    map[string]int `json:"contacts_by_channel"`
 	// Contacts lists the active contacts per channel (ids), at most 200 each.
-	Contacts map[string][]string `json:"contacts"`
-	DueChecks int64              `json:"due_checks"` // missed-day checks now due
+	Contacts  map[string][]string `json:"contacts"`
+	DueChecks int64               `json:"due_checks"` // missed-day checks now due
 }
 
 // Today reads the admin view for today, in BRIDGE_TIMEZONE.
