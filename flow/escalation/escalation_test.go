@@ -485,4 +485,3 @@ func TestEscalateOffWithoutSection(t *testing.T) {
 		t.Fatal("escalated without an escalate section")
 	}
 }
-
