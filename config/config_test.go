@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeKey(t *testing.T, pkcs8 bool) string {
@@ -62,6 +63,9 @@ func TestLoadValid(t *testing.T) {
 	if c.Salesforce.PrivateKey == nil {
 		t.Fatal("PKCS#8 key not parsed")
 	}
+	if c.Retention != 336*time.Hour {
+		t.Fatalf("BRIDGE_RETENTION default %s, want 336h", c.Retention)
+	}
 }
 
 func TestLoadNamesTheVariable(t *testing.T) {
@@ -82,6 +86,8 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"missing survey secret", "BRIDGE_SURVEY_SECRET", ""},
 		{"bad api version", "BRIDGE_SF_API_VERSION", "latest"},
 		{"bad addr", "BRIDGE_ADDR", "8080"},
+		{"bad retention", "BRIDGE_RETENTION", "two weeks"},
+		{"retention too short", "BRIDGE_RETENTION", "1s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
