@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,48 +17,58 @@ import (
 
 // ContactChanged keeps the due missed-day checks and the channel index in
 // step with a contact's monitoring (monitoring.Watcher): each reminded day
-// is checked once its send time plus escalate.grace has passed.
+// is checked once its send time plus escalate.grace has passed. The dates
+// with a check are listed in the contact's hash, so nothing scans the
+// whole schedule.
 func (f *Flow) ContactChanged(ctx context.Context, c monitoring.Contact) error {
-	existing, err := f.due.Members(ctx, c.ID+"|")
+	scheduled, err := f.dueDates(ctx, c.ID)
 	if err != nil {
 		return err
 	}
 	m := f.cfg.Mappings.Current()
-	if !c.Active || m == nil || m.Escalate() == nil || m.Escalate().MissedDays() == 0 {
-		if err := f.due.Remove(ctx, existing...); err != nil {
-			return err
-		}
-		if !c.Active {
-			return f.cfg.Redis.HDel(ctx, channelsKey, c.ID).Err()
-		}
-		return f.cfg.Redis.HSet(ctx, channelsKey, c.ID, channelOf(c)).Err()
-	}
-	if err := f.cfg.Redis.HSet(ctx, channelsKey, c.ID, channelOf(c)).Err(); err != nil {
-		return fmt.Errorf("channel index: %w", err)
-	}
-	now := f.cfg.Now()
-	grace := m.Escalate().Grace()
+	on := c.Active && m != nil && m.Escalate() != nil && m.Escalate().MissedDays() > 0
 	want := map[string]time.Time{}
-	for _, d := range c.Days {
-		if due := d.SendAt.Add(grace); due.After(now) {
-			want[c.ID+"|"+d.Date] = due
+	if on {
+		now, grace := f.cfg.Now(), m.Escalate().Grace()
+		for _, d := range c.Days {
+			if due := d.SendAt.Add(grace); due.After(now) {
+				want[dueMember(c.ID, d.Date)] = due
+			}
 		}
 	}
+	// Drop the checks of days the contact no longer has (or all of them
+	// when it left monitoring); a past-due check of a current day is
+	// claimed already, or will be, and finishes on its own.
 	var stale []string
-	for _, m := range existing {
-		if _, ok := want[m]; !ok {
-			// A day no longer in the contact's window; a past-due one was
-			// claimed already and finishes on its own.
-			if _, day, _ := strings.Cut(m, "|"); !dayIn(c.Days, day) {
-				stale = append(stale, m)
-			}
+	keep := scheduled[:0]
+	for _, date := range scheduled {
+		if !on || !dayIn(c.Days, date) {
+			stale = append(stale, dueMember(c.ID, date))
+		} else {
+			keep = append(keep, date)
 		}
 	}
 	if err := f.due.Remove(ctx, stale...); err != nil {
 		return err
 	}
-	return f.due.SetEach(ctx, want)
+	if err := f.due.SetEach(ctx, want); err != nil {
+		return err
+	}
+	for member := range want {
+		if _, date, _ := strings.Cut(member, "|"); !slices.Contains(keep, date) {
+			keep = append(keep, date)
+		}
+	}
+	if err := f.setDueDates(ctx, c.ID, keep); err != nil {
+		return err
+	}
+	if !c.Active {
+		return f.cfg.Redis.HDel(ctx, channelsKey, c.ID).Err()
+	}
+	return f.cfg.Redis.HSet(ctx, channelsKey, c.ID, channelOf(c)).Err()
 }
+
+func dueMember(id, date string) string { return id + "|" + date }
 
 func channelOf(c monitoring.Contact) string {
 	if c.Channel == "" {

@@ -144,11 +144,42 @@ func (f *Flow) logMissed(ctx context.Context, id, day string) error {
 	return nil
 }
 
+// dueDates are the contact's dates with a missed-day check scheduled.
+func (f *Flow) dueDates(ctx context.Context, id string) ([]string, error) {
+	v, err := f.cfg.Redis.HGet(ctx, contactKey(id), "due").Result()
+	if errors.Is(err, goredis.Nil) || v == "" {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checks of %s: %w", id, err)
+	}
+	return strings.Split(v, ","), nil
+}
+
+func (f *Flow) setDueDates(ctx context.Context, id string, dates []string) error {
+	sort.Strings(dates)
+	pipe := f.cfg.Redis.TxPipeline()
+	if len(dates) == 0 {
+		pipe.HDel(ctx, contactKey(id), "due")
+	} else {
+		pipe.HSet(ctx, contactKey(id), "due", strings.Join(dates, ","))
+		pipe.Expire(ctx, contactKey(id), contactKeep)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("record checks of %s: %w", id, err)
+	}
+	return nil
+}
+
 // Forget deletes what the flow keeps of a contact (monitoring.Forgetter).
 func (f *Flow) Forget(ctx context.Context, contactID string, _ []string) error {
-	members, err := f.due.Members(ctx, contactID+"|")
+	dates, err := f.dueDates(ctx, contactID)
 	if err != nil {
 		return err
+	}
+	members := make([]string, len(dates))
+	for i, d := range dates {
+		members[i] = dueMember(contactID, d)
 	}
 	if err := f.due.Remove(ctx, members...); err != nil {
 		return err
