@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/cityhealth/bridge/survey"
 )
 
 // DefaultRetention is BRIDGE_RETENTION's default: 14 days.
@@ -209,9 +211,12 @@ func (f *Flow) forget(ctx context.Context, id string, claimedAt time.Time) (bool
 			return false, err
 		}
 	}
+	// The opt-out flag stays (a record id and "1"): a STOP must outlive
+	// retention, or a later record change could remind the contact again
+	// on a channel Twilio does not police (voice, email).
 	keys := []string{contactKey(id)}
 	for _, date := range c.dates() {
-		keys = append(keys, dayKey(id, date))
+		keys = append(keys, dayKey(id, date), survey.UsedKey(id, date))
 	}
 	if err := f.cfg.Store.Del(ctx, keys...); err != nil {
 		return false, fmt.Errorf("delete contact %s: %w", id, err)
