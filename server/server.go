@@ -229,7 +229,7 @@ func (s *Server) build(ctx context.Context) error {
 	esc, err := escalation.New(escalation.Config{
 		Tasks: s.tw, CRM: s.sf, Redis: s.rdb, Mappings: s.mappings, Monitor: monRef, Answers: kv,
 		Queue: s.queues[event.QueueEscalation], Location: cfg.Timezone, Now: s.opts.Now,
-		Interval: s.opts.Tuning.EscalationInterval, Logger: s.log.With("flow", "escalation"),
+		Interval: s.opts.Tuning.EscalationInterval, Logger: s.log.With("flow", "escalation"), Registerer: s.reg,
 	})
 	if err != nil {
 		return err

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cityhealth/bridge/connector/redis"
@@ -91,14 +92,16 @@ type Config struct {
 	// LockTTL bounds the per-contact lock; default 25 s.
 	LockTTL time.Duration
 	// ActivitySubject is the Subject of the activity on the record.
-	ActivitySubject string // default "Monitoring escalation"
+	ActivitySubject string                // default "Monitoring escalation"
+	Registerer      prometheus.Registerer // nil = no metrics
 }
 
 // Flow is the escalation flow.
 type Flow struct {
-	cfg Config
-	log *slog.Logger
-	due *redis.Schedule
+	cfg     Config
+	log     *slog.Logger
+	due     *redis.Schedule
+	metrics *metrics
 }
 
 // ErrBusy means another worker holds the contact; the queue retries.
@@ -132,7 +135,11 @@ func New(cfg Config) (*Flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Flow{cfg: cfg, log: cfg.Logger, due: due}
+	mt, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("escalation metrics: %w", err)
+	}
+	f := &Flow{cfg: cfg, log: cfg.Logger, due: due, metrics: mt}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -267,6 +274,7 @@ func (f *Flow) escalate(ctx context.Context, m *mapping.Mapping, id, date, reaso
 			return err
 		}
 		log.Info("escalation task created", "task_sid", task.SID, "reason", st.Reason)
+		f.metrics.escalations.WithLabelValues(st.Reason).Inc()
 	}
 	if err := f.activity(ctx, m, object, id, date, st); err != nil {
 		return err

@@ -171,6 +171,7 @@ func (f *Flow) missed(ctx context.Context, m *mapping.Mapping, ev event.Escalati
 			return err
 		}
 		f.log.Info("monitoring day missed", "contact_id", ev.ContactID, "day", ev.Day)
+		f.metrics.missed.Inc()
 	}
 	marks, err := f.marks(ctx, ev.ContactID)
 	if err != nil {

@@ -191,6 +191,9 @@ func TestEscalationFeverOpensOneTask(t *testing.T) {
 		!strings.Contains(string(body), `"sms":1`) || strings.Contains(string(body), "Inés") || strings.Contains(string(body), "555") {
 		t.Fatalf("monitoring view: %d %s", resp.StatusCode, body)
 	}
+	if _, metrics := b.Do(http.MethodGet, "/metrics", nil, nil); !strings.Contains(string(metrics), `bridge_escalations_total{reason="symptoms"} 1`) {
+		t.Fatal("/metrics does not count the escalation")
+	}
 	if resp, _ := b.Do(http.MethodGet, "/admin/api/monitoring", nil, map[string]string{"Authorization": "Bearer " + b.AgentToken}); resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("agent token on the monitoring view: %d, want 403", resp.StatusCode)
 	}
