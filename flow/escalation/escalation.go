@@ -297,9 +297,11 @@ func contactObject(m *mapping.Mapping) string {
 	return "Contact"
 }
 
-// findExpr finds the contact's escalation task of date.
+// findExpr finds the contact's escalation task of date, in TaskRouter's
+// expression syntax (https://www.twilio.com/docs/taskrouter/expression-syntax:
+// quoted constants, keys without hyphens, AND).
 func findExpr(id, date string) string {
-	return fmt.Sprintf(`type == %s and crm.record_id == %s and escalation_date == %s`,
+	return fmt.Sprintf(`type == %s AND crm.record_id == %s AND escalation_date == %s`,
 		twilio.QuoteExpr(TaskType), twilio.QuoteExpr(id), twilio.QuoteExpr(date))
 }
 
