@@ -15,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cityhealth/bridge/flow/escalation"
+	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/twiliosim"
 )
 
@@ -432,4 +433,47 @@ func mustDate(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return d
+}
+
+// The escalation queue, the due-check and retention schedules and the
+// per-contact hashes on a real three-node Redis Cluster.
+func TestEscalationAndRetentionOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3)
+	b, clk := escalationWorld(t, map[string]string{"BRIDGE_REDIS_URL": cluster.URL(), "BRIDGE_RETENTION": "1h"})
+	id, start := contactInMonitoring(t, b, clk, 6, "Yara", "(917) 555-0175", "English")
+	send := func(n int, body string) {
+		form := url.Values{"MessageSid": {sid("SM", 760+n)}, "From": {"+19175550175"}, "To": {"+12125550100"}, "Body": {body}}
+		if resp, out := b.PostTwilio("/webhooks/twilio/sms", form); resp.StatusCode != http.StatusOK {
+			t.Fatalf("sms: %d %s", resp.StatusCode, out)
+		}
+	}
+	send(0, "I have a fever")
+	Eventually(t, wait, "the reply escalation", func() bool { return len(escalationActivities(b)) == 1 })
+	d0 := mustDate(t, start)
+	clk.Set(time.Date(d0.Year(), d0.Month(), d0.Day(), 22, 1, 0, 0, newYork))
+	Eventually(t, wait, "day 1 found missed", func() bool { return strings.Contains(b.monitoringView(t), `"day":"`+start+`"`) })
+	send(1, "STOP")
+	Eventually(t, wait, "opt-out", func() bool { return b.SF.Record("Contact", id)["SMS_Opt_Out__c"] == true })
+	b.Settle(wait)
+	needles := []string{"Yara", "+19175550175", "555-0175"}
+	var nodes []*goredis.Client
+	for _, s := range cluster.Servers {
+		nodes = append(nodes, s.Client(t))
+	}
+	held := func() int {
+		n := 0
+		for _, c := range nodes {
+			n += len(keysHolding(t, c, needles))
+		}
+		return n
+	}
+	if held() == 0 {
+		t.Fatal("before retention ends, no node holds the contact: the scan cannot fail")
+	}
+	clk.Set(clk.Now().Add(time.Hour + time.Minute))
+	Eventually(t, wait, "nothing of the contact left on any node", func() bool { return held() == 0 })
+	if n := len(escalationTasks(b)); n != 1 {
+		t.Fatalf("%d escalation tasks, want 1", n)
+	}
 }
