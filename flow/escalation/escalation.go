@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,6 +92,8 @@ type Config struct {
 	Interval time.Duration
 	// LockTTL bounds the per-contact lock; default 25 s.
 	LockTTL time.Duration
+	// Parallelism bounds the contacts handled at once within a batch.
+	Parallelism int // default 8
 	// ActivitySubject is the Subject of the activity on the record.
 	ActivitySubject string                // default "Monitoring escalation"
 	Registerer      prometheus.Registerer // nil = no metrics
@@ -128,6 +131,9 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.LockTTL <= 0 {
 		cfg.LockTTL = 25 * time.Second
 	}
+	if cfg.Parallelism <= 0 {
+		cfg.Parallelism = 8
+	}
 	if cfg.ActivitySubject == "" {
 		cfg.ActivitySubject = "Monitoring escalation"
 	}
@@ -147,23 +153,44 @@ func New(cfg Config) (*Flow, error) {
 }
 
 // Handle is the escalation queue's batch handler. Events of one contact
-// run in order; the batch is small (triggers are rare), so contacts run
-// one after another.
+// run in order; contacts run concurrently (Parallelism), so a city's
+// missed days found at the same minute still escalate within it.
 func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 	errs := make([]error, len(msgs))
+	evs := make([]event.Escalation, len(msgs))
+	groups := map[string][]int{}
+	var order []string
 	for i, m := range msgs {
-		var ev event.Escalation
-		if err := json.Unmarshal(m.Payload, &ev); err != nil {
+		if err := json.Unmarshal(m.Payload, &evs[i]); err != nil {
 			errs[i] = redis.Permanent(fmt.Errorf("decode escalation event: %w", err))
 			continue
 		}
-		if !salesforce.ValidID(ev.ContactID) || !validDate(ev.Date) {
+		if !salesforce.ValidID(evs[i].ContactID) || !validDate(evs[i].Date) {
 			errs[i] = redis.Permanent(errors.New("escalation event without a contact id or date"))
 			continue
 		}
-		errs[i] = f.Event(ctx, ev)
-		if errs[i] != nil {
-			f.log.Warn("escalation event failed", "message_id", m.ID, "key", m.Key, "kind", ev.Kind, "contact_id", ev.ContactID, "err", logErr(errs[i]))
+		id := evs[i].ContactID
+		if _, ok := groups[id]; !ok {
+			order = append(order, id)
+		}
+		groups[id] = append(groups[id], i)
+	}
+	sem := make(chan struct{}, f.cfg.Parallelism)
+	var wg sync.WaitGroup
+	for _, id := range order {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(idx []int) {
+			defer func() { <-sem; wg.Done() }()
+			for _, i := range idx {
+				errs[i] = f.Event(ctx, evs[i])
+			}
+		}(groups[id])
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			f.log.Warn("escalation event failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "kind", evs[i].Kind, "contact_id", evs[i].ContactID, "err", logErr(err))
 		}
 	}
 	return errs

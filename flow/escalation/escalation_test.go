@@ -485,3 +485,17 @@ func TestEscalateOffWithoutSection(t *testing.T) {
 		t.Fatal("escalated without an escalate section")
 	}
 }
+
+func TestBatchOfManyContactsRunsConcurrently(t *testing.T) {
+	e := mustEnv(t, "")
+	var evs []event.Escalation
+	for i := range 30 {
+		id := fmt.Sprintf("003000000000%03dAAA", i)
+		evs = append(evs, event.Escalation{Kind: event.EscalationReply, ContactID: id, Date: "2026-03-03"},
+			event.Escalation{Kind: event.EscalationReply, ContactID: id, Date: "2026-03-03"})
+	}
+	e.mustHandle(t, evs...)
+	if e.tasks.creates != 30 || len(e.crm.upserts) != 30 {
+		t.Fatalf("%d creates and %d activities for 30 contacts, each twice", e.tasks.creates, len(e.crm.upserts))
+	}
+}
