@@ -14,6 +14,8 @@ import (
 
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/escalation"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/twiliosim"
@@ -175,15 +177,26 @@ func TestEscalationFeverOpensOneTask(t *testing.T) {
 	if s := postSurvey(t, b, links[day2], fever); s != http.StatusOK {
 		t.Fatalf("second link: %d", s)
 	}
+	// The same day's answers arriving by another channel (a voice call's
+	// keypad answers reach the writeback queue under their own key).
+	wq, err := redis.NewQueue(b.Redis.Client(t), redis.QueueConfig{Name: event.QueueWriteback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	voice, _ := json.Marshal(event.Writeback{Survey: &event.Survey{ContactID: id, Date: start, Language: "es",
+		Answers: map[string]string{"Fever__c": "yes", "Cough__c": "yes"}, SubmittedAt: clk.Now()}})
+	if _, err := wq.Enqueue(context.Background(), redis.Item{Key: "voice:" + sid("CA", 70), Payload: voice}); err != nil {
+		t.Fatal(err)
+	}
 	reply := url.Values{"MessageSid": {sid("SM", 70)}, "From": {"+19175550170"}, "To": {"+12125550100"}, "Body": {"sigo con fiebre"}}
 	if resp, body := b.PostTwilio("/webhooks/twilio/sms", reply); resp.StatusCode != http.StatusOK {
 		t.Fatalf("reply: %d %s", resp.StatusCode, body)
 	}
-	Eventually(t, wait, "the second survey row", func() bool { return len(b.SF.Records("Symptom_Survey__c")) == 2 })
+	Eventually(t, wait, "the second day's survey row", func() bool { return len(b.SF.Records("Symptom_Survey__c")) == 2 })
 	Eventually(t, wait, "the reply activity", func() bool { return len(b.SF.Records("Task")) == 2 })
 	b.Settle(wait)
-	if n, m := len(escalationTasks(b)), len(escalationActivities(b)); n != 1 || m != 1 {
-		t.Fatalf("%d escalation tasks and %d activities after more triggers the same day, want 1 and 1", n, m)
+	if n, m, r := len(escalationTasks(b)), len(escalationActivities(b)), len(b.SF.Records("Symptom_Survey__c")); n != 1 || m != 1 || r != 2 {
+		t.Fatalf("%d escalation tasks, %d activities and %d survey rows after more triggers the same day, want 1, 1 and 2", n, m, r)
 	}
 
 	// The admin view lists it, by id only.
