@@ -177,8 +177,10 @@ func deadFromHash(queue, entryID string, h map[string]string) DeadLetter {
 
 // Purge deletes every dead letter, across queues, that match selects (the
 // retention sweep drops those that carry a forgotten contact's data). It
-// reads the letters in pages of 200 and returns how many it deleted.
+// reads the letters in pages of 200, one round trip a page, and returns how
+// many it deleted.
 func (d *DeadLetters) Purge(ctx context.Context, match func(DeadLetter) bool) (int, error) {
+	const page = 200
 	queues, err := d.c.SMembers(ctx, queuesKey).Result()
 	if err != nil {
 		return 0, fmt.Errorf("purge dead letters: %w", err)
@@ -186,28 +188,37 @@ func (d *DeadLetters) Purge(ctx context.Context, match func(DeadLetter) bool) (i
 	n := 0
 	for _, q := range queues {
 		k := keysFor(q)
-		for start := int64(0); ; start += 200 {
-			ids, err := d.c.ZRange(ctx, k.dead, start, start+199).Result()
+		for start := int64(0); ; {
+			ids, err := d.c.ZRange(ctx, k.dead, start, start+page-1).Result()
 			if err != nil {
 				return n, fmt.Errorf("purge dead letters of %s: %w", q, err)
 			}
-			for _, id := range ids {
-				h, err := d.c.HGetAll(ctx, k.deadPrefix+id).Result()
-				if err != nil {
+			pipe := d.c.Pipeline()
+			hs := make([]*goredis.MapStringStringCmd, len(ids))
+			for i, id := range ids {
+				hs[i] = pipe.HGetAll(ctx, k.deadPrefix+id)
+			}
+			if len(ids) > 0 {
+				if _, err := pipe.Exec(ctx); err != nil {
 					return n, fmt.Errorf("purge dead letters of %s: %w", q, err)
 				}
+			}
+			kept := 0
+			for i, id := range ids {
+				h := hs[i].Val()
 				if len(h) == 0 || !match(deadFromHash(q, id, h)) {
+					kept++
 					continue
 				}
 				if err := d.Delete(ctx, q+":"+id); err != nil && !errors.Is(err, ErrNotFound) {
 					return n, err
 				}
 				n++
-				start-- // the page shifted left by one
 			}
-			if len(ids) < 200 {
+			if len(ids) < page {
 				break
 			}
+			start += int64(kept) // deleted letters no longer take a rank
 		}
 	}
 	return n, nil
