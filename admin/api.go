@@ -43,6 +43,7 @@ type APIConfig struct {
 	Location    *time.Location   // BRIDGE_TIMEZONE for reminder previews; nil = UTC
 	Now         func() time.Time // default time.Now
 	Logger      *slog.Logger     // nil = discard
+	Monitoring  Monitoring       // the monitoring view; nil = 404
 }
 
 // API serves the admin routes and the admin web page.
@@ -94,6 +95,7 @@ func (a *API) Register(r gin.IRouter, requireAdmin gin.HandlerFunc) {
 	g.POST("/mappings/preview", a.preview)
 	g.GET("/deadletters", a.deadLetters)
 	g.POST("/deadletters/:id/replay", a.replay)
+	g.GET("/monitoring", a.monitoring)
 }
 
 // noStore: answers carry the mapping and, for previews, record data.

@@ -70,6 +70,9 @@ type Config struct {
 	// ReconcileInterval is how often the reconciler reads Twilio's Events
 	// and inbound Messages for what the webhooks missed (default 1m).
 	ReconcileInterval time.Duration
+	// Retention is how long after monitoring ends (or the contact opts
+	// out) the bridge keeps its own copy of a contact (BRIDGE_RETENTION).
+	Retention time.Duration
 
 	LogLevel        string // debug, info, warn, error
 	ContextCacheTTL time.Duration
@@ -143,7 +146,7 @@ var Variables = []string{
 	"BRIDGE_TWILIO_WORKFLOW_SID", "BRIDGE_TWILIO_MESSAGING_SERVICE_SID", "BRIDGE_TWILIO_CALLER_ID",
 	"BRIDGE_TWILIO_API_URL", "BRIDGE_RECONCILE_INTERVAL",
 	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_SECRET_PREVIOUS", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
-	"BRIDGE_JWT_MAX_TTL", "BRIDGE_SURVEY_SECRET", "BRIDGE_SURVEY_SECRET_PREVIOUS", "BRIDGE_TIMEZONE",
+	"BRIDGE_JWT_MAX_TTL", "BRIDGE_SURVEY_SECRET", "BRIDGE_SURVEY_SECRET_PREVIOUS", "BRIDGE_TIMEZONE", "BRIDGE_RETENTION",
 	// Operational knobs beyond SPEC.md.
 	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT", "BRIDGE_INSTANCE_ID", "BRIDGE_TRUSTED_PROXIES", "BRIDGE_WRITEBACK_LINGER",
 }
@@ -455,6 +458,10 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 		b.fail("BRIDGE_RECONCILE_INTERVAL", "must be between 1s and 1h")
 	}
 	c.ContextCacheTTL = b.duration("BRIDGE_CONTEXT_CACHE_TTL", "15s")
+	c.Retention = b.duration("BRIDGE_RETENTION", "336h")
+	if c.Retention < time.Minute {
+		b.fail("BRIDGE_RETENTION", "must be a duration of at least 1m, like 336h")
+	}
 	c.ShutdownTimeout = b.duration("BRIDGE_SHUTDOWN_TIMEOUT", "20s")
 
 	if b.err != nil {

@@ -72,6 +72,9 @@ func TestLoadValid(t *testing.T) {
 	if strings.Join(c.ProtectedFields, ",") != "Index_Case_Name__c,Source_Case__c" {
 		t.Fatalf("BRIDGE_PROTECTED_FIELDS = %q", c.ProtectedFields)
 	}
+	if c.Retention != 336*time.Hour {
+		t.Fatalf("BRIDGE_RETENTION default %s, want 336h", c.Retention)
+	}
 }
 
 func TestLoadNamesTheVariable(t *testing.T) {
@@ -106,6 +109,8 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"bad previous auth token", "BRIDGE_TWILIO_AUTH_TOKEN_PREVIOUS", "abc-def"},
 		{"bad max ttl", "BRIDGE_JWT_MAX_TTL", "forever"},
 		{"zero max ttl", "BRIDGE_JWT_MAX_TTL", "0s"},
+		{"bad retention", "BRIDGE_RETENTION", "two weeks"},
+		{"retention too short", "BRIDGE_RETENTION", "1s"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -32,6 +32,7 @@ import (
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/callers"
 	"github.com/cityhealth/bridge/flow/clicktocall"
+	"github.com/cityhealth/bridge/flow/escalation"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/reconcile"
 	"github.com/cityhealth/bridge/flow/recordsync"
@@ -70,6 +71,11 @@ type Tuning struct {
 	// in milliseconds; config refuses less than 1s).
 	ReconcileInterval time.Duration
 	HTTP              HTTPTimeouts // the listener's timeouts (default DefaultHTTPTimeouts())
+	// EscalationInterval is how often due missed-day checks are looked
+	// for, RetentionInterval how often expired contacts are forgotten
+	// (default 30s both: within the 2 minutes SPEC allows).
+	EscalationInterval time.Duration
+	RetentionInterval  time.Duration
 }
 
 // HTTPTimeouts are the http.Server's; every one is set, so a client that
@@ -122,6 +128,7 @@ type Server struct {
 	recordSync *recordsync.Flow
 	monitoring *monitoring.Flow
 	reconciler *reconcile.Reconciler
+	escalation *escalation.Flow
 	kv         *redis.KV
 	queues     map[string]*redis.Queue
 	handlers   map[string]redis.BatchHandler
@@ -234,7 +241,7 @@ func (s *Server) build(ctx context.Context) error {
 		s.log.Warn("mapping not loaded from Redis yet; using BRIDGE_MAPPING_FILE", "err", err)
 	}
 
-	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport} {
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport, event.QueueEscalation} {
 		qc := redis.QueueConfig{
 			Name: name, Consumer: s.opts.Consumer, Retry: s.opts.Tuning.Retry, ClaimIdle: s.opts.Tuning.ClaimIdle,
 			Logger: s.log.With("component", "queue"), Registerer: s.reg,
@@ -267,14 +274,34 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	mon, err := monitoring.New(monitoring.Config{
-		Messages: s.tw, CRM: s.sf, Store: kv, Mappings: s.mappings, Links: surveys,
-		Location: cfg.Timezone, Enabled: cfg.Twilio.MessagingServiceSID != "",
-		Logger: s.log.With("flow", "monitoring"), Now: s.opts.Now,
+	// Escalation asks monitoring whether a day was reminded; monitoring
+	// tells escalation of every contact change: monRef closes the loop.
+	monRef := &monitorRef{}
+	esc, err := escalation.New(escalation.Config{
+		Tasks: s.tw, CRM: s.sf, Redis: s.rdb, Mappings: s.mappings, Monitor: monRef, Answers: kv,
+		Queue: s.queues[event.QueueEscalation], Location: cfg.Timezone, Now: s.opts.Now,
+		Interval: s.opts.Tuning.EscalationInterval, Logger: s.log.With("flow", "escalation"), Registerer: s.reg,
 	})
 	if err != nil {
 		return err
 	}
+	s.handlers[event.QueueEscalation] = esc.Handle
+	s.escalation = esc
+	deadlines, err := redis.NewSchedule(s.rdb, "monitoring:retention")
+	if err != nil {
+		return err
+	}
+	mon, err := monitoring.New(monitoring.Config{
+		Messages: s.tw, CRM: s.sf, Store: kv, Mappings: s.mappings, Links: surveys,
+		Location: cfg.Timezone, Enabled: cfg.Twilio.MessagingServiceSID != "",
+		Logger: s.log.With("flow", "monitoring"), Now: s.opts.Now,
+		Retention: cfg.Retention, Deadlines: deadlines, Watcher: esc,
+		Forgetters: []monitoring.Forgetter{esc, redis.NewDeadLetters(s.rdb)},
+	})
+	if err != nil {
+		return err
+	}
+	monRef.Flow = mon
 	if cfg.Twilio.MessagingServiceSID == "" {
 		s.log.Warn("BRIDGE_TWILIO_MESSAGING_SERVICE_SID is not set: monitoring reminders are off")
 	}
@@ -283,6 +310,7 @@ func (s *Server) build(ctx context.Context) error {
 
 	wb, err := writeback.New(writeback.Config{
 		CRM: s.sf, Contacts: mon, Mappings: s.mappings, Location: cfg.Timezone, Logger: s.log.With("flow", "writeback"),
+		Escalations: s.queues[event.QueueEscalation],
 	})
 	if err != nil {
 		return err
@@ -369,6 +397,7 @@ func (s *Server) build(ctx context.Context) error {
 	adminAPI, err := admin.NewAPI(admin.APIConfig{
 		Store: s.mappings, DeadLetters: redis.NewDeadLetters(s.rdb), CRM: s.sf, CallerID: cfg.Twilio.CallerID,
 		Location: cfg.Timezone, Now: s.opts.Now, Logger: s.log.With("component", "admin"),
+		Monitoring: admin.MonitoringFunc(func(ctx context.Context) (any, error) { return esc.Today(ctx) }),
 	})
 	if err != nil {
 		return err
@@ -410,6 +439,13 @@ func (s *Server) owner() string {
 	}
 	host, _ := os.Hostname()
 	return host + "-" + strconv.Itoa(os.Getpid())
+}
+
+// monitorRef lets escalation reach monitoring, which is built after it.
+type monitorRef struct{ *monitoring.Flow }
+
+func (m *monitorRef) Reminded(ctx context.Context, contactID, date string) (bool, error) {
+	return m.Flow.Reminded(ctx, contactID, date)
 }
 
 // flexValidator adapts the Twilio connector's IAM check to auth's seam.
@@ -506,6 +542,9 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); _ = s.monitoring.Run(bg) }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); _ = s.reconciler.Run(bg) }()
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.monitoring.RunRetention(bg, s.opts.Tuning.RetentionInterval) }()
+	go func() { defer s.wg.Done(); s.escalation.Run(bg) }()
 	for name, q := range s.queues {
 		q, h := q, s.handlers[name]
 		s.wg.Add(1)

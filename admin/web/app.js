@@ -137,6 +137,7 @@
     if (firstLoad) applyLoad(firstLoad); else loadMapping(true);
     loadHistory();
     loadDead();
+    watchMonitoring();
   }
 
   // ---- editor -------------------------------------------------------------
@@ -508,6 +509,48 @@
     loadDead();
   }
 
+  // ---- monitoring ---------------------------------------------------------
+
+  let monitoringTimer = null;
+
+  function rows(tbodySel, items, cols, emptyText) {
+    const tbody = document.querySelector(tbodySel);
+    tbody.textContent = '';
+    if (!items.length) {
+      const tr = document.createElement('tr');
+      cell(tr, emptyText, 'empty').colSpan = cols.length;
+      tbody.appendChild(tr);
+      return;
+    }
+    items.forEach((it) => {
+      const tr = document.createElement('tr');
+      cols.forEach((c) => cell(tr, c.get(it), c.cls));
+      tbody.appendChild(tr);
+    });
+  }
+
+  async function loadMonitoring() {
+    if ($('app').hidden) return;
+    const r = await api('GET', 'monitoring');
+    if (r.status !== 200) { show('monitoring-msg', 'error', errorText(r)); return; }
+    $('monitoring-msg').hidden = true;
+    const d = r.data;
+    const es = d.escalations || [], ms = d.missed_days || [];
+    const ch = Object.keys(d.contacts_by_channel || {}).sort();
+    $('monitoring-summary').textContent = d.date + ': ' + es.length + ' escalation(s), ' + ms.length + ' missed day(s), ' +
+      ch.reduce((n, c) => n + d.contacts_by_channel[c], 0) + ' contact(s) in monitoring.';
+    rows('#escalations tbody', es, [{ get: (e) => e.contact_id, cls: 'mono' }, { get: (e) => e.reason }], 'No escalations today.');
+    rows('#missed tbody', ms, [{ get: (m) => m.contact_id, cls: 'mono' }, { get: (m) => m.day }], 'No missed days found today.');
+    rows('#channels tbody', ch, [{ get: (c) => c }, { get: (c) => String(d.contacts_by_channel[c]), cls: 'num' },
+      { get: (c) => ((d.contacts || {})[c] || []).join(' '), cls: 'mono' }], 'No contacts in monitoring.');
+  }
+
+  function watchMonitoring() {
+    if (monitoringTimer) clearInterval(monitoringTimer);
+    loadMonitoring();
+    monitoringTimer = setInterval(loadMonitoring, 10000);
+  }
+
   // ---- wiring -------------------------------------------------------------
 
   document.addEventListener('DOMContentLoaded', () => {
@@ -518,6 +561,7 @@
     $('save-btn').addEventListener('click', save);
     $('history-btn').addEventListener('click', loadHistory);
     $('dead-btn').addEventListener('click', loadDead);
+    $('monitoring-btn').addEventListener('click', loadMonitoring);
     $('preview-form').addEventListener('submit', runPreview);
     $('flow').addEventListener('change', previewSourceChanged);
     document.querySelectorAll('input[name=source]').forEach((r) => r.addEventListener('change', previewSourceChanged));

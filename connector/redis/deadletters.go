@@ -174,3 +174,72 @@ func deadFromHash(queue, entryID string, h map[string]string) DeadLetter {
 	}
 	return dl
 }
+
+// Purge deletes every dead letter, across queues, that match selects (the
+// retention sweep drops those that carry a forgotten contact's data). It
+// reads the letters in pages of 200, one round trip a page, and returns how
+// many it deleted.
+func (d *DeadLetters) Purge(ctx context.Context, match func(DeadLetter) bool) (int, error) {
+	const page = 200
+	queues, err := d.c.SMembers(ctx, queuesKey).Result()
+	if err != nil {
+		return 0, fmt.Errorf("purge dead letters: %w", err)
+	}
+	n := 0
+	for _, q := range queues {
+		k := keysFor(q)
+		for start := int64(0); ; {
+			ids, err := d.c.ZRange(ctx, k.dead, start, start+page-1).Result()
+			if err != nil {
+				return n, fmt.Errorf("purge dead letters of %s: %w", q, err)
+			}
+			pipe := d.c.Pipeline()
+			hs := make([]*goredis.MapStringStringCmd, len(ids))
+			for i, id := range ids {
+				hs[i] = pipe.HGetAll(ctx, k.deadPrefix+id)
+			}
+			if len(ids) > 0 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					return n, fmt.Errorf("purge dead letters of %s: %w", q, err)
+				}
+			}
+			kept := 0
+			for i, id := range ids {
+				h := hs[i].Val()
+				if len(h) == 0 || !match(deadFromHash(q, id, h)) {
+					kept++
+					continue
+				}
+				if err := d.Delete(ctx, q+":"+id); err != nil && !errors.Is(err, ErrNotFound) {
+					return n, err
+				}
+				n++
+			}
+			if len(ids) < page {
+				break
+			}
+			start += int64(kept) // deleted letters no longer take a rank
+		}
+	}
+	return n, nil
+}
+
+// Forget deletes the dead letters that name a contact (its record id) or
+// carry one of its numbers, when the bridge forgets the contact.
+func (d *DeadLetters) Forget(ctx context.Context, contactID string, phones []string) error {
+	needles := []string{contactID}
+	for _, p := range phones {
+		if p = strings.TrimSpace(p); p != "" {
+			needles = append(needles, p)
+		}
+	}
+	_, err := d.Purge(ctx, func(dl DeadLetter) bool {
+		for _, n := range needles {
+			if n != "" && (strings.Contains(string(dl.Payload), n) || strings.Contains(dl.Key, n)) {
+				return true
+			}
+		}
+		return false
+	})
+	return err
+}

@@ -88,6 +88,12 @@ type Config struct {
 	// Grace is how long after an ambiguous attempt a message missing from
 	// Twilio's list counts as never created; default 2 minutes.
 	Grace time.Duration
+
+	// Retention and its collaborators: see retention.go.
+	Retention  time.Duration // BRIDGE_RETENTION; default 336h
+	Deadlines  Deadlines     // retention deadlines; nil = Redis TTLs only
+	Watcher    Watcher       // hears of contact changes; may be nil
+	Forgetters []Forgetter   // forget a contact with the flow
 }
 
 // Twilio's scheduling window, with margins for the request's own latency
@@ -134,6 +140,9 @@ func New(cfg Config) (*Flow, error) {
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 2 * time.Minute
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
 	}
 	f := &Flow{cfg: cfg, log: cfg.Logger}
 	if f.log == nil {
@@ -183,6 +192,10 @@ type contactState struct {
 	// Pending is the send time (unix) of the first day still beyond
 	// Twilio's window; 0 when none is. Mirrors the pending index.
 	Pending int64 `json:"pending,omitempty"`
+	// Channel is the reminders' channel (the admin page counts them);
+	// Ended is when monitoring stopped (unix), 0 while it runs.
+	Channel string `json:"channel,omitempty"`
+	Ended   int64  `json:"ended,omitempty"`
 }
 
 func (c contactState) dates() []string {

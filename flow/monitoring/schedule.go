@@ -113,7 +113,7 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 	cur := contactState{
 		Object: rec.Object, Phone: to, FirstName: r.Name(fields), Language: survey.NormalizeLanguage(r.Language(fields)),
 		Start: start, Days: r.Days(), Active: true, LastModified: maxString(lm, old.LastModified),
-		Pending: old.Pending,
+		Pending: old.Pending, Channel: r.Channel(fields),
 	}
 
 	if found {

@@ -87,6 +87,9 @@ func DefaultTuning() server.Tuning {
 		// Off in practice: tests that count Twilio calls see none of the
 		// reconciler's. The reconcile tests set their own.
 		ReconcileInterval: time.Hour,
+
+		EscalationInterval: 100 * time.Millisecond,
+		RetentionInterval:  100 * time.Millisecond,
 	}
 }
 
@@ -291,7 +294,7 @@ func (b *Bridge) QueueStats() map[string]redis.QueueStats {
 		b.rdb = b.Redis.Client(b.tb)
 	}
 	out := map[string]redis.QueueStats{}
-	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport} {
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport, event.QueueEscalation} {
 		q, err := redis.NewQueue(b.rdb, redis.QueueConfig{Name: name})
 		if err != nil {
 			b.tb.Fatal(err)
