@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -13,8 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/alicebob/miniredis/v2"
 
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/config"
@@ -42,11 +39,13 @@ var demoContacts = []demoContact{
 // the Salesforce and Twilio stand-ins, seeds sample contacts, plays one
 // record through every flow, and prints what to click.
 func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address (falls back to a free port when taken)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	c := newCommand("demo", "bridge demo [--addr 127.0.0.1:8080]",
+		"Runs the real bridge on an embedded Redis (or BRIDGE_REDIS_URL) with the Salesforce\n"+
+			"and Twilio stand-ins and sample contacts, plays them through every flow, and\n"+
+			"serves a console at /demo/ to watch both sides and act as the outside world.")
+	addr := c.fs.String("addr", "127.0.0.1:8080", "listen address (falls back to a free port when taken)")
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
 	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "bridge demo: %v\n", err); return 1 }
 
@@ -58,11 +57,11 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 
 	redisURL, _ := getenv("BRIDGE_REDIS_URL")
 	if redisURL == "" {
-		mr, err := miniredis.Run()
+		mr, stop, err := embeddedRedis(ctx)
 		if err != nil {
-			return fail(fmt.Errorf("embedded redis: %w", err))
+			return fail(err)
 		}
-		defer mr.Close()
+		defer stop()
 		redisURL = "redis://" + mr.Addr()
 	}
 
