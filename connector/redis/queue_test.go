@@ -248,12 +248,14 @@ func TestSlowBatchNotTakenOver(t *testing.T) {
 			seen[m.Key]++
 		}
 		mu.Unlock()
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(900 * time.Millisecond)
 		return nil
 	}
 	for _, consumer := range []string{"A", "B"} {
 		cfg := fastConfig(t, name, consumer)
-		cfg.ClaimIdle = 60 * time.Millisecond
+		// Idle well past the heartbeat (ClaimIdle/3) even on a loaded machine,
+		// and far shorter than the batch: only the heartbeat prevents a takeover.
+		cfg.ClaimIdle = 300 * time.Millisecond
 		cfg.BatchSize = 5
 		startRun(t, mustQueue(t, c, cfg), slow)
 	}
@@ -324,7 +326,8 @@ func TestTwoConsumersShareWork(t *testing.T) {
 func TestRetryThenDeadLetterAfterGiveUp(t *testing.T) {
 	c := mustOpen(t, privateURL(t))
 	cfg := fastConfig(t, uniqueName(t), "a")
-	cfg.Retry = RetryPolicy{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, GiveUpAfter: 300 * time.Millisecond}
+	// GiveUpAfter leaves room for several 5-20 ms retries on a loaded machine.
+	cfg.Retry = RetryPolicy{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, GiveUpAfter: time.Second}
 	q := mustQueue(t, c, cfg)
 	r := newRecorder()
 	r.fail = func(Message) error { return errors.New("salesforce: 503 unavailable") }
