@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,13 +18,18 @@ import (
 
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/config"
+	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/server"
+	"github.com/cityhealth/bridge/test/democonsole"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
 )
 
 // The demo's org, and the sample contacts it seeds into the Salesforce stand-in.
 const demoOrgID = "00DRM000000AbCD2AY"
+
+// demoServiceNumber is the department's number: caller id and where texts go.
+const demoServiceNumber = "+12125550100"
 
 type demoContact struct {
 	first, last, phone, language, outreach, monitoring string
@@ -74,10 +82,11 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	if v, ok := getenv("BRIDGE_ADDR"); ok && v != "" {
 		listen = v
 	}
-	publicURL, listen, err := reserve(listen)
+	ln, publicURL, err := listenDemo(listen)
 	if err != nil {
 		return fail(err)
 	}
+	defer ln.Close()
 	keyFile := filepath.Join(dir, "sf.pem")
 	mappingFile := filepath.Join(dir, "mapping.yaml")
 	if err := os.WriteFile(keyFile, sf.PrivateKeyPEM(), 0o600); err != nil {
@@ -86,15 +95,23 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	if err := os.WriteFile(mappingFile, []byte(config.ExampleMapping), 0o600); err != nil {
 		return fail(err)
 	}
+	logLevel := "warn"
+	if v, ok := getenv("BRIDGE_LOG_LEVEL"); ok && v != "" {
+		logLevel = v
+	}
+	outboundToken := randomSecret()
 	env := map[string]string{
-		"BRIDGE_ADDR": listen, "BRIDGE_PUBLIC_URL": publicURL, "BRIDGE_REDIS_URL": redisURL,
+		// The bridge itself listens on a loopback port of its own; the demo's
+		// listener serves it and the console under BRIDGE_PUBLIC_URL.
+		"BRIDGE_ADDR": "127.0.0.1:0", "BRIDGE_PUBLIC_URL": publicURL, "BRIDGE_REDIS_URL": redisURL,
 		"BRIDGE_MAPPING_FILE": mappingFile, "BRIDGE_SF_LOGIN_URL": sf.URL, "BRIDGE_SF_CLIENT_ID": sf.ClientID,
 		"BRIDGE_SF_USERNAME": sf.Username, "BRIDGE_SF_PRIVATE_KEY_FILE": keyFile, "BRIDGE_SF_ORG_ID": demoOrgID,
+		"BRIDGE_SF_OUTBOUND_TOKEN": outboundToken, "BRIDGE_PROTECTED_FIELDS": "Index_Case_Name__c",
 		"BRIDGE_TWILIO_ACCOUNT_SID": tw.AccountSID, "BRIDGE_TWILIO_AUTH_TOKEN": tw.AuthToken,
 		"BRIDGE_TWILIO_WORKSPACE_SID": tw.WorkspaceSID, "BRIDGE_TWILIO_WORKFLOW_SID": tw.WorkflowSID,
-		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": tw.MessagingServiceSID, "BRIDGE_TWILIO_CALLER_ID": "+12125550100",
+		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": tw.MessagingServiceSID, "BRIDGE_TWILIO_CALLER_ID": demoServiceNumber,
 		"BRIDGE_TWILIO_API_URL": tw.URL, "BRIDGE_JWT_SECRET": randomSecret(), "BRIDGE_SURVEY_SECRET": randomSecret(),
-		"BRIDGE_LOG_LEVEL": "warn",
+		"BRIDGE_LOG_LEVEL": logLevel,
 	}
 	cfg, err := config.Load(config.MapSource(env), config.ModeServe)
 	if err != nil {
@@ -114,8 +131,28 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	}()
 	tw.SetEventCallbackURL(publicURL + "/webhooks/twilio/taskrouter")
 
+	mp, err := mapping.Parse([]byte(config.ExampleMapping))
+	if err != nil {
+		return fail(err)
+	}
+	console, err := democonsole.New(democonsole.Config{
+		Salesforce: sf, Twilio: tw, BridgeURL: publicURL, OrgID: demoOrgID, OutboundToken: outboundToken,
+		ServiceNumber: demoServiceNumber, Protected: append(mp.Protected(), "Index_Case_Name__c"),
+		Fallback: srv.Handler(), Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	front := &http.Server{Handler: demoHandler(console, srv.Handler()), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = front.Serve(ln) }()
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = front.Shutdown(shutdown)
+	}()
+
 	ids := seedContacts(sf)
-	walk := playThrough(ctx, publicURL, sf, tw, ids)
+	walk := playThrough(ctx, publicURL, outboundToken, sf, tw, ids)
 
 	admin, _ := auth.Mint(cfg.JWT.Secret, auth.MintClaims{Subject: "demo-admin", Role: auth.RoleAdmin, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: 12 * time.Hour})
 	agent, _ := auth.Mint(cfg.JWT.Secret, auth.MintClaims{Subject: "demo-tracer", Role: auth.RoleAgent, WorkerSID: tw.WorkerSID, Issuer: cfg.JWT.Issuer, Audience: cfg.JWT.Audience, TTL: 12 * time.Hour})
@@ -123,60 +160,81 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, `
 The bridge is running (embedded Redis, Salesforce and Twilio stand-ins).
 
-  bridge           %[1]s
-  admin page       %[1]s/admin/            (paste the admin token)
+  console          %[1]s/demo/          <- start here: both sides, live; edit, complete, reply
+  agent desktop    %[1]s/demo/agent
+  admin page       %[1]s/admin/         (paste $ADMIN)
   metrics          %[1]s/metrics
-  readiness        %[1]s/readyz
-  Salesforce sim   %[2]s
-  Twilio sim       %[3]s
-
-Admin token:
-  %[4]s
-
-Agent token (worker %[5]s):
-  %[6]s
 
 What already happened:
-%[7]s
+%[2]s
+For the curl examples and "bridge twilio sign", paste these into your shell:
+
+export BRIDGE=%[1]s
+export ADMIN=%[3]s
+export AGENT=%[4]s
+export BRIDGE_TWILIO_AUTH_TOKEN=%[5]s
+export BRIDGE_TWILIO_ACCOUNT_SID=%[6]s
+export BRIDGE_SF_OUTBOUND_TOKEN=%[7]s
+export SF_SIM=%[8]s
+export TWILIO_SIM=%[9]s
+
 Try it:
   # click-to-call for Mei (201, then 200 with the same task within 10 s)
-  curl -s -X POST %[1]s/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[8]s"}'
+  curl -s -X POST $BRIDGE/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[10]s"}'
   # the screen-pop context Flex would show
-  curl -s %[1]s/v1/records/%[8]s/context -H "Authorization: Bearer $AGENT"
+  curl -s $BRIDGE/v1/records/%[10]s/context -H "Authorization: Bearer $AGENT"
   # a record without a number: 422 naming the field
-  curl -s -X POST %[1]s/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[9]s"}'
+  curl -s -X POST $BRIDGE/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[11]s"}'
   # Luis has no mobile number, so his notification failed the mapping's required
-  # "to" rule and went to the dead letters (the ERROR line in the log): see it here
-  # or on the admin page, fix the record or the mapping, and replay it.
-  curl -s %[1]s/admin/api/deadletters -H "Authorization: Bearer $ADMIN"
-  curl -s %[1]s/admin/api/mappings/history -H "Authorization: Bearer $ADMIN"
+  # "to" rule and went to the dead letters (admin page, or the API below).
+  # Replaying it as it is fails again, and says so, linked to the first failure:
+  # the notification carries the fields Salesforce sent. Give Luis a number in
+  # the console (Edit, MobilePhone, Save): that sends a fresh Outbound Message
+  # and opens his task.
+  curl -s $BRIDGE/admin/api/deadletters -H "Authorization: Bearer $ADMIN"
+  # Sam texts STOP, signed as Twilio signs it (what the console's SMS form does):
+  go run ./cmd/bridge twilio sign --post --url $BRIDGE/webhooks/twilio/sms \
+    AccountSid=$BRIDGE_TWILIO_ACCOUNT_SID MessageSid=%[12]s \
+    From=+17185550188 To=%[13]s Body=STOP OptOutType=STOP
 
-(AGENT and ADMIN are the tokens above.) Ctrl-C stops everything.
-`, publicURL, sf.URL, tw.URL, admin, tw.WorkerSID, agent, walk, ids[2], ids[4])
+Ctrl-C stops everything.
+`, publicURL, walk, admin, agent, tw.AuthToken, tw.AccountSID, outboundToken, sf.URL, tw.URL, ids[2], ids[4], "SM"+randomHex(16), demoServiceNumber)
 
 	<-ctx.Done()
 	return 0
 }
 
-// reserve finds where to listen: addr if free, else a free port on its host.
-func reserve(addr string) (publicURL, listen string, err error) {
+// demoHandler serves the console under /demo/ and the bridge everywhere else.
+func demoHandler(console, bridge http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/demo":
+			http.Redirect(w, r, democonsole.Prefix, http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, democonsole.Prefix):
+			console.ServeHTTP(w, r)
+		default:
+			bridge.ServeHTTP(w, r)
+		}
+	})
+}
+
+// listenDemo listens on addr if free, else on a free port of its host.
+func listenDemo(addr string) (net.Listener, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		host, _, splitErr := net.SplitHostPort(addr)
 		if splitErr != nil {
-			return "", "", fmt.Errorf("BRIDGE_ADDR %s: %w", addr, err)
+			return nil, "", fmt.Errorf("BRIDGE_ADDR %s: %w", addr, err)
 		}
 		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
-			return "", "", err
+			return nil, "", err
 		}
 	}
-	listen = ln.Addr().String()
-	_ = ln.Close()
-	host, port, _ := net.SplitHostPort(listen)
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port), listen, nil
+	return ln, "http://" + net.JoinHostPort(host, port), nil
 }
 
 func seedContacts(sf *sfsim.Server) []string {
@@ -202,7 +260,7 @@ func seedContacts(sf *sfsim.Server) []string {
 
 // playThrough sends the seeded contacts through record sync and monitoring,
 // then completes Alex's task in Flex so the outcome is written back.
-func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *twiliosim.Server, ids []string) string {
+func playThrough(ctx context.Context, publicURL, outboundToken string, sf *sfsim.Server, tw *twiliosim.Server, ids []string) string {
 	var b strings.Builder
 	var notes []string
 	for i, id := range ids {
@@ -219,7 +277,7 @@ func playThrough(ctx context.Context, publicURL string, sf *sfsim.Server, tw *tw
 	}
 	soap := `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body><notifications xmlns="http://soap.sforce.com/2005/09/outbound"><OrganizationId>` +
 		demoOrgID + `</OrganizationId><ActionId>04kRM0000000XyZYAU</ActionId>` + strings.Join(notes, "") + `</notifications></soapenv:Body></soapenv:Envelope>`
-	resp, err := http.Post(publicURL+"/webhooks/salesforce/outbound", "text/xml; charset=utf-8", strings.NewReader(soap))
+	resp, err := http.Post(publicURL+"/webhooks/salesforce/outbound?token="+url.QueryEscape(outboundToken), "text/xml; charset=utf-8", strings.NewReader(soap))
 	if err != nil {
 		return "  (could not post the sample Outbound Message: " + err.Error() + ")\n"
 	}
@@ -266,3 +324,9 @@ func xmlEscape(s string) string {
 }
 
 func randomSecret() string { return rand.Text() + rand.Text() }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
