@@ -223,6 +223,9 @@ type MessageView struct {
 var editable = []string{"FirstName", "LastName", "MobilePhone", "Preferred_Language__c", "Outreach_Status__c",
 	"Monitoring_Status__c", "Monitoring_Start__c", "Priority__c", "SMS_Opt_Out__c"}
 
+// reAnswered finds the bridge's status in twiliosim's delivery error.
+var reAnswered = regexp.MustCompile(`callback answered (\d{3})`)
+
 var reSurveyURL = regexp.MustCompile(`https?://\S+/survey/[A-Za-z0-9_.~-]+`)
 
 func (c *Console) masked(row map[string]any) map[string]any {
@@ -308,7 +311,9 @@ func (c *Console) Snapshot() State {
 	return st
 }
 
-func (c *Console) state(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, c.Snapshot()) }
+func (c *Console) state(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, c.Snapshot())
+}
 
 func (c *Console) record(a Action) Action {
 	a.At = c.cfg.Now().UTC()
@@ -326,11 +331,11 @@ func (c *Console) record(a Action) Action {
 func (c *Console) answer(w http.ResponseWriter, a Action) {
 	a = c.record(a)
 	status := http.StatusOK
-	if a.Failed {
-		status = http.StatusBadGateway
-		if a.Status == 0 {
-			status = http.StatusBadRequest
-		}
+	switch {
+	case a.Failed && a.Endpoint == "":
+		status = http.StatusBadRequest // refused before anything reached the bridge
+	case a.Failed:
+		status = http.StatusBadGateway // the bridge refused or could not be reached
 	}
 	writeJSON(w, status, a)
 }
@@ -377,7 +382,7 @@ func (c *Console) saveContact(w http.ResponseWriter, r *http.Request) {
 	}
 	a := Action{What: "saved the contact in Salesforce; its Outbound Message went to the bridge", Ref: sfsim.To18(id), Endpoint: "/webhooks/salesforce/outbound"}
 	if err := c.cfg.Salesforce.UpdateRecord(contactType, id, patch); err != nil {
-		a.What, a.Failed, a.Outcome = "Salesforce refused the save", true, err.Error()
+		a.What, a.Failed, a.Outcome, a.Endpoint = "Salesforce refused the save", true, err.Error(), ""
 		c.answer(w, a)
 		return
 	}
@@ -479,8 +484,15 @@ func (c *Console) completeTask(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if _, ok := c.cfg.Twilio.Task(sid); !ok {
+	t, ok := c.cfg.Twilio.Task(sid)
+	if !ok {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no task " + sid})
+		return
+	}
+	if !slices.Contains([]string{"pending", "reserved", "assigned", "wrapping"}, t.AssignmentStatus) {
+		// TaskRouter answers 400 to completing a task that is not assigned or
+		// wrapping; the console refuses finished ones before asking.
+		writeJSON(w, http.StatusConflict, map[string]string{"error": "task " + sid + " is " + t.AssignmentStatus})
 		return
 	}
 	patch := map[string]any{
@@ -493,6 +505,9 @@ func (c *Console) completeTask(w http.ResponseWriter, r *http.Request) {
 	a := Action{What: "completed the task in Flex; TaskRouter sent task.completed, signed", Ref: sid, Endpoint: "/webhooks/twilio/taskrouter"}
 	if err := c.cfg.Twilio.CompleteTask(sid, patch); err != nil {
 		a.Failed, a.Outcome = true, err.Error()
+		if m := reAnswered.FindStringSubmatch(err.Error()); m != nil {
+			a.Status, _ = strconv.Atoi(m[1])
+		}
 	} else {
 		a.Status, a.Outcome = http.StatusOK, "the bridge accepted the event: the outcome is on its way to Salesforce"
 	}
@@ -596,4 +611,3 @@ func randHex(n int) string {
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
-
