@@ -717,3 +717,65 @@ func metricValue(c prometheus.Metric) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
+
+// A replay that fails again is dead-lettered with what failed before, even
+// when it went through retries in between, so it cannot pass for a new
+// problem or for nothing having happened.
+func TestReplayThatFailsAgainCarriesItsHistory(t *testing.T) {
+	c := mustOpen(t, privateURL(t))
+	cfg := fastConfig(t, uniqueName(t), "a")
+	cfg.Retry.GiveUpAfter = 200 * time.Millisecond
+	q := mustQueue(t, c, cfg)
+	var round atomic.Int32
+	r := newRecorder()
+	r.fail = func(Message) error {
+		if round.Load() == 0 {
+			return Permanent(errors.New("first: INVALID_FIELD"))
+		}
+		return fmt.Errorf("round %d: 503", round.Load()) // retried, then given up
+	}
+	startRun(t, q, r.handle)
+	mustEnqueue(t, q, Item{Key: "ev-1", Payload: []byte("p1")})
+	dl := NewDeadLetters(c)
+	ctx := context.Background()
+	wait := func(notID string) DeadLetter {
+		t.Helper()
+		var got DeadLetter
+		eventually(t, "a dead letter other than "+notID, func() bool {
+			letters, _ := dl.List(ctx, 10)
+			if len(letters) == 1 && letters[0].ID != notID {
+				got = letters[0]
+				return true
+			}
+			return false
+		})
+		return got
+	}
+	first := wait("")
+	if len(first.History) != 0 || first.ReplayOf() != "" {
+		t.Fatalf("a first failure has history: %+v", first)
+	}
+
+	round.Store(1)
+	if err := dl.Replay(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	second := wait(first.ID)
+	if second.ReplayOf() != first.ID || len(second.History) != 1 || second.History[0].Error != "first: INVALID_FIELD" ||
+		second.History[0].Attempts != 1 || !second.History[0].FailedAt.Equal(first.FailedAt.UTC()) {
+		t.Fatalf("second failure %+v, want it linked to %s", second, first.ID)
+	}
+	if !strings.HasPrefix(second.Error, "round 1") || second.Attempts < 2 {
+		t.Fatalf("second failure's own error and attempts: %q %d", second.Error, second.Attempts)
+	}
+
+	round.Store(2)
+	if err := dl.Replay(ctx, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	third := wait(second.ID)
+	if third.ReplayOf() != second.ID || len(third.History) != 2 || third.History[0].ID != first.ID ||
+		!strings.HasPrefix(third.History[1].Error, "round 1") {
+		t.Fatalf("third failure %+v", third)
+	}
+}
