@@ -14,9 +14,12 @@
     for (const k of kids) if (k != null) e.append(k);
     return e;
   }
+  // Twilio sids are long: show the start and end, the whole in the tooltip.
+  function shortID(id) { id = v(id); return id.length > 20 ? id.slice(0, 8) + "…" + id.slice(-4) : id; }
+  function idCell(id) { return el("td", { class: "mono", title: v(id), text: shortID(id) }); }
   function ref(prefix, id) {
     if (!id) return "";
-    const a = el("a", { class: "ref", href: "#" + prefix + "-" + id, text: id });
+    const a = el("a", { class: "ref", href: "#" + prefix + "-" + id, title: id, text: shortID(id) });
     a.addEventListener("click", () => flash(prefix + "-" + id));
     return a;
   }
@@ -39,50 +42,61 @@
     rows.forEach((r) => tb.append(r));
   }
   function status(s) { return el("span", { class: "status " + v(s), text: v(s) }); }
-  function when(t) { if (!t) return ""; const d = new Date(t); return isNaN(d) ? t : d.toLocaleString(); }
+  function when(t) {
+    if (!t) return "";
+    const d = new Date(t);
+    return isNaN(d) ? t : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  }
   function button(text, fn) { const b = el("button", { type: "button", text }); b.addEventListener("click", fn); return b; }
 
   function render(st) {
     const sf = st.salesforce, tw = st.twilio;
     fill("contacts", (sf.contacts || []).map((c) => {
       const f = c.fields;
+      const edit = button("Edit", () => openEdit(c));
+      edit.classList.add("mini");
+      const who = el("td", {}, el("div", {}, v(f.FirstName) + " " + v(f.LastName) + " ", edit), el("div", { class: "mono small", text: c.id }));
       return el("tr", { id: "sf-" + c.id },
-        cell(c.id), cell(v(f.FirstName) + " " + v(f.LastName)), cell(f.MobilePhone), cell(f.Preferred_Language__c),
+        who, el("td", { class: "nowrap", text: v(f.MobilePhone) }), cell(f.Preferred_Language__c),
         cell(f.Outreach_Status__c), cell(f.Monitoring_Status__c), cell(f.SMS_Opt_Out__c ? "yes" : ""),
-        cell(list([...(c.tasks || []).map((s) => ref("tw", s)), (c.messages || []).length ? document.createTextNode((c.messages.length) + " msg") : null].filter(Boolean))),
-        cell(button("Edit", () => openEdit(c))));
-    }), 9, "no contacts");
+        el("td", {}, ...(c.tasks || []).map((s) => el("div", {}, ref("tw", s))),
+          (c.messages || []).length ? el("div", { class: "small", text: c.messages.length + " messages" }) : ""));
+    }), 7, "no contacts");
     fill("activities", (sf.activities || []).map((r) => {
       const f = r.fields;
-      return el("tr", { id: "sf-" + r.id }, cell(r.id), cell(ref("sf", f.WhoId)), cell(f.Subject), cell(f.Status),
+      return el("tr", { id: "sf-" + r.id }, idCell(r.id), cell(ref("sf", f.WhoId)), cell(f.Subject),
         cell(v(f.CallDisposition) || v(f.Description)), cell(ref("tw", f.Twilio_Task_Sid__c)));
-    }), 6, "none yet: complete a task or text the bridge");
+    }), 5, "none yet: complete a task or text the bridge");
     fill("followups", (sf.follow_ups || []).map((r) => {
       const f = r.fields;
       const sid = v(f.Twilio_Task_Sid__c).replace(/-follow-up$/, "");
-      return el("tr", { id: "sf-" + r.id }, cell(r.id), cell(ref("sf", f.WhoId)), cell(f.Subject), cell(f.ActivityDate),
-        cell(list([el("span", { class: "mono", text: v(f.Twilio_Task_Sid__c) + " " }), ref("tw", sid)])));
+      return el("tr", { id: "sf-" + r.id }, idCell(r.id), cell(ref("sf", f.WhoId)), cell(f.Subject), cell(f.ActivityDate),
+        cell(list([ref("tw", sid), el("span", { class: "mono", text: "-follow-up" })])));
     }), 5, "none yet: complete a task with a follow-up date");
     fill("surveys", (sf.surveys || []).map((r) => {
       const f = r.fields;
-      return el("tr", { id: "sf-" + r.id }, cell(r.id), cell(ref("sf", f.Contact__c)), cell(f.Survey_Date__c),
+      return el("tr", { id: "sf-" + r.id }, idCell(r.id), cell(ref("sf", f.Contact__c)), cell(f.Survey_Date__c),
         cell(f.Fever__c), cell(f.Cough__c), cell(f.Other_Symptoms__c));
     }), 6, "none yet: open a survey link from a message");
 
     fill("tasks", (tw.tasks || []).map((t) => {
       const attrs = el("details", {}, el("summary", { text: "attributes" }), el("pre", { text: JSON.stringify(t.attributes, null, 2) }));
       const open = ["pending", "reserved", "assigned", "wrapping"].includes(t.status);
-      return el("tr", { id: "tw-" + t.sid }, cell(t.sid), cell(status(t.status)), cell(t.priority), cell(ref("sf", t.record_id)),
+      return el("tr", { id: "tw-" + t.sid }, idCell(t.sid), cell(status(t.status)), cell(t.priority), cell(ref("sf", t.record_id)),
         cell(attrs), cell(ref("sf", t.activity)), cell(open ? button("Complete…", () => openComplete(t)) : ""));
     }), 7, "no tasks");
     fill("messages", (tw.messages || []).map((m) => {
-      const acts = el("span");
-      if (m.survey_url) acts.append(el("a", { href: m.survey_url, target: "_blank", rel: "noopener", text: "Open survey" }), " ");
-      acts.append(button("Reply…", () => { $("sms-from").value = m.to; $("sms-body").focus(); }));
-      return el("tr", { id: "tw-" + m.sid }, cell(m.sid), cell(m.to), cell(ref("sf", m.record_id)),
+      const reply = button("Reply…", () => { $("sms-from").value = m.to; $("sms-body").focus(); });
+      reply.classList.add("mini");
+      // The body as sent, its survey link shortened into a link that opens the page.
+      const body = el("td", { class: "body" });
+      const at = m.survey_url ? v(m.body).indexOf(m.survey_url) : -1;
+      if (at < 0) body.textContent = v(m.body);
+      else body.append(v(m.body).slice(0, at), el("a", { href: m.survey_url, target: "_blank", rel: "noopener", title: m.survey_url, text: "/survey/…" }), v(m.body).slice(at + m.survey_url.length));
+      return el("tr", { id: "tw-" + m.sid }, idCell(m.sid), el("td", {}, el("div", { text: v(m.to) }), reply), cell(ref("sf", m.record_id)),
         cell(list([status(m.status), m.error_code ? el("span", { text: " " + m.error_code }) : null].filter(Boolean))),
-        cell(when(m.send_at)), el("td", { class: "body", text: v(m.body) }), cell(acts));
-    }), 7, "no messages");
+        cell(when(m.send_at)), body);
+    }), 6, "no messages");
 
     const ol = $("actions");
     ol.replaceChildren();
