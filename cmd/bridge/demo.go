@@ -175,6 +175,8 @@ export AGENT=%[4]s
 export BRIDGE_TWILIO_AUTH_TOKEN=%[5]s
 export BRIDGE_TWILIO_ACCOUNT_SID=%[6]s
 export BRIDGE_SF_OUTBOUND_TOKEN=%[7]s
+export BRIDGE_JWT_SECRET=%[14]s
+export BRIDGE_TWILIO_WORKSPACE_SID=%[15]s
 export SF_SIM=%[8]s
 export TWILIO_SIM=%[9]s
 
@@ -197,8 +199,14 @@ Try it:
     AccountSid=$BRIDGE_TWILIO_ACCOUNT_SID MessageSid=%[12]s \
     From=+17185550188 To=%[13]s Body=STOP OptOutType=STOP
 
+  # what the Twilio stand-in holds, as Twilio's REST API answers it
+  curl -s -u $BRIDGE_TWILIO_ACCOUNT_SID:$BRIDGE_TWILIO_AUTH_TOKEN $TWILIO_SIM/v1/Workspaces/$BRIDGE_TWILIO_WORKSPACE_SID/Tasks
+  # another agent token (bridge token reads BRIDGE_JWT_SECRET)
+  go run ./cmd/bridge token --role agent --sub ana --worker-sid %[16]s --ttl 8h
+
 Ctrl-C stops everything.
-`, publicURL, walk, admin, agent, tw.AuthToken, tw.AccountSID, outboundToken, sf.URL, tw.URL, ids[2], ids[4], "SM"+randomHex(16), demoServiceNumber)
+`, publicURL, walk, admin, agent, tw.AuthToken, tw.AccountSID, outboundToken, sf.URL, tw.URL, ids[2], ids[4], "SM"+randomHex(16), demoServiceNumber,
+		string(cfg.JWT.Secret), tw.WorkspaceSID, tw.WorkerSID)
 
 	<-ctx.Done()
 	return 0
