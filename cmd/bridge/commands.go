@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cityhealth/bridge/auth"
@@ -94,10 +95,11 @@ func validateMapping(path string, stdin io.Reader, stdout, stderr io.Writer) int
 
 // problemLine is "file:line: path: message", leaving out what is unknown.
 func problemLine(name string, e mapping.FieldError) string {
-	line := e.Line
+	line, msg := e.Line, e.Message
 	if line == 0 {
-		if m := yamlLine.FindStringSubmatch(e.Message); m != nil {
-			line, _ = strconv.Atoi(m[1])
+		if m := yamlLine.FindStringSubmatchIndex(msg); m != nil {
+			line, _ = strconv.Atoi(msg[m[2]:m[3]])
+			msg = msg[:m[0]] + strings.TrimLeft(msg[m[1]:], " ") // the line moves to the front
 		}
 	}
 	pos := name
@@ -105,9 +107,9 @@ func problemLine(name string, e mapping.FieldError) string {
 		pos += ":" + strconv.Itoa(line)
 	}
 	if e.Path == "" {
-		return pos + ": " + e.Message
+		return pos + ": " + msg
 	}
-	return pos + ": " + e.Path + ": " + e.Message
+	return pos + ": " + e.Path + ": " + msg
 }
 
 // Token rules. SPEC: tokens living longer than BRIDGE_JWT_MAX_TTL (default
