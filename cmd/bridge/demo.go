@@ -198,6 +198,13 @@ Try it:
   go run ./cmd/bridge twilio sign --post --url $BRIDGE/webhooks/twilio/sms \
     AccountSid=$BRIDGE_TWILIO_ACCOUNT_SID MessageSid=%[12]s \
     From=+17185550188 To=%[13]s Body=STOP OptOutType=STOP
+  # Mei's call outcome, as TaskRouter's signed event (the console's Complete… sends
+  # it through the Twilio stand-in, which also marks the task completed):
+  go run ./cmd/bridge twilio sign --post --url $BRIDGE/webhooks/twilio/taskrouter \
+    AccountSid=$BRIDGE_TWILIO_ACCOUNT_SID WorkspaceSid=$BRIDGE_TWILIO_WORKSPACE_SID \
+    Sid=%[17]s EventType=task.completed TaskSid=%[18]s \
+    TaskAssignmentStatus=completed TaskAge=95 \
+    TaskAttributes='{"crm":{"record_id":"%[10]s","object":"Contact"},"conversations":{"outcome":"Left voicemail"}}'
 
   # what the Twilio stand-in holds, as Twilio's REST API answers it
   curl -s -u $BRIDGE_TWILIO_ACCOUNT_SID:$BRIDGE_TWILIO_AUTH_TOKEN $TWILIO_SIM/v1/Workspaces/$BRIDGE_TWILIO_WORKSPACE_SID/Tasks
@@ -206,7 +213,7 @@ Try it:
 
 Ctrl-C stops everything.
 `, publicURL, walk, admin, agent, tw.AuthToken, tw.AccountSID, outboundToken, sf.URL, tw.URL, ids[2], ids[4], "SM"+randomHex(16), demoServiceNumber,
-		string(cfg.JWT.Secret), tw.WorkspaceSID, tw.WorkerSID)
+		string(cfg.JWT.Secret), tw.WorkspaceSID, tw.WorkerSID, "EV"+randomHex(16), taskOf(tw, ids[2]))
 
 	<-ctx.Done()
 	return 0
@@ -324,6 +331,16 @@ func playThrough(ctx context.Context, publicURL, outboundToken string, sf *sfsim
 		}
 	}
 	return b.String()
+}
+
+// taskOf is the open task of a record, or a placeholder when it has none.
+func taskOf(tw *twiliosim.Server, recordID string) string {
+	for _, t := range tw.OpenTasks() {
+		if crm, _ := t.Attributes["crm"].(map[string]any); crm["record_id"] == recordID {
+			return t.SID
+		}
+	}
+	return "WT…"
 }
 
 func xmlEscape(s string) string {

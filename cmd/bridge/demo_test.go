@@ -61,7 +61,7 @@ func TestDemoTourThroughTheConsole(t *testing.T) {
 	})
 	out := stdout.String()
 	for _, want := range []string{"export ADMIN=", "export AGENT=", "export BRIDGE_TWILIO_AUTH_TOKEN=", base + "/demo/",
-		"twilio sign --post --url $BRIDGE/webhooks/twilio/sms"} {
+		"twilio sign --post --url $BRIDGE/webhooks/twilio/sms", "twilio sign --post --url $BRIDGE/webhooks/twilio/taskrouter", "export BRIDGE_JWT_SECRET="} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the banner lacks %q", want)
 		}
