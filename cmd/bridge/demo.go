@@ -151,6 +151,20 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 		_ = front.Shutdown(shutdown)
 	}()
 
+	// Twilio sends a scheduled message at its SendAt; the stand-in does when told.
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				tw.SendDue()
+			}
+		}
+	}()
+
 	ids := seedContacts(sf)
 	walk := playThrough(ctx, publicURL, outboundToken, sf, tw, ids)
 
