@@ -186,6 +186,17 @@ func TestBrowserEditValidateSaveRollback(t *testing.T) {
 		t.Fatalf("screenshot is only %d bytes", len(png))
 	}
 
+	// Replay the letter without fixing anything: the page reports that the
+	// replay failed again, linked to the first failure.
+	step("replay", chromedp.Click(chromedp.CSS(`#dead tbody button`)),
+		waitFor(`document.getElementById('dead-msg').textContent.includes('Checking whether it goes through')`))
+	mustDeadLetterAgain(t, rdb)
+	step("failed again",
+		waitFor(`document.getElementById('dead-msg').textContent.includes('failed again')`),
+		waitFor(`document.querySelector('#dead tbody td.summary p.again') && document.querySelector('#dead tbody td.summary p.again').textContent.includes('Failed again after replay 1')`),
+		waitFor(`document.querySelector('#dead tbody ol.history li').textContent.includes('INVALID_FIELD')`),
+	)
+
 	// Sign out forgets the token.
 	step("sign out",
 		chromedp.Click(chromedp.ID("signout")),

@@ -486,7 +486,26 @@
       cell(tr, d.id, 'mono');
       cell(tr, d.queue);
       cell(tr, d.key, 'mono');
-      cell(tr, d.error, 'summary');
+      const err = cell(tr, d.error, 'summary');
+      if (d.replay_of) {
+        // A replay that failed again: say so, and what failed before.
+        const p = document.createElement('p');
+        p.className = 'again';
+        p.textContent = 'Failed again after replay ' + d.replays + ' (replay of ' + d.replay_of + ').';
+        err.prepend(p);
+        const ol = document.createElement('ol');
+        ol.className = 'history';
+        d.history.forEach((h) => {
+          const li = document.createElement('li');
+          li.textContent = when(h.failed_at) + ' ' + h.id + ': ' + h.error + ' (' + h.attempts + ' attempts)';
+          ol.appendChild(li);
+        });
+        const det = document.createElement('details');
+        const sum = document.createElement('summary');
+        sum.textContent = 'Earlier failures';
+        det.append(sum, ol);
+        err.appendChild(det);
+      }
       cell(tr, String(d.attempts), 'num');
       cell(tr, when(d.failed_at));
       const td = cell(tr, '');
@@ -505,8 +524,21 @@
     btn.disabled = true;
     const r = await api('POST', 'deadletters/' + encodeURIComponent(id) + '/replay');
     if (r.status !== 200) { btn.disabled = false; show('dead-msg', 'error', errorText(r)); return; }
-    show('dead-msg', 'ok', 'Replayed ' + id + ': it is back in the ' + id.split(':')[0] + ' queue.');
-    loadDead();
+    show('dead-msg', 'ok', 'Replayed ' + id + ': it is back in the ' + id.split(':')[0] + ' queue. Checking whether it goes through…');
+    await loadDead();
+    // The replay runs in the background: look again, and say whether it failed again.
+    for (const wait of [1000, 2000, 4000, 8000]) {
+      await new Promise((res) => setTimeout(res, wait));
+      const again = await api('GET', 'deadletters');
+      if (again.status !== 200) return;
+      const d = (again.data.deadletters || []).find((x) => x.replay_of === id);
+      if (d) {
+        show('dead-msg', 'error', 'The replay of ' + id + ' failed again: ' + d.error + ' (now ' + d.id + ').');
+        loadDead();
+        return;
+      }
+    }
+    show('dead-msg', 'ok', 'Replayed ' + id + ': no new failure so far.');
   }
 
   // ---- monitoring ---------------------------------------------------------

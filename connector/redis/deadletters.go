@@ -3,6 +3,7 @@ package redis
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,7 +27,29 @@ type DeadLetter struct {
 	Attempts  int
 	FirstSeen time.Time
 	FailedAt  time.Time
+	// History lists the earlier dead-letterings of this message, oldest
+	// first, when it failed again after a replay; empty for a first failure.
+	History []Failure
 }
+
+// Failure is one earlier dead-lettering of a replayed message.
+type Failure struct {
+	ID       string    `json:"id"` // the dead letter it was, gone since its replay
+	Error    string    `json:"error"`
+	Attempts int       `json:"attempts"`
+	FailedAt time.Time `json:"failed_at"`
+}
+
+// ReplayOf is the dead letter this one was replayed from, "" for a first failure.
+func (d DeadLetter) ReplayOf() string {
+	if len(d.History) == 0 {
+		return ""
+	}
+	return d.History[len(d.History)-1].ID
+}
+
+// maxHistory bounds what a message replayed over and over carries.
+const maxHistory = 20
 
 // DeadLetters reads and replays the dead letters of all queues. Each queue
 // keeps its own (bridge:{NAME}:dead zset plus one hash per letter, in the
@@ -126,9 +149,23 @@ func (d *DeadLetters) Replay(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	dl, err := d.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	history := append(dl.History, Failure{ID: dl.ID, Error: dl.Error, Attempts: dl.Attempts, FailedAt: dl.FailedAt.UTC()})
+	if len(history) > maxHistory {
+		history = history[len(history)-maxHistory:]
+	}
+	h, err := json.Marshal(history)
+	if err != nil {
+		return fmt.Errorf("replay dead letter %s: %w", id, err)
+	}
 	k := keysFor(queue)
+	// The script moves the letter only if it is still there: of two
+	// concurrent replays, one requeues it and the other gets ErrNotFound.
 	n, err := eval(ctx, d.c, replayScript, []string{k.dead, k.deadPrefix + entryID, k.stream},
-		entryID, time.Now().UnixMilli())
+		entryID, time.Now().UnixMilli(), string(h))
 	if err != nil {
 		return fmt.Errorf("replay dead letter %s: %w", id, err)
 	}
@@ -171,6 +208,9 @@ func deadFromHash(queue, entryID string, h map[string]string) DeadLetter {
 	}
 	if ms, err := strconv.ParseInt(h["f"], 10, 64); err == nil {
 		dl.FailedAt = time.UnixMilli(ms)
+	}
+	if raw := h["h"]; raw != "" {
+		_ = json.Unmarshal([]byte(raw), &dl.History) // written by Replay; a bad one reads as no history
 	}
 	return dl
 }
