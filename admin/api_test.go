@@ -500,7 +500,7 @@ func TestPreviewSendsNothing(t *testing.T) {
 	}
 
 	r = e.preview(`{"flow":"outcome_to_crm","event":{"TaskSid":"WT0123456789abcdef0123456789abcdef","EventType":"task.completed","TaskAge":"95",
-		"TaskAttributes":"{\"crm\":{\"record_id\":\"003000000000001AAA\"},\"conversations\":{\"outcome\":\"Reached\"},\"follow_up_date\":\"2026-03-10\"}"}}`)
+		"TaskAttributes":"{\"crm\":{\"record_id\":\"003000000000001AAA\"},\"conversations\":{\"outcome\":\"Reached\",\"talk_time\":95},\"follow_up_date\":\"2026-03-10\"}"}}`)
 	out := r.json(t)
 	fields := out["fields"].(map[string]any)
 	fu, _ := out["follow_up"].(map[string]any)

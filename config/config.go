@@ -81,6 +81,7 @@ type Config struct {
 
 type Salesforce struct {
 	LoginURL       string
+	Audience       string // the JWT bearer assertion's aud
 	ClientID       string
 	Username       string
 	PrivateKey     *rsa.PrivateKey
@@ -101,6 +102,7 @@ type Twilio struct {
 	MessagingServiceSID string
 	CallerID            string
 	APIURL              string
+	Region              string // us1, ie1, au1, …: where Flex tokens are validated
 }
 
 type JWT struct {
@@ -141,10 +143,10 @@ func (e *Error) Error() string {
 var Variables = []string{
 	"BRIDGE_ADDR", "BRIDGE_PUBLIC_URL", "BRIDGE_REDIS_URL", "BRIDGE_MAPPING_FILE",
 	"BRIDGE_SF_LOGIN_URL", "BRIDGE_SF_CLIENT_ID", "BRIDGE_SF_USERNAME", "BRIDGE_SF_PRIVATE_KEY_FILE",
-	"BRIDGE_SF_API_VERSION", "BRIDGE_SF_ORG_ID", "BRIDGE_SF_OUTBOUND_TOKEN", "BRIDGE_PROTECTED_FIELDS",
+	"BRIDGE_SF_API_VERSION", "BRIDGE_SF_ORG_ID", "BRIDGE_SF_OUTBOUND_TOKEN", "BRIDGE_PROTECTED_FIELDS", "BRIDGE_SF_AUDIENCE",
 	"BRIDGE_TWILIO_ACCOUNT_SID", "BRIDGE_TWILIO_AUTH_TOKEN", "BRIDGE_TWILIO_AUTH_TOKEN_PREVIOUS", "BRIDGE_TWILIO_WORKSPACE_SID",
 	"BRIDGE_TWILIO_WORKFLOW_SID", "BRIDGE_TWILIO_MESSAGING_SERVICE_SID", "BRIDGE_TWILIO_CALLER_ID",
-	"BRIDGE_TWILIO_API_URL", "BRIDGE_RECONCILE_INTERVAL",
+	"BRIDGE_TWILIO_API_URL", "BRIDGE_RECONCILE_INTERVAL", "BRIDGE_TWILIO_REGION",
 	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_SECRET_PREVIOUS", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
 	"BRIDGE_JWT_MAX_TTL", "BRIDGE_SURVEY_SECRET", "BRIDGE_SURVEY_SECRET_PREVIOUS", "BRIDGE_TIMEZONE", "BRIDGE_RETENTION",
 	// Operational knobs beyond SPEC.md.
@@ -218,6 +220,7 @@ func pathError(err error) string {
 var (
 	reAccountSID = regexp.MustCompile(`^AC[0-9a-fA-F]{32}$`)
 	reAlnum      = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+	reRegion     = regexp.MustCompile(`^[a-z]{2}[0-9]$`)
 	reOrgID      = regexp.MustCompile(`^00D[A-Za-z0-9]{12}([A-Za-z0-9]{3})?$`)
 	reAPIVersion = regexp.MustCompile(`^[0-9]{2,3}\.0$`)
 	reE164       = regexp.MustCompile(`^\+[1-9][0-9]{6,14}$`)
@@ -342,6 +345,7 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 
 	sf := &c.Salesforce
 	sf.LoginURL = b.baseURL("BRIDGE_SF_LOGIN_URL", b.get("BRIDGE_SF_LOGIN_URL", "https://login.salesforce.com", false), false)
+	sf.Audience = b.baseURL("BRIDGE_SF_AUDIENCE", b.get("BRIDGE_SF_AUDIENCE", salesforce.DefaultAudience(sf.LoginURL), false), true)
 	sf.ClientID = b.get("BRIDGE_SF_CLIENT_ID", "", true)
 	sf.Username = b.get("BRIDGE_SF_USERNAME", "", true)
 	sf.PrivateKeyFile = b.get("BRIDGE_SF_PRIVATE_KEY_FILE", "", true)
@@ -385,6 +389,8 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 	b.match("BRIDGE_TWILIO_MESSAGING_SERVICE_SID", tw.MessagingServiceSID, sidPattern("MG"), "MG followed by 32 hex characters")
 	tw.CallerID = b.get("BRIDGE_TWILIO_CALLER_ID", "", false)
 	b.match("BRIDGE_TWILIO_CALLER_ID", tw.CallerID, reE164, "an E.164 number like +12125550100")
+	tw.Region = strings.ToLower(b.get("BRIDGE_TWILIO_REGION", "us1", false))
+	b.match("BRIDGE_TWILIO_REGION", tw.Region, reRegion, "a Twilio region like us1, ie1 or au1")
 	tw.APIURL = b.baseURL("BRIDGE_TWILIO_API_URL", b.get("BRIDGE_TWILIO_API_URL", "", false), false)
 
 	j := &c.JWT

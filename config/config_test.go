@@ -111,6 +111,8 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"zero max ttl", "BRIDGE_JWT_MAX_TTL", "0s"},
 		{"bad retention", "BRIDGE_RETENTION", "two weeks"},
 		{"retention too short", "BRIDGE_RETENTION", "1s"},
+		{"bad twilio region", "BRIDGE_TWILIO_REGION", "ie1.example.com"},
+		{"bad sf audience", "BRIDGE_SF_AUDIENCE", "login.salesforce.com"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -127,6 +129,34 @@ func TestLoadNamesTheVariable(t *testing.T) {
 				t.Fatalf("error echoes the value: %q", err)
 			}
 		})
+	}
+}
+
+func TestSalesforceAudienceAndTwilioRegion(t *testing.T) {
+	cases := []struct {
+		login, audience, region string
+		wantAud, wantRegion     string
+	}{
+		{"", "", "", "https://login.salesforce.com", "us1"},
+		{"https://test.salesforce.com", "", "", "https://test.salesforce.com", "us1"},
+		{"https://cityhealth--uat.sandbox.my.salesforce.com", "", "IE1", "https://test.salesforce.com", "ie1"},
+		{"https://cityhealth.my.salesforce.com", "", "au1", "https://login.salesforce.com", "au1"},
+		{"https://cityhealth.my.salesforce.com", "https://test.salesforce.com/", "", "https://test.salesforce.com", "us1"},
+	}
+	for _, tc := range cases {
+		env := validEnv(t)
+		for k, v := range map[string]string{"BRIDGE_SF_LOGIN_URL": tc.login, "BRIDGE_SF_AUDIENCE": tc.audience, "BRIDGE_TWILIO_REGION": tc.region} {
+			if v != "" {
+				env[k] = v
+			}
+		}
+		c, err := Load(MapSource(env), ModeServe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Salesforce.Audience != tc.wantAud || c.Twilio.Region != tc.wantRegion {
+			t.Errorf("%+v: audience %q region %q", tc, c.Salesforce.Audience, c.Twilio.Region)
+		}
 	}
 }
 

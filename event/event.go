@@ -3,7 +3,10 @@
 // as JSON in Redis Streams, so fields are only ever added, never renamed.
 package event
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Queue names; each flow consumes one.
 const (
@@ -41,6 +44,27 @@ type Task struct {
 	WorkerName       string         `json:"worker_name,omitempty"`
 	Attributes       map[string]any `json:"attributes"`
 	Timestamp        time.Time      `json:"timestamp"`
+}
+
+// Writes says whether the event becomes a CRM activity. task.completed and
+// task.wrapup do. task.canceled does only when the task was worked (its
+// attributes carry an outcome or a call_sid): TaskRouter also cancels a task
+// whose timeout ran out ("Task TTL Exceeded") and one the bridge canceled
+// itself, and such a task was never a call.
+func (t *Task) Writes() bool {
+	switch t.EventType {
+	case "task.completed", "task.wrapup":
+		return true
+	case "task.canceled":
+		conv, _ := t.Attributes["conversations"].(map[string]any)
+		return nonEmpty(conv["outcome"]) || nonEmpty(t.Attributes["call_sid"])
+	}
+	return false
+}
+
+func nonEmpty(v any) bool {
+	s, ok := v.(string)
+	return ok && strings.TrimSpace(s) != ""
 }
 
 // SMS is an inbound message from a contact.

@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"regexp"
 	"strings"
 )
 
@@ -126,8 +127,39 @@ func lookupFold(m map[string]any, key string) (any, bool) {
 }
 
 // readField reads Name or a relationship path like Account.Name, which REST
-// nests and a flat record may carry under the dotted key.
+// nests and a flat record may carry under the dotted key. Numbers come out
+// in one form whichever way the record was read (see normalizeNumber).
 func readField(rec Record, name string, parts []string) any {
+	return normalizeNumber(readFieldRaw(rec, name, parts))
+}
+
+// reSOAPWhole is an Outbound Message's rendering of a whole number: SOAP
+// carries every number field as an xsd:double, so 2 arrives as "2.0".
+var reSOAPWhole = regexp.MustCompile(`^-?[0-9]+\.0+$`)
+
+// normalizeNumber gives a number field one form for both Salesforce APIs:
+// Outbound Messages send "2.0" or "39.5" (text), the REST API sends 2 or
+// 39.5 (JSON numbers). Both become the shortest decimal text ("2", "39.5"),
+// so `map` keys, attributes and their hashes do not depend on the reader.
+func normalizeNumber(v any) any {
+	switch x := v.(type) {
+	case string:
+		if reSOAPWhole.MatchString(x) {
+			return x[:strings.IndexByte(x, '.')]
+		}
+	case float64, int, int64, uint64, json.Number:
+		if s, ok := stringForm(x); ok {
+			if reSOAPWhole.MatchString(s) {
+				s = s[:strings.IndexByte(s, '.')]
+			}
+			return s
+		}
+		return nil
+	}
+	return v
+}
+
+func readFieldRaw(rec Record, name string, parts []string) any {
 	if v, ok := lookupFold(rec, name); ok || len(parts) < 2 {
 		return v
 	}

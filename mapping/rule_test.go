@@ -36,7 +36,14 @@ func TestRuleApply(t *testing.T) {
 		{name: "field xsi nil", mapping: `{field: FirstName}`, input: Record{"FirstName": nil}, want: nil},
 		{name: "field blank is nothing", mapping: `{field: FirstName}`, input: Record{"FirstName": "   "}, want: nil},
 		{name: "field case-insensitive", mapping: `{field: firstname}`, input: Record{"FirstName": "Ana"}, want: "Ana"},
-		{name: "field number kept", mapping: `{field: Age__c}`, input: Record{"Age__c": 41.0}, want: 41.0},
+		// Numbers read the same from REST (41) and from an Outbound Message ("41.0").
+		{name: "field REST number normalised", mapping: `{field: Age__c}`, input: Record{"Age__c": 41.0}, want: "41"},
+		{name: "field SOAP number normalised", mapping: `{field: Age__c}`, input: Record{"Age__c": "41.0"}, want: "41"},
+		{name: "field SOAP fraction kept", mapping: `{field: Age__c}`, input: Record{"Age__c": "41.5"}, want: "41.5"},
+		{name: "field REST fraction", mapping: `{field: Age__c}`, input: Record{"Age__c": 41.5}, want: "41.5"},
+		{name: "map after SOAP number", mapping: `{field: P__c, map: {"2": high}}`, input: Record{"P__c": "2.0"}, want: "high"},
+		{name: "map after REST number", mapping: `{field: P__c, map: {"2": high}}`, input: Record{"P__c": 2.0}, want: "high"},
+		{name: "text with leading zeros kept", mapping: `{field: Zip__c}`, input: Record{"Zip__c": "02134"}, want: "02134"},
 		{name: "field bool kept", mapping: `{field: Flag__c}`, input: Record{"Flag__c": true}, want: true},
 		{name: "relationship nested", mapping: `{field: Account.Name}`, input: Record{"Account": map[string]any{"Name": "Clinic"}}, want: "Clinic"},
 		{name: "relationship flat key", mapping: `{field: Account.Name}`, input: Record{"Account.Name": "Clinic"}, want: "Clinic"},
@@ -74,7 +81,7 @@ func TestRuleApply(t *testing.T) {
 		{name: "int word refused", mapping: `{field: N, transform: int, default: 0}`, input: Record{"N": "high"}, want: 0},
 		{name: "int bool refused", mapping: `{field: N, transform: int}`, input: Record{"N": true}, want: nil},
 		{name: "int json.Number", mapping: `{field: N, transform: int}`, input: Record{"N": json.Number("4")}, want: 4},
-		{name: "json.Number kept", mapping: `{field: N}`, input: Record{"N": json.Number("4.5")}, want: json.Number("4.5")},
+		{name: "json.Number as text", mapping: `{field: N}`, input: Record{"N": json.Number("4.5")}, want: "4.5"},
 		{name: "int huge refused", mapping: `{field: N, transform: int}`, input: Record{"N": "1e300"}, want: nil},
 
 		// bool

@@ -33,7 +33,7 @@ func TestOutcome(t *testing.T) {
 			mapping: example,
 			input: taskEvent(map[string]any{
 				"crm":           map[string]any{"record_id": "003A", "object": "Contact"},
-				"conversations": map[string]any{"outcome": "Reached"},
+				"conversations": map[string]any{"outcome": "Reached", "talk_time": 95},
 				"call_sid":      "CA9",
 			}),
 			want: Record{
@@ -48,9 +48,10 @@ func TestOutcome(t *testing.T) {
 			input: taskEvent(map[string]any{
 				"crm": map[string]any{"record_id": "003A"}, "follow_up_date": "2025-03-04",
 			}),
+			// No talk time recorded: no duration (task.age, queue time included, is not one).
 			want: Record{
 				"Twilio_Task_Sid__c": "WT123", "WhoId": "003A", "Subject": "Contact tracing call",
-				"Status": "Completed", "CallType": "Outbound", "CallDurationInSeconds": 95,
+				"Status": "Completed", "CallType": "Outbound",
 			},
 			wantFollowUp: &FollowUp{ExternalID: "WT123-follow-up", RecordID: "003A", Date: "2025-03-04", Subject: "Follow-up call"},
 		},

@@ -202,7 +202,7 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	sfCfg := salesforce.Config{
-		LoginURL: cfg.Salesforce.LoginURL, ClientID: cfg.Salesforce.ClientID, Username: cfg.Salesforce.Username,
+		LoginURL: cfg.Salesforce.LoginURL, Audience: cfg.Salesforce.Audience, ClientID: cfg.Salesforce.ClientID, Username: cfg.Salesforce.Username,
 		PrivateKey: cfg.Salesforce.PrivateKey, APIVersion: cfg.Salesforce.APIVersion,
 		Logger: s.log.With("component", "salesforce"), Registerer: s.reg,
 	}
@@ -216,7 +216,7 @@ func (s *Server) build(ctx context.Context) error {
 	s.tw, err = twilio.NewClient(twilio.Config{
 		AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken,
 		WorkspaceSID: cfg.Twilio.WorkspaceSID, WorkflowSID: cfg.Twilio.WorkflowSID,
-		MessagingServiceSID: cfg.Twilio.MessagingServiceSID, APIURL: cfg.Twilio.APIURL,
+		MessagingServiceSID: cfg.Twilio.MessagingServiceSID, APIURL: cfg.Twilio.APIURL, Region: cfg.Twilio.Region,
 		StatusCallback: cfg.PublicURL + webhooks.PathStatus,
 		Timeout:        s.opts.Tuning.TwilioTimeout, TaskTimeout: twilio.MaxTaskTimeout,
 		Logger: s.log.With("component", "twilio"), Registerer: s.reg,

@@ -61,6 +61,9 @@ func TaskRouterItem(form url.Values) (item redis.Item, ok bool, err error) {
 	if ev.EventSID == "" {
 		return redis.Item{}, false, errors.New("Sid is missing")
 	}
+	if !ev.Writes() {
+		return redis.Item{}, false, nil // a canceled task nobody worked
+	}
 	if id, err := salesforce.ID18(crm["record_id"].(string)); err == nil {
 		crm["record_id"] = id // one record, one key (WhoId, survey keys)
 	}

@@ -27,10 +27,14 @@ type OutboundMessage struct {
 }
 
 // Notification is one record change. Fields holds strings, or nil for xsi:nil.
+// Deleted marks a notification that carries no sObject data: Salesforce sends
+// those when the record was deleted before delivery ("Considerations for
+// Outbound Messages"); it is acknowledged and not processed.
 type Notification struct {
-	ID     string
-	Object string
-	Fields map[string]any
+	ID      string
+	Object  string
+	Fields  map[string]any
+	Deleted bool
 }
 
 var (
@@ -126,7 +130,8 @@ func readField(d *xml.Decoder, start xml.StartElement) (any, error) {
 
 // ParseOutbound reads a SOAP Outbound Message. It refuses anything that is not
 // one: wrong envelope, no notifications, more than MaxNotifications, ids or
-// object names of the wrong shape, or a notification whose record has no Id.
+// object names of the wrong shape, or a notification whose record has fields
+// but no Id. A notification with no record data at all is Deleted.
 func ParseOutbound(r io.Reader) (*OutboundMessage, error) {
 	dec := xml.NewDecoder(r)
 	// Only the five predefined entities exist; no DTD can add more.
@@ -157,8 +162,16 @@ func ParseOutbound(r io.Reader) (*OutboundMessage, error) {
 		if !reSalesforceID.MatchString(id) {
 			return nil, malformed("Notification[%d].Id is not a Salesforce id", i)
 		}
-		if x.SObject == nil {
-			return nil, malformed("Notification[%d] has no sObject", i)
+		// "If the record is deleted before the notification is delivered, the
+		// notification contains no data" (Salesforce, Considerations for
+		// Outbound Messages): no sObject, or one without a single field.
+		if x.SObject == nil || len(x.SObject.Fields) == 0 {
+			n := Notification{ID: id, Deleted: true}
+			if x.SObject != nil && reIdentifier.MatchString(x.SObject.Type) {
+				n.Object = x.SObject.Type
+			}
+			msg.Notifications = append(msg.Notifications, n)
+			continue
 		}
 		if !reIdentifier.MatchString(x.SObject.Type) {
 			return nil, malformed("Notification[%d].sObject has no valid xsi:type", i)

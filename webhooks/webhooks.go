@@ -101,7 +101,7 @@ func New(cfg Config) (*Handlers, error) {
 	}
 	h.intake = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bridge_intake_total",
-		Help: "Inbound webhook events by source and result (accepted, duplicate, ignored, rejected, unavailable).",
+		Help: "Inbound webhook events by source and result (accepted, duplicate, ignored, deleted, rejected, unavailable).",
 	}, []string{"source", "result"})
 	if cfg.Registerer != nil {
 		if err := cfg.Registerer.Register(h.intake); err != nil {
@@ -175,7 +175,14 @@ func (h *Handlers) outbound(c *gin.Context) {
 	records := make([]redis.Item, 0, len(msg.Notifications))
 	monitoring := make([]redis.Item, 0, len(msg.Notifications))
 	var cases []redis.Item
+	deleted := 0
 	for _, n := range msg.Notifications {
+		if n.Deleted {
+			// The record is gone: nothing to sync, but refusing would make
+			// Salesforce retry the whole message for 24 hours and then drop it.
+			deleted++
+			continue
+		}
 		// One record, one key: the 18-character form whichever Salesforce sent.
 		id, err := salesforce.ID18(n.Fields["Id"].(string))
 		if err != nil {
@@ -200,9 +207,12 @@ func (h *Handlers) outbound(c *gin.Context) {
 	// Both flows see every notification; each queue deduplicates on its own,
 	// so a retry after a partial failure fills in only what is missing.
 	ctx := c.Request.Context()
-	fresh, err := h.cfg.Records.Enqueue(ctx, records...)
-	if err == nil {
-		_, err = h.cfg.Monitoring.Enqueue(ctx, monitoring...)
+	var fresh []bool
+	if len(records) > 0 {
+		fresh, err = h.cfg.Records.Enqueue(ctx, records...)
+		if err == nil {
+			_, err = h.cfg.Monitoring.Enqueue(ctx, monitoring...)
+		}
 	}
 	if err == nil && len(cases) > 0 {
 		_, err = h.cfg.SelfReport.Enqueue(ctx, cases...)
@@ -220,7 +230,8 @@ func (h *Handlers) outbound(c *gin.Context) {
 	}
 	h.count(source, "accepted", accepted)
 	h.count(source, "duplicate", len(fresh)-accepted)
-	h.log.Info("outbound message recorded", "action_id", msg.ActionID, "notifications", len(records), "new", accepted)
+	h.count(source, "deleted", deleted)
+	h.log.Info("outbound message recorded", "action_id", msg.ActionID, "notifications", len(records), "new", accepted, "deleted", deleted)
 	c.Data(http.StatusOK, "text/xml; charset=utf-8", []byte(ackEnvelope))
 }
 

@@ -176,5 +176,11 @@ func token(args []string, getenv env, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// jwtMaxTTL is the longest token lifetime the bridge accepts.
-func jwtMaxTTL(*config.Config) time.Duration { return defaultJWTMaxTTL }
+// jwtMaxTTL is the longest token lifetime the bridge accepts
+// (BRIDGE_JWT_MAX_TTL).
+func jwtMaxTTL(cfg *config.Config) time.Duration {
+	if cfg.JWT.MaxTTL > 0 {
+		return cfg.JWT.MaxTTL
+	}
+	return defaultJWTMaxTTL
+}

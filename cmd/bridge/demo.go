@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -310,6 +311,15 @@ func seedContacts(sf *sfsim.Server) []string {
 	return ids
 }
 
+// soapNumber renders a number as an Outbound Message does ("2.0").
+func soapNumber(f float64) string {
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
+}
+
 // playThrough sends the seeded contacts through record sync and monitoring,
 // then completes Alex's task in Flex so the outcome is written back.
 func playThrough(ctx context.Context, publicURL, outboundURL string, sf *sfsim.Server, tw *twiliosim.Server, ids []string) string {
@@ -322,7 +332,8 @@ func playThrough(ctx context.Context, publicURL, outboundURL string, sf *sfsim.S
 			if s, ok := v.(string); ok && k != "attributes" {
 				fmt.Fprintf(&fields, "<sf:%s>%s</sf:%s>", k, xmlEscape(s), k)
 			} else if f, ok := v.(float64); ok {
-				fmt.Fprintf(&fields, "<sf:%s>%g</sf:%s>", k, f, k)
+				// SOAP carries every number as an xsd:double: 2 is "2.0".
+				fmt.Fprintf(&fields, "<sf:%s>%s</sf:%s>", k, soapNumber(f), k)
 			}
 		}
 		notes = append(notes, fmt.Sprintf(`<Notification><Id>04lRM0000DEMO%05d</Id><sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">%s</sObject></Notification>`, i, fields.String()))
@@ -359,7 +370,7 @@ func playThrough(ctx context.Context, publicURL, outboundURL string, sf *sfsim.S
 			continue
 		}
 		followUp := time.Now().AddDate(0, 0, 2).Format("2006-01-02")
-		if err := tw.CompleteTask(t.SID, map[string]any{"conversations": map[string]any{"outcome": "Reached - agreed to quarantine"}, "follow_up_date": followUp, "call_sid": "CA00000000000000000000000000000001"}); err != nil {
+		if err := tw.CompleteTask(t.SID, map[string]any{"conversations": map[string]any{"outcome": "Reached - agreed to quarantine", "talk_time": 184}, "follow_up_date": followUp, "call_sid": "CA00000000000000000000000000000001"}); err != nil {
 			fmt.Fprintf(&b, "  - completing a task failed: %v\n", err)
 			break
 		}

@@ -42,7 +42,10 @@ const (
 
 // Config configures a Client.
 type Config struct {
-	LoginURL   string          // default https://login.salesforce.com; also the assertion's aud
+	LoginURL string // default https://login.salesforce.com
+	// Audience is the assertion's aud (BRIDGE_SF_AUDIENCE); default
+	// DefaultAudience(LoginURL).
+	Audience   string
 	ClientID   string          // connected app consumer key (iss)
 	Username   string          // integration user (sub)
 	PrivateKey *rsa.PrivateKey // ParsePrivateKey reads PKCS#1 or PKCS#8 PEM
@@ -89,6 +92,10 @@ func NewClient(cfg Config) (*Client, error) {
 	if u, err := url.Parse(cfg.LoginURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, errors.New("salesforce: LoginURL must be an absolute http(s) URL")
 	}
+	if cfg.Audience == "" {
+		cfg.Audience = DefaultAudience(cfg.LoginURL)
+	}
+	cfg.Audience = strings.TrimRight(cfg.Audience, "/")
 	if cfg.ClientID == "" {
 		return nil, errors.New("salesforce: ClientID is required")
 	}
@@ -214,12 +221,53 @@ func (c *Client) refresh(ctx context.Context, stale *session) (*session, error) 
 	}
 }
 
+// Audiences of the JWT bearer assertion: Salesforce wants one of these
+// whatever host the token request goes to, My Domain included ("OAuth 2.0
+// JWT Bearer Flow for Server-to-Server Integration": aud).
+const (
+	AudienceLogin = "https://login.salesforce.com"
+	AudienceTest  = "https://test.salesforce.com"
+)
+
+// DefaultAudience is AudienceTest for a sandbox login host (test.salesforce.com
+// or a *.sandbox.my.salesforce.com My Domain), else AudienceLogin.
+func DefaultAudience(loginURL string) string {
+	u, err := url.Parse(loginURL)
+	if err != nil {
+		return AudienceLogin
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "test.salesforce.com" || strings.HasSuffix(host, ".sandbox.my.salesforce.com") {
+		return AudienceTest
+	}
+	return AudienceLogin
+}
+
+// assertionClaims carries aud as one string, as Salesforce expects.
+// jwt.RegisteredClaims would marshal it as an array unless the package-wide
+// jwt.MarshalSingleStringAsArray were switched off, which is global state.
+type assertionClaims struct {
+	Issuer    string           `json:"iss"`
+	Subject   string           `json:"sub"`
+	Audience  string           `json:"aud"`
+	ExpiresAt *jwt.NumericDate `json:"exp"`
+}
+
+func (a assertionClaims) GetExpirationTime() (*jwt.NumericDate, error) { return a.ExpiresAt, nil }
+func (a assertionClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return nil, nil }
+func (a assertionClaims) GetNotBefore() (*jwt.NumericDate, error)      { return nil, nil }
+func (a assertionClaims) GetIssuer() (string, error)                   { return a.Issuer, nil }
+func (a assertionClaims) GetSubject() (string, error)                  { return a.Subject, nil }
+func (a assertionClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings{a.Audience}, nil
+}
+
 func (c *Client) doLogin(ctx context.Context) (*session, error) {
 	now := time.Now()
-	assertion, err := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.RegisteredClaims{
+	assertion, err := jwt.NewWithClaims(jwt.SigningMethodRS256, assertionClaims{
 		Issuer:    c.cfg.ClientID,
 		Subject:   c.cfg.Username,
-		Audience:  jwt.ClaimStrings{c.cfg.LoginURL},
+		Audience:  c.cfg.Audience,
 		ExpiresAt: jwt.NewNumericDate(now.Add(assertionTTL)),
 	}).SignedString(c.cfg.PrivateKey)
 	if err != nil {

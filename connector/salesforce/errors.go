@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 )
 
@@ -180,5 +181,14 @@ func readAPIError(resp *http.Response) *APIError {
 		// Not Salesforce's JSON (a proxy page, say): keep the status text, not the body.
 		e.Message = http.StatusText(resp.StatusCode)
 	}
+	if e.Code == "INVALID_FIELD" && len(e.Fields) == 0 {
+		// A whole-request INVALID_FIELD names the column only in its message
+		// ("No such column 'X' on …"); a column name is no record data.
+		if m := reNoSuchColumn.FindStringSubmatch(e.Message); m != nil {
+			e.Fields = []string{m[1]}
+		}
+	}
 	return e
 }
+
+var reNoSuchColumn = regexp.MustCompile(`No such column '([A-Za-z][A-Za-z0-9_.]{0,120})'`)

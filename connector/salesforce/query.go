@@ -74,18 +74,20 @@ var soqlEscaper = strings.NewReplacer(
 	"\n", `\n`,
 	"\r", `\r`,
 	"\t", `\t`,
+	"\b", `\b`,
 	"\f", `\f`,
 )
 
 // QuoteSOQL is the only way a value enters SOQL: it returns s as a quoted string literal
-// with backslash, quotes and control characters escaped, so s cannot end the literal.
-// Other control characters become \uXXXX (SOQL's \b is documented ambiguously).
+// with backslash and quotes escaped, so s cannot end the literal. SOQL has only the
+// escapes \n \r \t \b \f \" \' \\ ("any other character following a backslash is
+// an error"; there is no \uXXXX), so the other control characters, which no
+// Salesforce value of ours holds, are dropped.
 func QuoteSOQL(s string) string {
 	var b strings.Builder
 	b.WriteByte('\'')
 	for _, r := range soqlEscaper.Replace(s) {
 		if r < 0x20 || r == 0x7f {
-			fmt.Fprintf(&b, `\u%04x`, r)
 			continue
 		}
 		b.WriteRune(r)

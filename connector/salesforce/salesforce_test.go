@@ -7,18 +7,21 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cityhealth/bridge/connector/salesforce"
@@ -83,6 +86,7 @@ func TestLogin(t *testing.T) {
 		script   func(*sfsim.Server)
 		wantCode string // "" = success
 		wantDesc string
+		sandbox  bool
 	}{
 		{name: "ok"},
 		{name: "unknown client id", mut: func(c *salesforce.Config, _ *sfsim.Server) { c.ClientID = "3MVGwrong" },
@@ -91,15 +95,24 @@ func TestLogin(t *testing.T) {
 			wantCode: "invalid_grant"},
 		{name: "wrong key", mut: func(c *salesforce.Config, _ *sfsim.Server) { c.PrivateKey = otherKey },
 			wantCode: "invalid_grant", wantDesc: "invalid assertion"},
-		{name: "wrong audience", mut: func(c *salesforce.Config, s *sfsim.Server) {
+		// aud is login.salesforce.com whatever host the request goes to.
+		{name: "another login host, same audience", mut: func(c *salesforce.Config, s *sfsim.Server) {
 			c.LoginURL = strings.Replace(s.URL, "127.0.0.1", "localhost", 1)
+		}},
+		{name: "sandbox audience on production", mut: func(c *salesforce.Config, s *sfsim.Server) {
+			c.Audience = salesforce.AudienceTest
 		}, wantCode: "invalid_grant", wantDesc: "audience is invalid"},
+		{name: "sandbox", sandbox: true, mut: func(c *salesforce.Config, s *sfsim.Server) {
+			c.Audience = salesforce.AudienceTest
+		}},
+		{name: "production audience on a sandbox", sandbox: true,
+			wantCode: "invalid_grant", wantDesc: "audience is invalid"},
 		{name: "scripted refusal", script: func(s *sfsim.Server) { s.FailToken(1, "invalid_grant", "user hasn't approved this consumer") },
 			wantCode: "invalid_grant", wantDesc: "user hasn't approved this consumer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sim := sfsim.New(sfsim.Options{PrivateKey: testKey()})
+			sim := sfsim.New(sfsim.Options{PrivateKey: testKey(), Sandbox: tt.sandbox})
 			defer sim.Close()
 			cfg := salesforce.Config{LoginURL: sim.URL, ClientID: sim.ClientID, Username: sim.Username,
 				PrivateKey: sim.PrivateKey(), HTTPClient: salesforce.NewHTTPClient(fastRetry, nil)}
@@ -306,11 +319,34 @@ func TestUpsertCollectionPartialFailure(t *testing.T) {
 	e.sim.SetRequired("Task", "Subject")
 	existing := e.sim.AddRecord("Task", map[string]any{"Twilio_Task_Sid__c": "WT-old", "Subject": "Old"})
 
+	// An unknown (or hidden) field anywhere fails the whole request, not a row.
+	for name, bad := range map[string]salesforce.Record{
+		"rejected field": {"Twilio_Task_Sid__c": "WT-bad", "Subject": "x", "CallDisposition": "Reached"},
+		"unknown field":  {"Twilio_Task_Sid__c": "WT-nofield", "Subject": "x", "No_Such__c": 1},
+	} {
+		_, err := e.client.UpsertCollection(context.Background(), "Task", "Twilio_Task_Sid__c",
+			[]salesforce.Record{{"Twilio_Task_Sid__c": "WT-fine", "Subject": "ok"}, bad})
+		var ae *salesforce.APIError
+		if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "INVALID_FIELD" || len(ae.Fields) != 1 || salesforce.IsTransient(err) {
+			t.Fatalf("%s: err = %v, want a whole-request 400 INVALID_FIELD naming the field", name, err)
+		}
+		if strings.Contains(err.Error(), "Reached") {
+			t.Fatalf("error carries a value: %v", err)
+		}
+	}
+	_, err := e.client.UpsertCollection(context.Background(), "Task", "Twilio_Task_Sid__c",
+		[]salesforce.Record{{"Twilio_Task_Sid__c": "WT-type", "Subject": "x", "CallDurationInSeconds": "long"}})
+	var ae *salesforce.APIError
+	if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "JSON_PARSER_ERROR" || strings.Contains(err.Error(), "long") {
+		t.Fatalf("wrong type: err = %v, want a whole-request 400 JSON_PARSER_ERROR without the value", err)
+	}
+	if n := len(e.sim.Records("Task")); n != 1 {
+		t.Fatalf("refused requests wrote %d rows", n-1)
+	}
+
 	recs := []salesforce.Record{
 		{"Twilio_Task_Sid__c": "WT-new", "Subject": "New"},
-		{"Twilio_Task_Sid__c": "WT-bad", "Subject": "x", "CallDisposition": "Reached"},
 		{"Twilio_Task_Sid__c": "WT-old", "Subject": "Updated"},
-		{"Twilio_Task_Sid__c": "WT-nofield", "Subject": "x", "No_Such__c": 1},
 		{"Twilio_Task_Sid__c": "WT-nosubject"},
 	}
 	res, err := e.client.UpsertCollection(context.Background(), "Task", "Twilio_Task_Sid__c", recs)
@@ -322,9 +358,7 @@ func TestUpsertCollectionPartialFailure(t *testing.T) {
 		code             string
 	}{
 		{true, true, ""},
-		{false, false, "INVALID_FIELD"},
 		{true, false, ""},
-		{false, false, "INVALID_FIELD"},
 		{false, false, "REQUIRED_FIELD_MISSING"},
 	}
 	if len(res) != len(want) {
@@ -345,7 +379,7 @@ func TestUpsertCollectionPartialFailure(t *testing.T) {
 			}
 		}
 	}
-	if res[2].ID != existing {
+	if res[1].ID != existing {
 		t.Errorf("updated row id = %q, want %q", res[2].ID, existing)
 	}
 	if got := e.sim.Record("Task", existing)["Subject"]; got != "Updated" {
@@ -487,7 +521,8 @@ func TestQuoteSOQL(t *testing.T) {
 		{`' OR Name != '`, `'\' OR Name != \''`},
 		{`\' OR Name != \'`, `'\\\' OR Name != \\\''`},
 		{"line\nbreak\r\t", `'line\nbreak\r\t'`},
-		{"bell\a", `'bell\u0007'`},
+		{"bell\a", `'bell'`},
+		{"back\bspace\fform", `'back\bspace\fform'`},
 		{`say "hi"`, `'say \"hi\"'`},
 		{"100%_", `'100%_'`},
 	}
@@ -528,6 +563,8 @@ func TestQuoteSOQLAgainstSim(t *testing.T) {
 		{"two\nlines", 1},
 		{"alice", 1}, // SOQL = is case-insensitive
 		{"100%", 1},
+		{"tab\there", 0},
+		{"ctrl\x01\x08\x0c\x7f", 0}, // still a valid literal: SOQL has no \uXXXX
 	}
 	for _, tt := range tests {
 		p, err := e.client.Query(ctx, sel+" WHERE LastName = "+salesforce.QuoteSOQL(tt.value))
@@ -845,4 +882,51 @@ func BenchmarkUpsertCollection1000(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(e.sim.APICalls())/float64(b.N), "calls/1000rec")
+}
+
+func TestDefaultAudience(t *testing.T) {
+	for login, want := range map[string]string{
+		"https://login.salesforce.com":                       salesforce.AudienceLogin,
+		"https://test.salesforce.com":                        salesforce.AudienceTest,
+		"https://cityhealth.my.salesforce.com":               salesforce.AudienceLogin,
+		"https://cityhealth--uat.sandbox.my.salesforce.com":  salesforce.AudienceTest,
+		"https://CityHealth--UAT.Sandbox.My.Salesforce.com/": salesforce.AudienceTest,
+		"https://sandbox.my.salesforce.com.attacker.example": salesforce.AudienceLogin,
+		"http://127.0.0.1:8443":                              salesforce.AudienceLogin,
+	} {
+		if got := salesforce.DefaultAudience(login); got != want {
+			t.Errorf("DefaultAudience(%q) = %q, want %q", login, got, want)
+		}
+	}
+}
+
+// The assertion's aud is one string, not golang-jwt's default array, and the
+// package-wide jwt.MarshalSingleStringAsArray is left alone.
+func TestAssertionAudienceIsOneString(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		parts := strings.Split(r.PostForm.Get("assertion"), ".")
+		if len(parts) == 3 {
+			raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+			var claims map[string]json.RawMessage
+			_ = json.Unmarshal(raw, &claims)
+			got = string(claims["aud"])
+		}
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = w.Write([]byte(`{"error":"invalid_grant","error_description":"audience is invalid"}`))
+	}))
+	defer srv.Close()
+	c, err := salesforce.NewClient(salesforce.Config{LoginURL: srv.URL, ClientID: "3MVGx", Username: "u@example.org",
+		PrivateKey: testKey(), HTTPClient: salesforce.NewHTTPClient(fastRetry, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Token(context.Background())
+	if got != `"https://login.salesforce.com"` {
+		t.Fatalf("aud = %s, want the single string", got)
+	}
+	if !jwt.MarshalSingleStringAsArray {
+		t.Fatal("jwt.MarshalSingleStringAsArray was changed: package-level state")
+	}
 }

@@ -37,6 +37,9 @@ type Config struct {
 	// StatusCallback is set on every message the client creates, so Twilio
 	// reports its delivery (BRIDGE_PUBLIC_URL/webhooks/twilio/status).
 	StatusCallback string
+	// Region (BRIDGE_TWILIO_REGION) is the account's Twilio region, "us1"
+	// when empty; Flex tokens are validated at iam.{region}.twilio.com.
+	Region string
 	// APIURL (BRIDGE_TWILIO_API_URL): every request goes to this origin, Host kept.
 	APIURL string
 	// HTTPClient carries the caller's transport chain; nil = a default one.
@@ -50,8 +53,9 @@ type Config struct {
 }
 
 var (
-	sidPattern   = regexp.MustCompile(`^[A-Z]{2}[0-9a-f]{32}$`)
-	alphanumeric = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+	sidPattern    = regexp.MustCompile(`^[A-Z]{2}[0-9a-f]{32}$`)
+	alphanumeric  = regexp.MustCompile(`^[A-Za-z0-9]+$`)
+	regionPattern = regexp.MustCompile(`^[a-z]{2}[0-9]$`)
 )
 
 // Validate checks the configuration; messages name the setting.
@@ -82,6 +86,9 @@ func (c *Config) Validate() error {
 		if u, err := url.Parse(c.StatusCallback); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			return errors.New("twilio config: StatusCallback must be an absolute http(s) URL")
 		}
+	}
+	if c.Region != "" && !regionPattern.MatchString(c.Region) {
+		return errors.New("twilio config: Region must be a Twilio region like us1, ie1 or au1")
 	}
 	if c.TaskTimeout < 0 || c.TaskTimeout > MaxTaskTimeout {
 		return fmt.Errorf("twilio config: TaskTimeout must be between 0 and %s", MaxTaskTimeout)

@@ -108,6 +108,32 @@ func TestOriginTransportKeepsHostPathAndQuery(t *testing.T) {
 	})
 }
 
+// Outside us1, Flex tokens are validated at iam.{region}.twilio.com.
+func TestFlexTokenValidatedInTheAccountsRegion(t *testing.T) {
+	sim := twiliosim.New(twiliosim.Options{StrictHost: true, Region: "ie1"})
+	t.Cleanup(sim.Close)
+	for region, wantOK := range map[string]bool{"ie1": true, "": false, "us1": false} {
+		c, err := twilio.NewClient(twilio.Config{AccountSID: sim.AccountSID, AuthToken: sim.AuthToken,
+			WorkspaceSID: sim.WorkspaceSID, WorkflowSID: sim.WorkflowSID, APIURL: sim.URL, Region: region})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := sim.IssueFlexToken("ana", "WK"+strings.Repeat("0", 32), time.Hour)
+		_, err = c.ValidateFlexToken(context.Background(), tok)
+		if (err == nil) != wantOK {
+			t.Errorf("region %q: err %v, want ok=%v", region, err, wantOK)
+		}
+	}
+	reqs := sim.Requests()
+	if len(reqs) == 0 || reqs[0].Host != "iam.ie1.twilio.com" {
+		t.Fatalf("requests %+v", reqs)
+	}
+	if _, err := twilio.NewClient(twilio.Config{AccountSID: sim.AccountSID, AuthToken: sim.AuthToken,
+		WorkspaceSID: sim.WorkspaceSID, WorkflowSID: sim.WorkflowSID, Region: "ie1.evil.com/"}); err == nil {
+		t.Fatal("a malformed region must be refused")
+	}
+}
+
 func TestClientRoutesThroughOriginWithTwilioHosts(t *testing.T) {
 	e := mustEnv(t, nil)
 	ctx := context.Background()

@@ -32,10 +32,18 @@ const (
 	CodeUnsubscribed      = 21610 // recipient replied STOP
 	CodeNotCancelable     = 30409 // message no longer scheduled
 	CodeSendAtMissing     = 35111
-	CodeSendAtOutOfWindow = 35114
+	CodeSendAtOutOfWindow = 35114 // with 35115 and 35117: see IsSchedulingWindow
 	CodeTokenInvalid      = 20101
 	CodeTokenExpired      = 20104
 )
+
+// IsSchedulingWindow reports a SendAt Twilio refused as outside its
+// scheduling window. Twilio answers 35114, 35115 and 35117 alike
+// ("Scheduling does not support this timestamp": more than 5 minutes and at
+// most 35 days ahead); the day can be tried later or skipped, never failed.
+func IsSchedulingWindow(err error) bool {
+	return HasCode(err, CodeSendAtOutOfWindow) || HasCode(err, 35115) || HasCode(err, 35117)
+}
 
 // HasCode reports whether err carries the Twilio error code.
 func HasCode(err error, code int) bool {

@@ -17,7 +17,15 @@ type FlexIdentity struct {
 	Expiration          time.Time // zero when IAM gave none: do not cache
 }
 
-const iamBaseURL = "https://iam.twilio.com"
+// iamBaseURL is IAM's origin for the account's region: iam.twilio.com in
+// us1, iam.{region}.twilio.com elsewhere (as twilio-flex-token-validator
+// builds it from TWILIO_REGION).
+func iamBaseURL(region string) string {
+	if region == "" || region == "us1" {
+		return "https://iam.twilio.com"
+	}
+	return "https://iam." + region + ".twilio.com"
+}
 
 type validateAnswer struct {
 	Valid      bool     `json:"valid"`
@@ -43,7 +51,7 @@ func (c *Client) ValidateFlexToken(ctx context.Context, token string) (FlexIdent
 	}
 	var ans validateAnswer
 	err = c.do(ctx, "validate_flex_token", "", func(rh *twclient.RequestHandler) error {
-		u := iamBaseURL + "/v1/Accounts/" + c.cfg.AccountSID + "/Tokens/validate"
+		u := iamBaseURL(c.cfg.Region) + "/v1/Accounts/" + c.cfg.AccountSID + "/Tokens/validate"
 		headers := map[string]any{"Content-Type": "application/json", "Cache-Control": "no-cache"}
 		resp, err := rh.Post(u, nil, headers, "", body...)
 		if err != nil {

@@ -3,6 +3,9 @@ package twilio_test
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"net/url"
 	"os"
@@ -144,6 +147,34 @@ func TestSignValidateRoundTrip(t *testing.T) {
 			}
 		})
 	}
+
+	// Twilio signs every value of a repeated key (sorted, each once), as its
+	// libraries validate; a second value changed in transit is refused.
+	t.Run("repeated keys", func(t *testing.T) {
+		u := "https://bridge.cityhealth.org/webhooks/twilio/sms"
+		form := url.Values{"MessageSid": {"SM" + strings.Repeat("0", 32)}, "MediaUrl": {"https://b.example/2", "https://a.example/1", "https://a.example/1"}}
+		sig := sim.Sign(u, form)
+		if sig != twilio.Sign(token, u, form) {
+			t.Fatal("sim and connector sign repeated keys differently")
+		}
+		// The string Twilio's libraries sign: key+value for each sorted, unique value.
+		mac := hmac.New(sha1.New, []byte(token))
+		mac.Write([]byte(u + "MediaUrlhttps://a.example/1MediaUrlhttps://b.example/2MessageSidSM" + strings.Repeat("0", 32)))
+		if want := base64.StdEncoding.EncodeToString(mac.Sum(nil)); sig != want {
+			t.Fatalf("signature %s, want %s (every value signed)", sig, want)
+		}
+		if !v.Validate(u, form, sig) || !v.ValidateBody(u, []byte(form.Encode()), sig) {
+			t.Fatal("a signature over every value is refused")
+		}
+		tampered := url.Values{"MessageSid": form["MessageSid"], "MediaUrl": {"https://a.example/1", "https://evil.example/2"}}
+		if v.Validate(u, tampered, sig) || v.ValidateBody(u, []byte(tampered.Encode()), sig) {
+			t.Fatal("a changed second value is accepted")
+		}
+		firstOnly := twclient.NewRequestValidator(token)
+		if firstOnly.Validate(u, map[string]string{"MediaUrl": "https://a.example/1", "MessageSid": form.Get("MessageSid")}, sig) {
+			t.Fatal("test is vacuous: twilio-go's first-value check agrees")
+		}
+	})
 
 	t.Run("port variants", func(t *testing.T) {
 		// Twilio may sign with or without the default port; the validator tries both.

@@ -3,6 +3,7 @@ package twilio_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func TestScheduleMessageErrors(t *testing.T) {
 		noMG     bool
 		wantCode int
 	}{
-		{"10 minutes ahead", 10 * time.Minute, false, false, twilio.CodeSendAtOutOfWindow},
+		{"4 minutes ahead", 4 * time.Minute, false, false, twilio.CodeSendAtOutOfWindow},
 		{"in the past", -time.Hour, false, false, twilio.CodeSendAtOutOfWindow},
 		{"36 days ahead", 36 * 24 * time.Hour, false, false, twilio.CodeSendAtOutOfWindow},
 		{"15 minutes ahead", 15 * time.Minute, false, false, 0},
@@ -89,11 +90,23 @@ func TestScheduleMessageErrors(t *testing.T) {
 				if twilio.IsTransient(err) {
 					t.Error("must not be transient")
 				}
+				if twilio.IsSchedulingWindow(err) != (tt.wantCode == twilio.CodeSendAtOutOfWindow) {
+					t.Errorf("IsSchedulingWindow(%v) wrong", err)
+				}
 				if len(e.sim.Messages()) != 0 {
 					t.Error("a refused message was stored")
 				}
 			}
 		})
+	}
+}
+
+func TestIsSchedulingWindow(t *testing.T) {
+	for code, want := range map[int]bool{35114: true, 35115: true, 35117: true, 35111: false, 21610: false} {
+		err := fmt.Errorf("schedule: %w", &twilio.APIError{Status: 400, Code: code})
+		if got := twilio.IsSchedulingWindow(err); got != want {
+			t.Errorf("code %d: %v, want %v", code, got, want)
+		}
 	}
 }
 

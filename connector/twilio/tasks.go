@@ -139,7 +139,9 @@ func (c *Client) updateTask(ctx context.Context, op, sid string, params *taskrou
 }
 
 // FindOpenTasks lists the pending, reserved and assigned tasks matching a
-// TaskRouter expression such as `crm.record_id == "003…"`.
+// TaskRouter expression such as `crm.record_id == "003…"`. TaskRouter's list
+// answers `attributes: null`, so the tasks come without Attributes (the
+// expression already chose them); FetchTask reads one task's attributes.
 func (c *Client) FindOpenTasks(ctx context.Context, evaluateTaskAttributes string) ([]Task, error) {
 	if evaluateTaskAttributes == "" {
 		return nil, errors.New("find open tasks: empty expression would list the whole workspace")
@@ -148,8 +150,7 @@ func (c *Client) FindOpenTasks(ctx context.Context, evaluateTaskAttributes strin
 	params.SetAssignmentStatus(openStatuses).SetEvaluateTaskAttributes(evaluateTaskAttributes).SetPageSize(100)
 	var tasks []Task
 	err := c.do(ctx, "find_open_tasks", "", func(rh *twclient.RequestHandler) error {
-		svc := taskrouter.NewApiService(rh)
-		list, err := svc.ListTask(c.cfg.WorkspaceSID, params)
+		list, err := taskrouter.NewApiService(rh).ListTask(c.cfg.WorkspaceSID, params)
 		if err != nil {
 			return err
 		}
@@ -157,16 +158,6 @@ func (c *Client) FindOpenTasks(ctx context.Context, evaluateTaskAttributes strin
 			t, err := taskFrom(&list[i])
 			if err != nil {
 				return err
-			}
-			if list[i].Attributes == nil {
-				// Twilio may leave attributes out of list pages; fetch them.
-				full, err := svc.FetchTask(c.cfg.WorkspaceSID, t.SID)
-				if err != nil {
-					return err
-				}
-				if t, err = taskFrom(full); err != nil {
-					return err
-				}
 			}
 			tasks = append(tasks, t)
 		}

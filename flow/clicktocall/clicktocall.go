@@ -213,7 +213,7 @@ func (f *Flow) create(ctx context.Context, agent Agent, recordID, key string) (r
 
 // findCreated looks for the task a timed-out create may have made.
 func (f *Flow) findCreated(ctx context.Context, agent Agent, recordID string, cause error) (twilio.Task, error) {
-	expr := "crm.record_id == " + twilio.QuoteExpr(recordID) + " and targetWorker == " + twilio.QuoteExpr(agent.WorkerSID)
+	expr := "crm.record_id == " + twilio.QuoteExpr(recordID) + " AND targetWorker == " + twilio.QuoteExpr(agent.WorkerSID)
 	tasks, err := f.cfg.Tasks.FindOpenTasks(ctx, expr)
 	if err != nil || len(tasks) == 0 {
 		return twilio.Task{}, cause

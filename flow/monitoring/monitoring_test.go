@@ -499,3 +499,42 @@ func TestLogsCarryNoPersonalData(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// Twilio refuses a SendAt outside its window with 35114, 35115 or 35117
+// alike (here because its clock is 24 days behind ours, so the last days
+// look more than 35 days away). Those days are deferred and scheduled later;
+// the contact never fails and its other days are kept.
+func TestSchedulingWindowRefusalsDeferTheDay(t *testing.T) {
+	e := MustEnv(t)
+	e.tw.SetClockSkew(-24 * 24 * time.Hour)
+	id, rec := e.contact(t, nil)
+	e.mustHandle(t, recordMsg(id, rec))
+	if n := len(e.tw.Scheduled()); n != 10 {
+		t.Fatalf("scheduled %d, want the 10 days Twilio accepted", n)
+	}
+	if n := e.tw.Calls(twiliosim.OpScheduleMessage); n != 14 {
+		t.Fatalf("%d schedule calls, want 14 (4 refused, with 35114, 35115, 35117, 35114)", n)
+	}
+
+	ctx := context.Background()
+	if n, err := e.flow.SchedulePending(ctx); err != nil || n != 0 {
+		t.Fatalf("deferred days retried at once: %d %v", n, err)
+	}
+	e.tw.SetClockSkew(0)
+	e.clock.Add(time.Hour)
+	if n, err := e.flow.SchedulePending(ctx); err != nil || n != 4 {
+		t.Fatalf("an hour later: scheduled %d, err %v; want the 4 deferred days", n, err)
+	}
+	days := map[string]int{}
+	for _, m := range e.tw.Scheduled() {
+		days[m.SendAt.In(e.ny).Format("2006-01-02")]++
+	}
+	if len(days) != 14 {
+		t.Fatalf("days %v, want 14 distinct", days)
+	}
+	for d, n := range days {
+		if n != 1 {
+			t.Errorf("%s has %d reminders", d, n)
+		}
+	}
+}

@@ -206,9 +206,17 @@ func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c 
 		if !claimed {
 			continue
 		}
-		stop, err := f.scheduleDay(ctx, r, id, date, at, c)
+		stop, deferred, err := f.scheduleDay(ctx, r, id, date, at, c)
 		if err != nil {
 			return scheduled, err
+		}
+		if deferred {
+			// Pending entries come due when Twilio's window reaches them;
+			// this one comes due at the retry time.
+			if due := deferRetry(now, at).Add(MaxLead - farMargin).Unix(); next == 0 || due < next {
+				next = due
+			}
+			continue
 		}
 		if stop {
 			next = 0 // opted out: nothing more to schedule
@@ -219,19 +227,30 @@ func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c 
 	return scheduled, f.setPending(ctx, id, c, next)
 }
 
+// deferRetry is when a day Twilio refused as outside its window is tried
+// again: in an hour, or sooner while the day can still be scheduled.
+func deferRetry(now, at time.Time) time.Time {
+	retry := now.Add(time.Hour)
+	if last := at.Add(-(MinLead + leadMargin + time.Minute)); last.Before(retry) && last.After(now) {
+		retry = last
+	}
+	return retry
+}
+
 // scheduleDay makes the one Twilio call for a claimed day. stop reports
-// that Twilio refused the number (21610).
-func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date string, at time.Time, c *contactState) (stop bool, err error) {
+// that Twilio refused the number (21610); deferred, that Twilio refused the
+// day's time for now and the day was released to be tried again.
+func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date string, at time.Time, c *contactState) (stop, deferred bool, err error) {
 	release := func() error { return f.cfg.Store.Del(unlockCtx(ctx), dayKey(id, date)) }
 	until, err := survey.ValidUntil(date, f.cfg.Location)
 	if err != nil {
 		_ = release()
-		return false, err
+		return false, false, err
 	}
 	link, err := f.cfg.Links.Link(id, date, c.Language, until)
 	if err != nil {
 		_ = release()
-		return false, fmt.Errorf("survey link for %s %s: %w", id, date, err)
+		return false, false, fmt.Errorf("survey link for %s %s: %w", id, date, err)
 	}
 	body := r.Render(c.Language, c.FirstName, link)
 	attempt := dayState{State: stateClaimed, SendAt: at.Unix(), BodyHash: bodyHash(body), Tried: f.cfg.Now().Unix()}
@@ -239,7 +258,7 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 	// ambiguous answer can be looked up later.
 	if err := f.saveDay(ctx, id, date, attempt); err != nil {
 		_ = release()
-		return false, err
+		return false, false, err
 	}
 	sid, err := f.cfg.Messages.ScheduleMessage(ctx, c.Phone, body, at)
 	// Twilio has answered (or not): record it even if ctx just ended.
@@ -251,37 +270,41 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 	case err == nil:
 		if err := save(dayState{State: stateScheduled, SID: sid}); err != nil {
 			f.log.Error("scheduled message not recorded; it cannot be canceled", "contact_id", id, "date", date, "sid", sid, "err", err)
-			return false, err
+			return false, false, err
 		}
-		return false, nil
+		return false, false, nil
 	case twilio.HasCode(err, twilio.CodeUnsubscribed):
 		f.log.Info("number opted out at Twilio; reminders stop", "contact_id", id, "date", date)
 		if err := save(dayState{State: stateBlocked}); err != nil {
-			return true, err
+			return true, false, err
 		}
-		return true, f.setOptOut(unlockCtx(ctx), id, true)
-	case twilio.HasCode(err, twilio.CodeSendAtOutOfWindow):
-		if at.Sub(f.cfg.Now()) > 24*time.Hour {
-			return false, release() // clocks disagree; Run tries again later
+		return true, false, f.setOptOut(unlockCtx(ctx), id, true)
+	case twilio.IsSchedulingWindow(err):
+		// 35114, 35115 or 35117: this day cannot be scheduled now (Twilio's
+		// clock or window differs from ours). Never fail the contact: the
+		// other days go on. A day still ahead is tried again later.
+		if at.After(f.cfg.Now().Add(MinLead + leadMargin)) {
+			f.log.Info("reminder time refused by Twilio; day deferred", "contact_id", id, "date", date, "code", twilioCode(err))
+			return false, true, release()
 		}
-		f.log.Warn("reminder time refused by Twilio; day skipped", "contact_id", id, "date", date)
-		return false, save(dayState{State: stateSkipped})
+		f.log.Warn("reminder time refused by Twilio; day skipped", "contact_id", id, "date", date, "code", twilioCode(err))
+		return false, false, save(dayState{State: stateSkipped})
 	case twilio.IsAmbiguous(err):
 		// The message may exist: never ask again for this day before
 		// reconcile has looked for it.
 		f.log.Warn("reminder outcome unknown; day left for reconciliation", "contact_id", id, "date", date, "err", logErr(err))
 		if serr := save(dayState{State: stateUnknown}); serr != nil {
-			return false, serr
+			return false, false, serr
 		}
 		if serr := f.editUnknown(unlockCtx(ctx), id, attempt.Tried); serr != nil {
-			return false, serr
+			return false, false, serr
 		}
-		return false, err
+		return false, false, err
 	default:
 		if rerr := release(); rerr != nil {
-			return false, rerr
+			return false, false, rerr
 		}
-		return false, classify(fmt.Errorf("schedule reminder %s %s: %w", id, date, err))
+		return false, false, classify(fmt.Errorf("schedule reminder %s %s: %w", id, date, err))
 	}
 }
 
@@ -563,4 +586,12 @@ func maxString(a, b string) string {
 		return a
 	}
 	return b
+}
+
+func twilioCode(err error) int {
+	var ae *twilio.APIError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return 0
 }

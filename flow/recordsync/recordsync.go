@@ -12,7 +12,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +27,10 @@ import (
 // Tasks is the part of TaskRouter the flow uses.
 type Tasks interface {
 	CreateTask(ctx context.Context, attrs map[string]any, priority int) (twilio.Task, error)
-	UpdateTask(ctx context.Context, sid string, attrs map[string]any, priority int) error
+	// FetchTask reads the task with its ETag; UpdateTaskIfMatch replaces its
+	// attributes only while it still has that version (412 otherwise).
+	FetchTask(ctx context.Context, sid string) (twilio.Task, error)
+	UpdateTaskIfMatch(ctx context.Context, sid, etag string, attrs map[string]any, priority int) error
 	CancelTask(ctx context.Context, sid, reason string) error
 	FindOpenTasks(ctx context.Context, evaluateTaskAttributes string) ([]twilio.Task, error)
 }
@@ -55,6 +60,9 @@ type Config struct {
 	LockTTL time.Duration // default 30 s
 	// Parallelism bounds the records synced at once within one batch.
 	Parallelism int // default 16
+	// UpdateAttempts bounds the read-merge-write rounds of one update when
+	// Flex keeps changing the task (412 on If-Match).
+	UpdateAttempts int // default 5
 }
 
 // Flow is the record sync flow.
@@ -76,6 +84,9 @@ func New(cfg Config) (*Flow, error) {
 	}
 	if cfg.Parallelism <= 0 {
 		cfg.Parallelism = 16
+	}
+	if cfg.UpdateAttempts <= 0 {
+		cfg.UpdateAttempts = 5
 	}
 	f := &Flow{cfg: cfg, log: cfg.Logger}
 	if f.log == nil {
@@ -100,6 +111,10 @@ type link struct {
 	TaskSID      string `json:"task_sid,omitempty"`
 	Hash         string `json:"hash,omitempty"`          // of the last attributes sent
 	LastModified string `json:"last_modified,omitempty"` // newest LastModifiedDate applied
+	// Keys are the attribute paths (dotted leaves) the bridge wrote last: an
+	// update removes only those of them the mapping no longer yields, and
+	// never touches what Flex keeps in the same attributes.
+	Keys []string `json:"keys,omitempty"`
 	// Creating is set before a create whose result may be lost (timeout,
 	// crash); whoever sees it asks TaskRouter before creating again.
 	Creating bool `json:"creating,omitempty"`
@@ -227,10 +242,10 @@ func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToT
 		if l.Hash == hash {
 			return Unchanged, nil
 		}
-		err := f.cfg.Tasks.UpdateTask(ctx, l.TaskSID, attrs, priority)
+		out, err := f.update(ctx, l, attrs, priority)
 		if err == nil {
-			l.Hash = hash
-			return Updated, nil
+			l.Hash, l.Keys = hash, leafPaths(attrs)
+			return out, nil
 		}
 		if !taskGone(err) {
 			return "", classify(fmt.Errorf("update task %s: %w", l.TaskSID, err))
@@ -247,8 +262,131 @@ func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToT
 	if err != nil {
 		return "", classify(fmt.Errorf("create task for %s: %w", rec.RecordID, err))
 	}
-	l.TaskSID, l.Hash, l.Creating = task.SID, hash, false
+	l.TaskSID, l.Hash, l.Creating, l.Keys = task.SID, hash, false, leafPaths(attrs)
 	return Created, nil
+}
+
+// update merges the mapped attributes into the task's current ones and
+// writes them with If-Match. TaskRouter replaces all attributes on update,
+// and Flex keeps its own there during a call (conference, call_sid,
+// conversations.*, the wrap-up), so a blind write would wipe them. A 412
+// means Flex wrote in between: read again and merge again.
+func (f *Flow) update(ctx context.Context, l *link, attrs map[string]any, priority int) (Outcome, error) {
+	for range f.cfg.UpdateAttempts {
+		cur, err := f.cfg.Tasks.FetchTask(ctx, l.TaskSID)
+		if err != nil {
+			return "", err
+		}
+		if cur.AssignmentStatus == "completed" || cur.AssignmentStatus == "canceled" {
+			return "", &twilio.APIError{Status: 404, Message: "task is " + cur.AssignmentStatus}
+		}
+		merged := MergeAttributes(cur.Attributes, attrs, l.Keys)
+		if cur.Priority == priority && reflect.DeepEqual(jsonForm(merged), jsonForm(cur.Attributes)) {
+			return Unchanged, nil
+		}
+		err = f.cfg.Tasks.UpdateTaskIfMatch(ctx, l.TaskSID, cur.ETag, merged, priority)
+		if err == nil {
+			return Updated, nil
+		}
+		var apiErr *twilio.APIError
+		if !errors.As(err, &apiErr) || apiErr.Status != 412 {
+			return "", err
+		}
+	}
+	// Still racing after every attempt: not permanent, the queue retries later.
+	return "", fmt.Errorf("task changed under each of %d update attempts (412)", f.cfg.UpdateAttempts)
+}
+
+// MergeAttributes returns current with mapped merged in: mapped leaves win,
+// leaves the bridge wrote before (written) that mapped no longer holds are
+// removed, and everything else (Flex's own attributes) is kept as it is.
+func MergeAttributes(current, mapped map[string]any, written []string) map[string]any {
+	out := deepCopy(current)
+	if out == nil {
+		out = map[string]any{}
+	}
+	keep := map[string]bool{}
+	for _, p := range leafPaths(mapped) {
+		keep[p] = true
+	}
+	for _, p := range written {
+		if !keep[p] {
+			removePath(out, strings.Split(p, "."))
+		}
+	}
+	mergeInto(out, mapped)
+	return out
+}
+
+// leafPaths lists the dotted paths of a tree's non-map values, sorted.
+func leafPaths(m map[string]any) []string {
+	var out []string
+	var walk func(prefix string, m map[string]any)
+	walk = func(prefix string, m map[string]any) {
+		for k, v := range m {
+			if sub, ok := v.(map[string]any); ok && len(sub) > 0 {
+				walk(prefix+k+".", sub)
+				continue
+			}
+			out = append(out, prefix+k)
+		}
+	}
+	walk("", m)
+	sort.Strings(out)
+	return out
+}
+
+// removePath deletes one leaf and the maps it leaves empty.
+func removePath(m map[string]any, parts []string) {
+	if len(parts) == 1 {
+		delete(m, parts[0])
+		return
+	}
+	sub, ok := m[parts[0]].(map[string]any)
+	if !ok {
+		return
+	}
+	removePath(sub, parts[1:])
+	if len(sub) == 0 {
+		delete(m, parts[0])
+	}
+}
+
+func mergeInto(dst, src map[string]any) {
+	for k, v := range src {
+		if sv, ok := v.(map[string]any); ok {
+			if dv, ok := dst[k].(map[string]any); ok {
+				mergeInto(dv, sv)
+				continue
+			}
+			dst[k] = deepCopy(sv)
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+func deepCopy(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if sub, ok := v.(map[string]any); ok {
+			v = deepCopy(sub)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// jsonForm compares attribute trees as TaskRouter stores them (JSON), so an
+// int the mapping built equals the float64 a fetch decoded.
+func jsonForm(m map[string]any) any {
+	raw, _ := json.Marshal(m)
+	var out any
+	_ = json.Unmarshal(raw, &out)
+	return out
 }
 
 func (f *Flow) cancel(ctx context.Context, rec event.Record, l *link) (Outcome, error) {

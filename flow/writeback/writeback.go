@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"time"
 
@@ -179,6 +180,26 @@ func (f *Flow) upsert(ctx context.Context, t target, rows []*row, errs []error) 
 		recs[j] = rec
 	}
 	results, err := f.cfg.CRM.UpsertCollection(ctx, t.object, t.extField, recs)
+	if err != nil && wholeRequestRefusal(err) && len(rows) > 1 {
+		// sObject Collections fails the whole request (400 INVALID_FIELD,
+		// JSON_PARSER_ERROR) for one row's unknown field or wrongly typed
+		// value. An unknown field it names fails every row that carries
+		// it: those go at once, the others are sent again.
+		if bad, good := partitionByFields(rows, err); len(bad) > 0 && len(good) > 0 {
+			perm := classify(fmt.Errorf("upsert %s rows: %w", t.object, err))
+			for _, r := range bad {
+				fail(errs, r.msgs, perm)
+			}
+			f.upsert(ctx, t, good, errs)
+			return
+		}
+		// Otherwise split until the bad row is alone: it fails on its
+		// own, and the others are written in this same pass.
+		half := len(rows) / 2
+		f.upsert(ctx, t, rows[:half], errs)
+		f.upsert(ctx, t, rows[half:], errs)
+		return
+	}
 	if err != nil {
 		err = classify(fmt.Errorf("upsert %d %s rows: %w", len(recs), t.object, err))
 		for _, r := range rows {
@@ -238,7 +259,8 @@ func (f *Flow) rowsFor(ctx context.Context, m *mapping.Mapping, msg redis.Messag
 
 func (f *Flow) outcomeRows(m *mapping.Mapping, t *event.Task) ([]row, error) {
 	o := m.OutcomeToCRM()
-	if o == nil {
+	if o == nil || !t.Writes() {
+		// However it came (webhook or reconciler), an unworked cancel writes nothing.
 		return nil, nil
 	}
 	fields, followUp, err := o.Apply(TaskTree(t))
@@ -387,6 +409,7 @@ var permanentCodes = map[string]bool{
 	"FIELD_CUSTOM_VALIDATION_EXCEPTION": true, "STRING_TOO_LONG": true, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST": true,
 	"DUPLICATE_EXTERNAL_ID": true, "DUPLICATE_VALUE": true, "NOT_FOUND": true, "ENTITY_IS_DELETED": true,
 	"INSUFFICIENT_ACCESS_OR_READONLY": true, "INSUFFICIENT_ACCESS_ON_CROSS_REFERENCE_ENTITY": true,
+	"JSON_PARSER_ERROR": true,
 }
 
 // rowError keeps Salesforce's code and field names; its message can quote
@@ -410,6 +433,38 @@ func rowError(object, extValue string, errs []salesforce.RowError) error {
 		return redis.Permanent(err)
 	}
 	return err
+}
+
+// partitionByFields splits rows by whether they carry a field an
+// INVALID_FIELD refusal names (Salesforce field names ignore case).
+func partitionByFields(rows []*row, err error) (bad, good []*row) {
+	var apiErr *salesforce.APIError
+	if !errors.As(err, &apiErr) || apiErr.Code != "INVALID_FIELD" || len(apiErr.Fields) == 0 {
+		return nil, rows
+	}
+	for _, r := range rows {
+		carries := false
+		for k := range r.fields {
+			for _, f := range apiErr.Fields {
+				carries = carries || strings.EqualFold(k, f)
+			}
+		}
+		if carries {
+			bad = append(bad, r)
+		} else {
+			good = append(good, r)
+		}
+	}
+	return bad, good
+}
+
+// wholeRequestRefusal is a Collections call Salesforce refused as a whole
+// because of what some row carries (a field it does not know, a value of the
+// wrong type), not because of the call itself.
+func wholeRequestRefusal(err error) bool {
+	var apiErr *salesforce.APIError
+	return errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest &&
+		(apiErr.Code == "INVALID_FIELD" || apiErr.Code == "JSON_PARSER_ERROR")
 }
 
 // classify marks whole-call failures that no retry can fix as permanent.

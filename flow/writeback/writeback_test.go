@@ -21,6 +21,8 @@ type fakeCRM struct {
 	calls     [][]salesforce.Record
 	callErr   error
 	rowResult func(rec salesforce.Record) salesforce.RowResult
+	// refuse fails a whole call, as Collections does for one bad row.
+	refuse func(recs []salesforce.Record) error
 }
 
 var _ CRM = (*fakeCRM)(nil)
@@ -29,6 +31,11 @@ func (f *fakeCRM) UpsertCollection(_ context.Context, _, _ string, recs []salesf
 	f.calls = append(f.calls, recs)
 	if f.callErr != nil {
 		return nil, f.callErr
+	}
+	if f.refuse != nil {
+		if err := f.refuse(recs); err != nil {
+			return nil, err
+		}
 	}
 	out := make([]salesforce.RowResult, len(recs))
 	for i, r := range recs {
@@ -198,5 +205,107 @@ func TestDeliveryFailureIsOneActivityPerMessage(t *testing.T) {
 	if r["Twilio_Task_Sid__c"] != "SM1-delivery" || r["WhoId"] != "003RM00000Qx1a2YAB" || r["ActivityDate"] != "2020-06-02" ||
 		!strings.Contains(r["Subject"].(string), "30006") || strings.Contains(r["Description"].(string), "+1212") {
 		t.Fatalf("row %v", r)
+	}
+}
+
+// One bad row fails a Collections call as a whole (400 INVALID_FIELD or
+// JSON_PARSER_ERROR). The batch is split until the bad row is alone: it
+// goes to the dead letters with its code and field, the 199 others are
+// written in the same pass, and the calls stay within 1 + 2*log2(200).
+func TestWholeRequestRefusalIsolatesTheBadRow(t *testing.T) {
+	for _, refusal := range []*salesforce.APIError{
+		{Status: 400, Code: "INVALID_FIELD", Fields: []string{"Extra__c"}},
+		{Status: 400, Code: "JSON_PARSER_ERROR"},
+	} {
+		t.Run(refusal.Code, func(t *testing.T) {
+			written := map[string]int{}
+			crm := &fakeCRM{refuse: func(recs []salesforce.Record) error {
+				for _, r := range recs {
+					if r["Twilio_Task_Sid__c"] == "WT57" {
+						return fmt.Errorf("upsert collection Task: %w", refusal)
+					}
+				}
+				for _, r := range recs {
+					written[r["Twilio_Task_Sid__c"].(string)]++
+				}
+				return nil
+			}}
+			f := newFlow(t, crm)
+			var msgs []redis.Message
+			for i := 0; i < 200; i++ {
+				msgs = append(msgs, taskMsg(i, false))
+			}
+			errs := f.Handle(context.Background(), msgs)
+			for i, err := range errs {
+				if i == 57 {
+					if !redis.IsPermanent(err) || !strings.Contains(err.Error(), refusal.Code) {
+						t.Fatalf("bad row: %v, want a permanent %s", err, refusal.Code)
+					}
+					if refusal.Code == "INVALID_FIELD" && !strings.Contains(err.Error(), "Extra__c") {
+						t.Fatalf("bad row's error does not name the field: %v", err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("good row %d: %v", i, err)
+				}
+			}
+			if len(written) != 199 {
+				t.Fatalf("%d rows written, want 199", len(written))
+			}
+			for sid, n := range written {
+				if n != 1 {
+					t.Fatalf("%s written %d times", sid, n)
+				}
+			}
+			if n := len(crm.calls); n > 1+2*8 {
+				t.Fatalf("%d Salesforce calls, want at most 17", n)
+			}
+			t.Logf("%s: %d Salesforce calls for 200 rows with one bad", refusal.Code, len(crm.calls))
+		})
+	}
+}
+
+// An INVALID_FIELD refusal that names a field: every row carrying it fails
+// at once and the rest go in one more call, however many rows are bad.
+func TestUnknownFieldFailsTheRowsCarryingIt(t *testing.T) {
+	doc := strings.Replace(config.ExampleMapping, "    CallObject: {path: task.attributes.call_sid}\n",
+		"    CallObject: {path: task.attributes.call_sid}\n    Extra__c: {path: task.attributes.extra}\n", 1)
+	m, err := mapping.Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := 0
+	crm := &fakeCRM{refuse: func(recs []salesforce.Record) error {
+		for _, r := range recs {
+			if _, ok := r["Extra__c"]; ok {
+				return &salesforce.APIError{Status: 400, Code: "INVALID_FIELD", Fields: []string{"extra__c"}}
+			}
+		}
+		written += len(recs)
+		return nil
+	}}
+	f, err := New(Config{CRM: crm, Contacts: fakeContacts{}, Mappings: mapping.NewHolder(m, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []redis.Message
+	for i := 0; i < 200; i++ {
+		ev := event.Writeback{Task: &event.Task{EventSID: fmt.Sprintf("EV%d", i), EventType: "task.completed", TaskSID: fmt.Sprintf("WT%d", i),
+			Attributes: map[string]any{"crm": map[string]any{"record_id": "003RM00000Qx1a2YAB"}}}}
+		if i%10 == 3 {
+			ev.Task.Attributes["extra"] = "x"
+		}
+		b, _ := json.Marshal(ev)
+		msgs = append(msgs, redis.Message{ID: fmt.Sprint(i), Payload: b})
+	}
+	errs := f.Handle(context.Background(), msgs)
+	for i, err := range errs {
+		if (i%10 == 3) != (err != nil) || (err != nil && !redis.IsPermanent(err)) {
+			t.Fatalf("message %d: %v", i, err)
+		}
+	}
+	if written != 180 || len(crm.calls) != 2 {
+		t.Fatalf("%d rows written in %d calls, want 180 in 2", written, len(crm.calls))
 	}
 }

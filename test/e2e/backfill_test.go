@@ -145,7 +145,7 @@ func TestBackfillTenThousandContacts(t *testing.T) {
 		case string:
 			fields[k] = S(v)
 		case float64:
-			fields[k] = S(fmt.Sprint(v))
+			fields[k] = N(v) // as an Outbound Message carries a number: "2.0"
 		}
 	}
 	lm, _ := time.Parse("2006-01-02T15:04:05.000-0700", *fields["LastModifiedDate"])
@@ -232,5 +232,49 @@ func TestBackfillStartsRemindersOnce(t *testing.T) {
 	run(true)
 	if n := b.Twilio.TotalCalls(); n != 0 || len(b.Twilio.Scheduled()) != 3*14 {
 		t.Fatalf("a second backfill made %d Twilio calls (%d scheduled)", n, len(b.Twilio.Scheduled()))
+	}
+}
+
+// A record read through REST (the backfill: Priority__c is 2) and then in an
+// Outbound Message (Priority__c is "2.0", null fields left out) maps the
+// same, so the Outbound Message makes no Twilio call.
+func TestRecordReadBothWaysMapsTheSame(t *testing.T) {
+	doc := strings.Replace(Testdata(t, "mapping.yaml"), "    case_number: {field: Case_Number__c}\n",
+		"    case_number: {field: Case_Number__c}\n    case.level: {field: Priority__c, map: {\"1\": low, \"2\": high}}\n    case.priority: {field: Priority__c}\n", 1)
+	b := MustStart(t, Options{Mapping: doc})
+	b.Log.Plant("Robin", "(646) 555-0142")
+	id := b.SF.AddRecord("Contact", map[string]any{"FirstName": "Robin", "LastName": "Resident", "Outreach_Status__c": "Needs Outreach",
+		"MobilePhone": "(646) 555-0142", "Preferred_Language__c": "English", "Priority__c": float64(2), "Case_Number__c": nil})
+	deps, err := b.Server.ForBackfill(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := backfill.New(backfill.Config{Source: deps.Salesforce, Sync: deps.Sync, Store: deps.Store, Mappings: deps.Mappings,
+		Where: "Outreach_Status__c != null", Restart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := run.Run(context.Background()); err != nil || sum.Counts.Created != 1 {
+		t.Fatalf("backfill: %v %+v", err, sum)
+	}
+	tasks := b.Twilio.Tasks()
+	if len(tasks) != 1 {
+		t.Fatalf("%d tasks", len(tasks))
+	}
+	if c, _ := tasks[0].Attributes["case"].(map[string]any); c["level"] != "high" || c["priority"] != "2" {
+		t.Fatalf("REST-read attributes %v", tasks[0].Attributes)
+	}
+
+	row := b.SF.Record("Contact", id)
+	lm, _ := time.Parse("2006-01-02T15:04:05.000-0700", row["LastModifiedDate"].(string))
+	b.Twilio.ResetCalls()
+	b.MustOutbound(OutboundMessage(SampleOrgID, Notification{ID: NotificationID(78), Fields: map[string]*string{
+		"Id": S(id), "FirstName": S("Robin"), "Outreach_Status__c": S("Needs Outreach"), "MobilePhone": S("(646) 555-0142"),
+		"Preferred_Language__c": S("English"), "Priority__c": N(2), "LastModifiedDate": S(lm.UTC().Format("2006-01-02T15:04:05.000Z")),
+	}}))
+	b.Settle(wait)
+	if n := b.Twilio.TotalCalls(); n != 0 {
+		task, _ := b.Twilio.Task(tasks[0].SID)
+		t.Fatalf("the same record as an Outbound Message made %d Twilio calls (attributes now %v)", n, task.Attributes)
 	}
 }

@@ -15,6 +15,7 @@ const SampleOrgID = world.OrgID
 
 var (
 	S               = world.S
+	N               = world.N
 	OutboundMessage = world.OutboundMessage
 	NotificationID  = world.NotificationID
 	ContactID       = world.ContactID

@@ -15,7 +15,7 @@ const wait = 10 * time.Second
 func contact(id, first, phone, status string) map[string]*string {
 	return map[string]*string{
 		"Id": S(id), "FirstName": S(first), "MobilePhone": S(phone), "Outreach_Status__c": S(status),
-		"Case_Number__c": S("NYC-2020-000999"), "Preferred_Language__c": S("English"), "Priority__c": S("1"),
+		"Case_Number__c": S("NYC-2020-000999"), "Preferred_Language__c": S("English"), "Priority__c": N(1),
 		"Index_Case_Name__c": S("Jordan Example"),
 	}
 }
@@ -215,4 +215,78 @@ func TestOutboundAmbiguousCreateMakesOneTask(t *testing.T) {
 	if n := len(b.Twilio.Tasks()); n != 1 {
 		t.Fatalf("an ambiguous create left %d tasks, want 1", n)
 	}
+}
+
+// Flex keeps its own attributes on the task during a call; a record change
+// in between must merge into them, not replace them (TaskRouter replaces
+// all attributes on update).
+func TestOutboundUpdateKeepsFlexAttributes(t *testing.T) {
+	b := MustStart(t, Options{})
+	b.Log.Plant("Jordan Example", "Quinn", "(917) 555-0177", "(917) 555-0178")
+	id := ContactID(5)
+	rec := contact(id, "Quinn", "(917) 555-0177", "Needs Outreach")
+	b.MustOutbound(OutboundMessage(SampleOrgID, Notification{ID: NotificationID(5), Fields: rec}))
+	Eventually(t, wait, "task created", func() bool { return len(openTasks(b.Twilio)) == 1 })
+	b.Settle(wait)
+	sid := openTasks(b.Twilio)[0].SID
+
+	// The agent takes the call; Flex writes its attributes.
+	if err := b.Twilio.SetAssignmentStatus(sid, "assigned"); err != nil {
+		t.Fatal(err)
+	}
+	flex := map[string]any{"call_sid": "CA" + strings.Repeat("0", 31) + "1", "conference": map[string]any{"sid": "CF" + strings.Repeat("0", 32)},
+		"conversations": map[string]any{"outcome": "Reached", "talk_time": 42}}
+	if err := b.Twilio.WriteAttributes(sid, flex); err != nil {
+		t.Fatal(err)
+	}
+
+	// The record changes: a new number and no case number any more.
+	rec["MobilePhone"] = S("(917) 555-0178")
+	delete(rec, "Case_Number__c")
+	b.MustOutbound(OutboundMessage(SampleOrgID, Notification{ID: NotificationID(6), Fields: rec}))
+	Eventually(t, wait, "task updated", func() bool {
+		task, _ := b.Twilio.Task(sid)
+		return task.Attributes["to"] == "+19175550178"
+	})
+	task, _ := b.Twilio.Task(sid)
+	a := task.Attributes
+	conv, _ := a["conversations"].(map[string]any)
+	switch {
+	case a["call_sid"] != flex["call_sid"], a["conference"] == nil, conv["outcome"] != "Reached", conv["talk_time"] == nil:
+		t.Fatalf("Flex's attributes lost: %v", a)
+	case a["case_number"] != nil:
+		t.Fatalf("case_number the mapping no longer yields is still there: %v", a)
+	case a["crm"] == nil || a["name"] != "Quinn":
+		t.Fatalf("mapped attributes wrong: %v", a)
+	}
+}
+
+// A notification without sObject data (the record was deleted before
+// delivery) is acknowledged and counted; the others are processed.
+func TestOutboundDeletedRecordIsAcknowledged(t *testing.T) {
+	b := MustStart(t, Options{})
+	b.Log.Plant("Jordan Example", "Rae", "(917) 555-0166")
+	msg := OutboundMessage(SampleOrgID,
+		Notification{ID: NotificationID(70), Deleted: true},
+		Notification{ID: NotificationID(71), Fields: contact(ContactID(71), "Rae", "(917) 555-0166", "Needs Outreach")})
+	b.MustOutbound(msg)
+	Eventually(t, wait, "the live record's task", func() bool { return len(openTasks(b.Twilio)) == 1 })
+	b.Settle(wait)
+	if n := len(b.Twilio.Tasks()); n != 1 {
+		t.Fatalf("%d tasks, want 1", n)
+	}
+	_, body := b.Do(http.MethodGet, "/metrics", nil, nil)
+	if !strings.Contains(string(body), `bridge_intake_total{result="deleted",source="salesforce"} 1`) {
+		t.Fatalf("deleted notification not counted:\n%s", grepLines(string(body), "bridge_intake_total"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -58,7 +58,8 @@ func rowsByExternalID(b *Bridge) map[string]int {
 func TestWritebackOutcomeAndFollowUp(t *testing.T) {
 	b := MustStart(t, Options{})
 	b.Log.Plant("Reached - agreed to quarantine", "+12125550123")
-	form := TaskEvent(t, sid("EV", 1), sid("WT", 1), "003RM00000Qx1a2YAB", nil)
+	form := TaskEvent(t, sid("EV", 1), sid("WT", 1), "003RM00000Qx1a2YAB",
+		map[string]any{"conversations": map[string]any{"outcome": "Reached - agreed to quarantine", "talk_time": 187}})
 	if resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", form); resp.StatusCode != http.StatusOK {
 		t.Fatalf("event refused: %d %s", resp.StatusCode, body)
 	}
@@ -83,7 +84,8 @@ func TestWritebackOutcomeAndFollowUp(t *testing.T) {
 			t.Errorf("outcome %s = %v, want %v", k, outcome[k], v)
 		}
 	}
-	if fmt.Sprint(outcome["CallDurationInSeconds"]) != "412" {
+	// The talk time the desktop wrote, not TaskAge (412 s, queue time included).
+	if fmt.Sprint(outcome["CallDurationInSeconds"]) != "187" {
 		t.Errorf("CallDurationInSeconds = %v", outcome["CallDurationInSeconds"])
 	}
 	if followUp["ActivityDate"] != "2020-06-04" || followUp["Status"] != "Not Started" || followUp["Subject"] != "Follow-up call" || followUp["WhoId"] != "003RM00000Qx1a2YAB" {
@@ -317,5 +319,104 @@ func TestKilledInstanceWorkTakenOverWithinAMinute(t *testing.T) {
 		if n != 1 {
 			t.Fatalf("row %s written %d times", ext, n)
 		}
+	}
+}
+
+// task.canceled fires when a task's timeout runs out and when the bridge
+// cancels a task; such a task was never worked and writes nothing. A worked
+// task that is canceled (it carries an outcome or a call_sid) is written.
+func TestWritebackCanceledOnlyWhenWorked(t *testing.T) {
+	b := MustStart(t, Options{})
+	post := func(n int, reason string, attrs map[string]any) {
+		t.Helper()
+		form := TaskEvent(t, sid("EV", n), sid("WT", n), ContactID(n), attrs)
+		form.Set("EventType", "task.canceled")
+		form.Set("TaskAssignmentStatus", "canceled")
+		form.Del("TaskCompletedReason")
+		form.Set("TaskCanceledReason", reason)
+		form.Set("TaskAge", "1209600")
+		if resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", form); resp.StatusCode != http.StatusOK {
+			t.Fatalf("event refused: %d %s", resp.StatusCode, body)
+		}
+	}
+	// The sample's attributes carry call_sid and an outcome; these drop them.
+	unworked := map[string]any{"call_sid": nil, "conversations": nil, "conference": nil, "follow_up_date": nil}
+	post(301, "Task TTL Exceeded", unworked)
+	post(302, "record closed in Salesforce", unworked)
+	post(303, "Worker hung up", map[string]any{"conversations": nil, "follow_up_date": nil}) // a call was placed
+	Eventually(t, wait, "the worked task's row", func() bool { return rowsByExternalID(b)[sid("WT", 303)] == 1 })
+	b.Settle(wait)
+	rows := rowsByExternalID(b)
+	if rows[sid("WT", 301)] != 0 || rows[sid("WT", 302)] != 0 || len(rows) != 1 {
+		t.Fatalf("rows %v: an unworked cancel was written", rows)
+	}
+	for _, r := range b.SF.Records("Task") {
+		if r["CallDurationInSeconds"] != nil {
+			t.Fatalf("a duration without talk time: %v", r["CallDurationInSeconds"])
+		}
+	}
+}
+
+// One outcome carries a field Salesforce does not know, or a value of the
+// wrong type, so every Collections call holding it fails as a whole (400
+// INVALID_FIELD or JSON_PARSER_ERROR). That outcome is dead-lettered with its
+// code (and field, when Salesforce names it); the others land once.
+func TestWritebackBadRowDoesNotHoldTheBatch(t *testing.T) {
+	cases := []struct {
+		code, rule, field string
+		attrs             map[string]any
+	}{
+		{"INVALID_FIELD", "    Extra__c: {path: task.attributes.extra}\n", "Extra__c",
+			map[string]any{"extra": "only this row has it"}},
+		// No transform: the text reaches a number field as it is.
+		{"JSON_PARSER_ERROR", "    CallDurationInSeconds: {path: task.attributes.conversations.talk_time}\n", "",
+			map[string]any{"conversations": map[string]any{"outcome": "Reached", "talk_time": "only this row has it"}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.code, func(t *testing.T) {
+			t.Parallel()
+			doc := strings.Replace(Testdata(t, "mapping.yaml"), "    CallDurationInSeconds: {path: task.attributes.conversations.talk_time, transform: int}   # the agent desktop writes it at wrap-up (seconds); task.age counts queue time too\n", "", 1)
+			doc = strings.Replace(doc, "    CallObject: {path: task.attributes.call_sid}\n", "    CallObject: {path: task.attributes.call_sid}\n"+tc.rule, 1)
+			b := MustStart(t, Options{Mapping: doc})
+			const n = 40
+			const bad = 17
+			for i := 0; i < n; i++ {
+				attrs := map[string]any{"follow_up_date": nil, "conversations": map[string]any{"outcome": "Reached", "talk_time": 60}}
+				if i == bad {
+					for k, v := range tc.attrs {
+						attrs[k] = v
+					}
+				}
+				form := TaskEvent(t, sid("EV", 500+i), sid("WT", 500+i), ContactID(500+i), attrs)
+				if resp, body := b.PostTwilio("/webhooks/twilio/taskrouter", form); resp.StatusCode != http.StatusOK {
+					t.Fatalf("event %d refused: %d %s", i, resp.StatusCode, body)
+				}
+			}
+			var dl []map[string]any
+			Eventually(t, wait, "the good rows and one dead letter", func() bool {
+				dl = deadLetters(t, b)
+				return len(b.SF.Records("Task")) == n-1 && len(dl) == 1
+			})
+			b.Settle(wait)
+			rows := rowsByExternalID(b)
+			for i := 0; i < n; i++ {
+				want := 1
+				if i == bad {
+					want = 0
+				}
+				if rows[sid("WT", 500+i)] != want {
+					t.Fatalf("outcome %d written %d times, want %d", i, rows[sid("WT", 500+i)], want)
+				}
+			}
+			e, _ := dl[0]["error"].(string)
+			if !strings.Contains(e, tc.code) || !strings.Contains(e, tc.field) || strings.Contains(e, "only this row") {
+				t.Fatalf("dead letter error %q: want the code and field, never the value", e)
+			}
+			calls := b.SF.Calls("PATCH", "/composite/sobjects/Task/Twilio_Task_Sid__c")
+			t.Logf("%d outcomes, one bad (%s): %d Collections calls", n, tc.code, calls)
+			if calls > 3*(1+2*6) {
+				t.Fatalf("%d Collections calls for %d outcomes", calls, n)
+			}
+		})
 	}
 }

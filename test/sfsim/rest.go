@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -521,6 +522,10 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request, op, objName,
 			return
 		}
 	}
+	if status, code, msg := s.checkCollectionLocked(o, body.Records); status != 0 {
+		writeError(w, status, code, msg)
+		return
+	}
 	var snapshot map[*object]objectState
 	if body.AllOrNone {
 		snapshot = s.snapshotLocked()
@@ -550,6 +555,110 @@ func (s *Server) collection(w http.ResponseWriter, r *http.Request, op, objName,
 		}
 	}
 	writeJSON(w, http.StatusOK, results)
+}
+
+// checkCollectionLocked refuses the whole request, as Salesforce does, when
+// any row names a field the object does not have (or the user may not see)
+// or carries a value of the wrong JSON type: the body is deserialised
+// against the object before any row is looked at, so one bad row fails
+// every row with a single 400 (INVALID_FIELD: "No such column 'X' on
+// sobject of type T"; JSON_PARSER_ERROR: "Cannot deserialize instance of
+// boolean from VALUE_STRING value …"), not with a row error. Salesforce's
+// message names no field list; the value it quotes stays out of ours.
+func (s *Server) checkCollectionLocked(o *object, recs []map[string]any) (status int, code, msg string) {
+	for _, rec := range recs {
+		obj := o
+		if obj == nil { // create/update: each row names its type
+			attrs, _ := rec["attributes"].(map[string]any)
+			typ, _ := attrs["type"].(string)
+			if obj = s.objectLocked(typ); obj == nil {
+				continue // a row error (INVALID_TYPE) later
+			}
+		}
+		names := make([]string, 0, len(rec))
+		for k := range rec {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			if k == "attributes" {
+				continue
+			}
+			f, ok := obj.field(k)
+			if !ok || s.rejected[strings.ToLower(obj.name)+"."+strings.ToLower(k)] {
+				return http.StatusBadRequest, "INVALID_FIELD", fmt.Sprintf("No such column '%s' on sobject of type %s", k, obj.name)
+			}
+			if kind := fieldKinds[obj.name+"."+f]; kind != "" && !fitsKind(kind, rec[k]) {
+				return http.StatusBadRequest, "JSON_PARSER_ERROR", fmt.Sprintf("Cannot deserialize instance of %s from %s value or request may be missing a required field", kind, jsonKind(rec[k]))
+			}
+		}
+	}
+	return 0, "", ""
+}
+
+// fieldKinds are the types of the built-in fields that are not text.
+var fieldKinds = map[string]string{
+	"Task.CallDurationInSeconds":       "int",
+	"Task.ActivityDate":                "date",
+	"Contact.Priority__c":              "double",
+	"Contact.SMS_Opt_Out__c":           "boolean",
+	"Contact.Monitoring_Start__c":      "date",
+	"Symptom_Survey__c.Fever__c":       "boolean",
+	"Symptom_Survey__c.Cough__c":       "boolean",
+	"Symptom_Survey__c.Survey_Date__c": "date",
+}
+
+// fitsKind: JSON null always; numbers and booleans as JSON values or as
+// text Salesforce can read as one; dates as YYYY-MM-DD text.
+func fitsKind(kind string, v any) bool {
+	if v == nil {
+		return true
+	}
+	switch kind {
+	case "boolean":
+		switch x := v.(type) {
+		case bool:
+			return true
+		case string:
+			return strings.EqualFold(x, "true") || strings.EqualFold(x, "false")
+		}
+		return false
+	case "int", "double":
+		switch x := v.(type) {
+		case float64:
+			return kind == "double" || x == float64(int64(x))
+		case json.Number:
+			return true
+		case string:
+			f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
+			return err == nil && (kind == "double" || f == float64(int64(f)))
+		}
+		return false
+	case "date":
+		x, ok := v.(string)
+		if !ok {
+			return false
+		}
+		_, err := time.Parse("2006-01-02", x)
+		return err == nil
+	}
+	return true
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "VALUE_STRING"
+	case bool:
+		return "VALUE_TRUE"
+	case float64, json.Number:
+		return "VALUE_NUMBER"
+	case map[string]any:
+		return "START_OBJECT"
+	case []any:
+		return "START_ARRAY"
+	}
+	return "VALUE"
 }
 
 func (s *Server) collectionRowLocked(op string, o *object, ext string, rec map[string]any, seen map[string]int) rowResult {

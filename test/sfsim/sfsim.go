@@ -39,6 +39,9 @@ type Options struct {
 	Latency  time.Duration // added to every answer
 	Seed     uint64        // for LockFraction; 0 = fixed default
 	Now      func() time.Time
+	// Sandbox makes the token endpoint want aud https://test.salesforce.com
+	// instead of https://login.salesforce.com.
+	Sandbox bool
 }
 
 // Server is a running stand-in. All methods are safe for concurrent use.

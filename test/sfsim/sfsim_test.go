@@ -35,12 +35,13 @@ func MustServer(tb testing.TB, opts sfsim.Options) *sfsim.Server {
 	return s
 }
 
-func assertion(tb testing.TB, s *sfsim.Server, mut func(*jwt.RegisteredClaims)) string {
+// assertion is a JWT bearer assertion with aud as one string, as Salesforce wants.
+func assertion(tb testing.TB, s *sfsim.Server, mut func(jwt.MapClaims)) string {
 	tb.Helper()
-	c := jwt.RegisteredClaims{Issuer: s.ClientID, Subject: s.Username, Audience: jwt.ClaimStrings{s.URL},
-		ExpiresAt: jwt.NewNumericDate(time.Now().Add(2 * time.Minute))}
+	c := jwt.MapClaims{"iss": s.ClientID, "sub": s.Username, "aud": "https://login.salesforce.com",
+		"exp": time.Now().Add(2 * time.Minute).Unix()}
 	if mut != nil {
-		mut(&c)
+		mut(c)
 	}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodRS256, c).SignedString(s.PrivateKey())
 	if err != nil {
@@ -138,17 +139,20 @@ func TestTokenEndpoint(t *testing.T) {
 	tests := []struct {
 		name     string
 		grant    string
-		mut      func(*jwt.RegisteredClaims)
+		mut      func(jwt.MapClaims)
 		wantCode string
 	}{
 		{name: "ok", grant: grant},
 		{name: "wrong grant", grant: "password", wantCode: "unsupported_grant_type"},
-		{name: "expired", grant: grant, mut: func(c *jwt.RegisteredClaims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(-time.Hour)) }, wantCode: "invalid_grant"},
-		{name: "exp too far", grant: grant, mut: func(c *jwt.RegisteredClaims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(time.Hour)) }, wantCode: "invalid_grant"},
-		{name: "no exp", grant: grant, mut: func(c *jwt.RegisteredClaims) { c.ExpiresAt = nil }, wantCode: "invalid_grant"},
-		{name: "wrong aud", grant: grant, mut: func(c *jwt.RegisteredClaims) { c.Audience = jwt.ClaimStrings{"https://login.salesforce.com"} }, wantCode: "invalid_grant"},
-		{name: "wrong iss", grant: grant, mut: func(c *jwt.RegisteredClaims) { c.Issuer = "x" }, wantCode: "invalid_client_id"},
-		{name: "wrong sub", grant: grant, mut: func(c *jwt.RegisteredClaims) { c.Subject = "x" }, wantCode: "invalid_grant"},
+		{name: "expired", grant: grant, mut: func(c jwt.MapClaims) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, wantCode: "invalid_grant"},
+		{name: "exp too far", grant: grant, mut: func(c jwt.MapClaims) { c["exp"] = time.Now().Add(time.Hour).Unix() }, wantCode: "invalid_grant"},
+		{name: "no exp", grant: grant, mut: func(c jwt.MapClaims) { delete(c, "exp") }, wantCode: "invalid_grant"},
+		{name: "aud is the sim's host", grant: grant, mut: func(c jwt.MapClaims) { c["aud"] = s.URL }, wantCode: "invalid_grant"},
+		{name: "aud is a My Domain", grant: grant, mut: func(c jwt.MapClaims) { c["aud"] = "https://cityhealth.my.salesforce.com" }, wantCode: "invalid_grant"},
+		{name: "aud is an array", grant: grant, mut: func(c jwt.MapClaims) { c["aud"] = []string{"https://login.salesforce.com"} }, wantCode: "invalid_grant"},
+		{name: "aud test on production", grant: grant, mut: func(c jwt.MapClaims) { c["aud"] = "https://test.salesforce.com" }, wantCode: "invalid_grant"},
+		{name: "wrong iss", grant: grant, mut: func(c jwt.MapClaims) { c["iss"] = "x" }, wantCode: "invalid_client_id"},
+		{name: "wrong sub", grant: grant, mut: func(c jwt.MapClaims) { c["sub"] = "x" }, wantCode: "invalid_grant"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,6 +266,7 @@ func TestSOQL(t *testing.T) {
 		{q: "SELECT Id FROM Contact WHERE LastName = 'a' AND LastName = 'b' OR LastName = 'c'", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT Id FROM Contact WHERE LastName = 'unterminated", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT Id FROM Contact WHERE LastName = 'bad \\q escape'", wantCode: "MALFORMED_QUERY"},
+		{q: "SELECT Id FROM Contact WHERE LastName = 'no \\u0041 escape'", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT Id FROM Contact WHERE LastName = '' OR LastName != '' '", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT Id FROM Contact LIMIT x", wantCode: "MALFORMED_QUERY"},
 		{q: "SELECT FROM Contact", wantCode: "MALFORMED_QUERY"},
@@ -365,8 +370,21 @@ func TestCollections(t *testing.T) {
 		t.Fatalf("201 rows: %d %s", a.status, a.body)
 	}
 
+	// An unknown field or a value of the wrong type anywhere: one 400 for the
+	// whole request, nothing written.
+	unknown := rec("WT-bad")
+	unknown["Nope__c"] = 1
+	wrongType := rec("WT-bad2")
+	wrongType["CallDurationInSeconds"] = "twelve"
+	for code, bad := range map[string]map[string]any{"INVALID_FIELD": unknown, "JSON_PARSER_ERROR": wrongType} {
+		a = call(t, s, tok, "PATCH", "/composite/sobjects/Task/Twilio_Task_Sid__c", map[string]any{"records": []any{rec("WT-a"), bad}})
+		if a.status != 400 || a.errorCode() != code || len(s.Records("Task")) != 0 {
+			t.Fatalf("%s: %d %s", code, a.status, a.body)
+		}
+	}
+
 	bad := rec("WT-bad")
-	bad["Nope__c"] = 1
+	delete(bad, "Twilio_Task_Sid__c") // a row error: MISSING_ARGUMENT
 	a = call(t, s, tok, "PATCH", "/composite/sobjects/Task/Twilio_Task_Sid__c", map[string]any{"allOrNone": true, "records": []any{rec("WT-a"), bad}})
 	var rows []struct {
 		ID      string
@@ -376,7 +394,7 @@ func TestCollections(t *testing.T) {
 	if err := json.Unmarshal(a.body, &rows); err != nil || a.status != 200 || len(rows) != 2 {
 		t.Fatalf("allOrNone: %d %s", a.status, a.body)
 	}
-	if rows[0].Success || rows[0].Errors[0].StatusCode != "ALL_OR_NONE_OPERATION_ROLLED_BACK" || rows[1].Errors[0].StatusCode != "INVALID_FIELD" {
+	if rows[0].Success || rows[0].Errors[0].StatusCode != "ALL_OR_NONE_OPERATION_ROLLED_BACK" || rows[1].Errors[0].StatusCode != "MISSING_ARGUMENT" {
 		t.Fatalf("allOrNone rows = %+v", rows)
 	}
 	if len(s.Records("Task")) != 0 {

@@ -141,17 +141,11 @@ func lexString(s string) (string, int, error) {
 				b.WriteRune(litPercent)
 			case '_':
 				b.WriteRune(litUnderscore)
-			case 'u', 'U':
-				if i+6 > len(s) {
-					return "", 0, malformed("invalid unicode escape")
-				}
-				n, err := strconv.ParseUint(s[i+2:i+6], 16, 32)
-				if err != nil {
-					return "", 0, malformed("invalid unicode escape")
-				}
-				b.WriteRune(rune(n))
-				i += 4
 			default:
+				// SOQL knows only \n \r \t \b \f \" \' \\ (and \_ \% for LIKE):
+				// "Any other character following a backslash is interpreted as
+				// an error" (SOQL and SOSL Reference, Quoted String Escape
+				// Sequences). There is no \uXXXX.
 				return "", 0, malformed("Invalid string literal: illegal escape sequence \\%c", e)
 			}
 			i += 2

@@ -76,7 +76,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	case claims.ExpiresAt.Time.After(s.now().Add(maxAssertionLife)):
 		tokenError(w, http.StatusBadRequest, "invalid_grant", "invalid assertion")
 		return
-	case !audienceOK(claims.Audience, s.URL):
+	case !s.audienceOK(assertion):
 		tokenError(w, http.StatusBadRequest, "invalid_grant", "audience is invalid")
 		return
 	case claims.Subject != s.Username:
@@ -102,11 +102,34 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func audienceOK(aud jwt.ClaimStrings, want string) bool {
-	for _, a := range aud {
-		if strings.TrimSuffix(a, "/") == want {
-			return true
-		}
+// audienceOK wants aud to be the one string https://login.salesforce.com (or
+// https://test.salesforce.com for a sandbox), whatever host the request came
+// to, My Domain included (Salesforce Help, "OAuth 2.0 JWT Bearer Flow for
+// Server-to-Server Integration": "aud: ... https://login.salesforce.com,
+// https://test.salesforce.com, or https://site.force.com/customers if
+// implementing for an Experience Cloud site"). An array is refused.
+func (s *Server) audienceOK(assertion string) bool {
+	parts := strings.Split(assertion, ".")
+	if len(parts) != 3 {
+		return false
 	}
-	return false
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var payload struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if json.Unmarshal(raw, &payload) != nil {
+		return false
+	}
+	var aud string
+	if json.Unmarshal(payload.Aud, &aud) != nil {
+		return false
+	}
+	want := "https://login.salesforce.com"
+	if s.opts.Sandbox {
+		want = "https://test.salesforce.com"
+	}
+	return aud == want
 }

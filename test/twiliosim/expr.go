@@ -10,7 +10,7 @@ import (
 
 // expr is a parsed EvaluateTaskAttributes expression. The sim supports the
 // subset the bridge needs: comparisons `path == literal`, `path != literal`,
-// `path IN [literal, …]`, joined by `and` / `or` (and binds tighter), with
+// `path IN [literal, …]`, joined by `AND` / `OR` (AND binds tighter), with
 // parentheses. Literals are quoted strings, numbers, true, false and null.
 type expr interface {
 	eval(attrs map[string]any) bool
@@ -141,8 +141,11 @@ func lex(s string) ([]token, error) {
 				j++
 			}
 			w := s[i:j]
-			switch strings.ToLower(w) {
-			case "and", "or", "in":
+			// TaskRouter's expression syntax spells its operators in capitals
+			// (AND, OR, IN: twilio.com/docs/taskrouter/expression-syntax); a
+			// lowercase "and" is not an operator, so the expression is refused.
+			switch w {
+			case "AND", "OR", "IN":
 				toks = append(toks, token{kind: "kw", text: strings.ToLower(w)})
 			case "true":
 				toks = append(toks, token{kind: "num", val: true})

@@ -31,11 +31,17 @@ type Message struct {
 
 var contentSIDRe = regexp.MustCompile(`^HX[0-9a-fA-F]{32}$`)
 
-// Scheduling window, as the samples README and Twilio error 35114 state.
+// Scheduling window: "more than 5 minutes (300 seconds) from the request
+// time and no more than 35 days in the future" (Twilio errors 35114, 35115
+// and 35117, all "Scheduling does not support this timestamp").
 const (
-	minSchedule = 15 * time.Minute
+	minSchedule = 5 * time.Minute
 	maxSchedule = 35 * 24 * time.Hour
 )
+
+// windowCodes are the codes Twilio answers alike for a SendAt outside the
+// window; the sim takes them in turn so a client must handle each.
+var windowCodes = []int{35114, 35115, 35117}
 
 func (s *Server) messageJSON(m *Message) map[string]any {
 	nullable := func(v string) any {
@@ -143,7 +149,11 @@ func (s *Server) createMessage(w http.ResponseWriter, r *http.Request) {
 		}
 		at, err := time.Parse(time.RFC3339, sa)
 		if err != nil || at.Sub(now) < minSchedule || at.Sub(now) > maxSchedule {
-			writeError(w, 400, 35114, "SendAt time must be between 900 seconds and 35 days (3024000 seconds) in the future, inclusive.")
+			s.mu.Lock()
+			code := windowCodes[s.windowRefusals%len(windowCodes)]
+			s.windowRefusals++
+			s.mu.Unlock()
+			writeError(w, 400, code, "SendAt time must be between 300 seconds and 35 days (3024000 seconds) in the future, inclusive.")
 			return
 		}
 		m.SendAt = at.UTC()

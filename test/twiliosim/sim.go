@@ -2,7 +2,7 @@
 // TaskRouter tasks, (scheduled) Messages, IAM Flex token validation and
 // signed webhooks. It follows Twilio's public documentation: Basic auth,
 // JSON error bodies with Twilio codes, paging meta, ETag/If-Match, the
-// scheduling window and error codes 21610, 30409, 35111, 35114.
+// scheduling window and error codes 21610, 30409, 35111, 35114/35115/35117.
 // It is an ordinary package so that tests and `bridge demo` can share it.
 package twiliosim
 
@@ -16,6 +16,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,6 +55,10 @@ type Options struct {
 	// StrictHost refuses requests whose Host is not the real Twilio host
 	// for the path (taskrouter/api/iam.twilio.com), to prove a client kept it.
 	StrictHost bool
+	// Region is the account's region: outside us1, Flex tokens are validated
+	// at iam.{region}.twilio.com (twilio-flex-token-validator with
+	// TWILIO_REGION), so StrictHost wants that host for IAM.
+	Region string
 }
 
 const maxRequestLog = 10000
@@ -92,6 +97,11 @@ type Server struct {
 
 	voiceOnce sync.Once
 	voice     *voiceState
+	// windowRefusals picks the next scheduling-window code.
+	windowRefusals int
+	// skew (nanoseconds) moves the sim's clock away from the client's, as
+	// Twilio's own clock may be; atomic because now() runs under mu.
+	skew atomic.Int64
 }
 
 // New starts a simulator on a loopback port.
@@ -135,7 +145,9 @@ func (s *Server) Close() {
 	})
 }
 
-func (s *Server) now() time.Time { return s.opts.Now().UTC() }
+func (s *Server) now() time.Time {
+	return s.opts.Now().Add(time.Duration(s.skew.Load())).UTC()
+}
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
@@ -167,7 +179,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if s.opts.StrictHost {
-			if want := hostFor(r.URL.Path); want != "" && stripPort(r.Host) != want {
+			if want := hostFor(r.URL.Path, s.opts.Region); want != "" && stripPort(r.Host) != want {
 				writeError(w, http.StatusNotFound, 20404, "unknown host "+r.Host)
 				return
 			}
@@ -176,13 +188,16 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-func hostFor(path string) string {
+func hostFor(path, region string) string {
 	switch {
 	case strings.HasPrefix(path, "/v1/Workspaces/"):
 		return "taskrouter.twilio.com"
 	case strings.HasPrefix(path, "/2010-04-01/"):
 		return "api.twilio.com"
 	case strings.HasPrefix(path, "/v1/Accounts/"):
+		if region != "" && region != "us1" {
+			return "iam." + region + ".twilio.com"
+		}
 		return "iam.twilio.com"
 	}
 	return ""
@@ -266,6 +281,10 @@ func (s *Server) SetLatency(op string, d time.Duration) {
 	}
 	s.latency[op] = d
 }
+
+// SetClockSkew puts the sim's clock d ahead of its Now (behind when d < 0),
+// as Twilio's clock may differ from the bridge's.
+func (s *Server) SetClockSkew(d time.Duration) { s.skew.Store(int64(d)) }
 
 // SetOutage makes every call answer 503 until switched off.
 func (s *Server) SetOutage(on bool) {

@@ -118,10 +118,12 @@ func TestExpressions(t *testing.T) {
 		{`crm.record_id == '003A'`, true, false},
 		{`crm.record_id = "003A"`, true, false},
 		{`crm.record_id == "003B"`, false, false},
-		{`crm.record_id == "003A" and language == "es"`, true, false},
+		{`crm.record_id == "003A" AND language == "es"`, true, false},
+		{`crm.record_id == "003A" and language == "es"`, false, true}, // operators are capitals
 		{`crm.record_id == "003A" AND language == "en"`, false, false},
-		{`language == "en" or crm.object == "Contact"`, true, false},
-		{`(language == "en" or language == "es") and vip == true`, true, false},
+		{`language == "en" OR crm.object == "Contact"`, true, false},
+		{`(language == "en" OR language == "es") AND vip == true`, true, false},
+		{`language == "en" or crm.object == "Contact"`, false, true},
 		{`priority == 3`, true, false},
 		{`language IN ["en", "es"]`, true, false},
 		{`language != "en"`, true, false},
@@ -356,7 +358,10 @@ func TestMessagesAndTokensRaw(t *testing.T) {
 		{"scheduled", url.Values{"To": {"+1"}, "Body": {"b"}, "MessagingServiceSid": {s.MessagingServiceSID}, "ScheduleType": {"fixed"}, "SendAt": {now.Add(time.Hour).Format(time.RFC3339)}}, 201, 0},
 		{"no SendAt", url.Values{"To": {"+1"}, "Body": {"b"}, "MessagingServiceSid": {s.MessagingServiceSID}, "ScheduleType": {"fixed"}}, 400, 35111},
 		{"no service", url.Values{"To": {"+1"}, "Body": {"b"}, "From": {"+2"}, "ScheduleType": {"fixed"}, "SendAt": {now.Add(time.Hour).Format(time.RFC3339)}}, 400, 35118},
-		{"too soon", url.Values{"To": {"+1"}, "Body": {"b"}, "MessagingServiceSid": {s.MessagingServiceSID}, "ScheduleType": {"fixed"}, "SendAt": {now.Add(14 * time.Minute).Format(time.RFC3339)}}, 400, 35114},
+		{"too soon", url.Values{"To": {"+1"}, "Body": {"b"}, "MessagingServiceSid": {s.MessagingServiceSID}, "ScheduleType": {"fixed"}, "SendAt": {now.Add(4 * time.Minute).Format(time.RFC3339)}}, 400, 35114},
+		// Twilio answers 35114, 35115 and 35117 alike; the sim takes them in turn.
+		{"too far", url.Values{"To": {"+1"}, "Body": {"b"}, "MessagingServiceSid": {s.MessagingServiceSID}, "ScheduleType": {"fixed"}, "SendAt": {now.Add(36 * 24 * time.Hour).Format(time.RFC3339)}}, 400, 35115},
+		{"too soon again", url.Values{"To": {"+1"}, "Body": {"b"}, "MessagingServiceSid": {s.MessagingServiceSID}, "ScheduleType": {"fixed"}, "SendAt": {now.Add(time.Minute).Format(time.RFC3339)}}, 400, 35117},
 		{"no To", url.Values{"Body": {"b"}, "From": {"+2"}}, 400, 21604},
 		{"no sender", url.Values{"To": {"+1"}, "Body": {"b"}}, 400, 21603},
 	}

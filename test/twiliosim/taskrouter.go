@@ -196,6 +196,9 @@ func (s *Server) applyTaskUpdate(r *http.Request, f url.Values) (status, code in
 	if !ok {
 		return 404, 20404, "The requested resource " + r.URL.Path + " was not found", nil, 0
 	}
+	// UpdateTask takes "The If-Match HTTP request header" (twilio-oai
+	// twilio_taskrouter_v1 UpdateTask); a stale version is refused with 412
+	// and changes nothing. Attributes, when given, replace all of them.
 	if im := strings.Trim(r.Header.Get("If-Match"), `"`); im != "" && im != strconv.Itoa(t.Version) {
 		return http.StatusPreconditionFailed, 20412, "Task version mismatch (If-Match " + im + ")", nil, 0
 	}
@@ -286,7 +289,12 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []map[string]any{}
 	for i := offset; i < len(matched) && i < offset+pageSize; i++ {
-		out = append(out, s.taskJSON(r, matched[i]))
+		t := s.taskJSON(r, matched[i])
+		// TaskRouter's Tasks list answers `attributes: null` (twilio-oai
+		// declares Task.attributes nullable); only a fetch of one task
+		// carries them, so a client must not rely on them here.
+		t["attributes"] = nil
+		out = append(out, t)
 	}
 	s.mu.Unlock()
 
@@ -366,6 +374,26 @@ func (s *Server) SetAssignmentStatus(sid, status string) error {
 		return fmt.Errorf("twiliosim: no task %s", sid)
 	}
 	t.AssignmentStatus = status
+	t.Version++
+	t.DateUpdated = s.now()
+	return nil
+}
+
+// WriteAttributes merges patch into a task's attributes as the Flex UI does
+// during a call (conference, call_sid, conversations.*): a new version, so a
+// client's older ETag now gets 412 (TaskRouter's Update Task honours If-Match:
+// twilio-oai UpdateTask `If-Match` header, "the If-Match HTTP request header").
+func (s *Server) WriteAttributes(sid string, patch map[string]any) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.tasks[sid]
+	if !ok {
+		return fmt.Errorf("twiliosim: no task %s", sid)
+	}
+	if t.Attributes == nil {
+		t.Attributes = map[string]any{}
+	}
+	mergeInto(t.Attributes, patch)
 	t.Version++
 	t.DateUpdated = s.now()
 	return nil

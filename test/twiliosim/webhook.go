@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -22,7 +23,12 @@ func (s *Server) Sign(fullURL string, params url.Values) string {
 	var b strings.Builder
 	b.WriteString(fullURL)
 	for _, k := range keys {
-		for _, v := range params[k][:min(1, len(params[k]))] { // first value, as twilio-go validates
+		// Every value of a repeated key, sorted and each once, as Twilio
+		// signs (Twilio's webhook security docs; twilio-python
+		// RequestValidator.compute_signature sorts set(values)).
+		vals := append([]string(nil), params[k]...)
+		sort.Strings(vals)
+		for _, v := range slices.Compact(vals) {
 			b.WriteString(k)
 			b.WriteString(v)
 		}

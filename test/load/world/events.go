@@ -65,7 +65,7 @@ func Contact(notification, record int) Notification {
 	return Notification{ID: NotificationID(notification), Fields: map[string]*string{
 		"Id": S(ContactID(record)), "FirstName": S("Morgan"), "MobilePhone": S(fmt.Sprintf("(917) 555-%04d", record%10000)),
 		"Outreach_Status__c": S("Needs Outreach"), "Case_Number__c": S("NYC-2020-000999"),
-		"Preferred_Language__c": S("English"), "Priority__c": S("1"), "Index_Case_Name__c": S("Jordan Example"),
+		"Preferred_Language__c": S("English"), "Priority__c": N(1), "Index_Case_Name__c": S("Jordan Example"),
 	}}
 }
 

@@ -4,17 +4,32 @@ import (
 	"encoding/xml"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/cityhealth/bridge/test/sfsim"
 )
 
 // Notification is one record change for OutboundMessage. A nil field value
-// is sent as xsi:nil.
+// is left out, as Salesforce leaves null fields out of the message. Deleted
+// sends the notification with no sObject data, as Salesforce does when the
+// record was deleted before delivery ("Considerations for Outbound
+// Messages").
 type Notification struct {
-	ID     string
-	Object string // default Contact
-	Fields map[string]*string
+	ID      string
+	Object  string // default Contact
+	Fields  map[string]*string
+	Deleted bool
+}
+
+// N is a number field as an Outbound Message carries it: SOAP renders every
+// number as an xsd:double, so 2 is "2.0" (the REST API would say 2).
+func N(v float64) *string {
+	s := strconv.FormatFloat(v, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return &s
 }
 
 // S is a field value for Notification.Fields.
@@ -38,6 +53,10 @@ func OutboundMessage(org string, notes ...Notification) string {
 		if obj == "" {
 			obj = "Contact"
 		}
+		if n.Deleted {
+			fmt.Fprintf(&b, "   <Notification>\n    <Id>%s</Id>\n   </Notification>\n", n.ID)
+			continue
+		}
 		fmt.Fprintf(&b, "   <Notification>\n    <Id>%s</Id>\n    <sObject xsi:type=\"sf:%s\" xmlns:sf=\"urn:sobject.enterprise.soap.sforce.com\">\n", n.ID, obj)
 		names := make([]string, 0, len(n.Fields))
 		for k := range n.Fields {
@@ -45,9 +64,7 @@ func OutboundMessage(org string, notes ...Notification) string {
 		}
 		sort.Strings(names)
 		for _, k := range names {
-			if v := n.Fields[k]; v == nil {
-				fmt.Fprintf(&b, "     <sf:%s xsi:nil=\"true\"/>\n", k)
-			} else {
+			if v := n.Fields[k]; v != nil {
 				fmt.Fprintf(&b, "     <sf:%s>", k)
 				_ = xml.EscapeText(&b, []byte(*v))
 				fmt.Fprintf(&b, "</sf:%s>\n", k)
