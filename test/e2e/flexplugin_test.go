@@ -124,7 +124,7 @@ func startDemo(t *testing.T) string {
 	})
 	found := make(chan string, 1)
 	go func() {
-		re := regexp.MustCompile(`^\s*bridge\s+(http://\S+)`)
+		re := regexp.MustCompile(`^\s*(?:bridge\s+|export BRIDGE=)(http://\S+)`)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if m := re.FindStringSubmatch(sc.Text()); m != nil {
