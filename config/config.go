@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/connector/salesforce"
