@@ -43,6 +43,7 @@ type APIConfig struct {
 	Location    *time.Location   // BRIDGE_TIMEZONE for reminder previews; nil = UTC
 	Now         func() time.Time // default time.Now
 	Logger      *slog.Logger     // nil = discard
+	Monitoring  Monitoring       // the monitoring view; nil = 404
 }
 
 // API serves the admin routes and the admin web page.
@@ -94,6 +95,7 @@ func (a *API) Register(r gin.IRouter, requireAdmin gin.HandlerFunc) {
 	g.POST("/mappings/preview", a.preview)
 	g.GET("/deadletters", a.deadLetters)
 	g.POST("/deadletters/:id/replay", a.replay)
+	g.GET("/monitoring", a.monitoring)
 }
 
 // noStore: answers carry the mapping and, for previews, record data.
@@ -354,6 +356,11 @@ type deadLetterView struct {
 	Error    string    `json:"error"`
 	Attempts int       `json:"attempts"`
 	FailedAt time.Time `json:"failed_at"`
+	// A replay that failed again: the dead letter it was replayed from, how
+	// many replays it has been through, and each earlier failure.
+	ReplayOf string          `json:"replay_of,omitempty"`
+	Replays  int             `json:"replays"`
+	History  []redis.Failure `json:"history"`
 }
 
 func (a *API) deadLetters(c *gin.Context) {
@@ -365,7 +372,11 @@ func (a *API) deadLetters(c *gin.Context) {
 	// No payloads: they hold personal data.
 	out := make([]deadLetterView, len(dls))
 	for i, d := range dls {
-		out[i] = deadLetterView{ID: d.ID, Queue: d.Queue, Key: d.Key, Error: d.Error, Attempts: d.Attempts, FailedAt: d.FailedAt.UTC()}
+		out[i] = deadLetterView{ID: d.ID, Queue: d.Queue, Key: d.Key, Error: d.Error, Attempts: d.Attempts, FailedAt: d.FailedAt.UTC(),
+			ReplayOf: d.ReplayOf(), Replays: len(d.History), History: d.History}
+		if out[i].History == nil {
+			out[i].History = []redis.Failure{}
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"deadletters": out})
 }

@@ -613,7 +613,10 @@ func TestDeadLetters(t *testing.T) {
 		d["attempts"].(float64) < 1 || d["failed_at"] == "" || !strings.HasPrefix(id, "writeback:") {
 		t.Fatalf("dead letter = %v", d)
 	}
-	if strings.Contains(string(r.body), "Personal Name") || len(d) != 6 {
+	if d["replays"] != 0.0 || len(d["history"].([]any)) != 0 || d["replay_of"] != nil {
+		t.Fatalf("a first failure = %v", d)
+	}
+	if strings.Contains(string(r.body), "Personal Name") || len(d) != 8 {
 		t.Fatalf("the list must not carry payloads: %s", r.body)
 	}
 
@@ -654,5 +657,40 @@ func TestErrorResponsesHideInternals(t *testing.T) {
 	status, body = errorResponse(&salesforce.APIError{Status: 400, Code: "MALFORMED_QUERY", Message: "value 'Ana Lopez' is bad"})
 	if status != 502 || strings.Contains(body.(gin.H)["error"].(string), "Ana") {
 		t.Fatalf("salesforce error = %d %v", status, body)
+	}
+}
+
+// A replay that fails again is listed as such, linked to the earlier failure.
+func TestDeadLetterReplayFailingAgainSaysSo(t *testing.T) {
+	e := MustEnv(t)
+	mustDeadLetter(t, e.rdb, "EV0002", `{}`)
+	list := func() []map[string]any {
+		var body struct {
+			DeadLetters []map[string]any `json:"deadletters"`
+		}
+		r := e.do("GET", "/admin/api/deadletters", nil)
+		if err := json.Unmarshal(r.body, &body); err != nil || r.status != 200 {
+			t.Fatalf("list = %d %s", r.status, r.body)
+		}
+		return body.DeadLetters
+	}
+	first := list()[0]
+	firstID := first["id"].(string)
+	if r := e.do("POST", "/admin/api/deadletters/"+firstID+"/replay", nil); r.status != 200 {
+		t.Fatalf("replay = %d %s", r.status, r.body)
+	}
+	mustDeadLetterAgain(t, e.rdb)
+	l := list()
+	if len(l) != 1 {
+		t.Fatalf("want the one failure again, got %v", l)
+	}
+	again := l[0]
+	hist, _ := again["history"].([]any)
+	if again["id"] == firstID || again["replay_of"] != firstID || again["replays"] != 1.0 || len(hist) != 1 {
+		t.Fatalf("failed-again letter = %v, want it linked to %s", again, firstID)
+	}
+	h := hist[0].(map[string]any)
+	if h["id"] != firstID || h["error"] != first["error"] || h["failed_at"] != first["failed_at"] {
+		t.Fatalf("history = %v, first failure = %v", h, first)
 	}
 }

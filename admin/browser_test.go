@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -45,7 +46,19 @@ func TestBrowserEditValidateSaveRollback(t *testing.T) {
 		t.Error("the browser test previews inline records only")
 		return nil, salesforce.ErrNotFound
 	}}
-	api, err := NewAPI(APIConfig{Store: store, DeadLetters: redis.NewDeadLetters(rdb), CRM: crm, CallerID: "+16175550100"})
+	// The monitoring view: one escalation, then a second one appears, which
+	// the page shows without a click (it refreshes every 10 s).
+	var viewMu sync.Mutex
+	escalations := []map[string]string{{"contact_id": "003000000000001AAA", "reason": "symptoms"}}
+	view := MonitoringFunc(func(context.Context) (any, error) {
+		viewMu.Lock()
+		defer viewMu.Unlock()
+		return map[string]any{"date": "2026-03-03", "escalations": escalations,
+			"missed_days":         []map[string]string{{"contact_id": "003000000000002AAA", "day": "2026-03-02"}},
+			"contacts_by_channel": map[string]int{"sms": 2, "voice": 1},
+			"contacts":            map[string][]string{"sms": {"003000000000001AAA", "003000000000002AAA"}, "voice": {"003000000000003AAA"}}}, nil
+	})
+	api, err := NewAPI(APIConfig{Store: store, DeadLetters: redis.NewDeadLetters(rdb), CRM: crm, CallerID: "+16175550100", Monitoring: view})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,10 +169,33 @@ func TestBrowserEditValidateSaveRollback(t *testing.T) {
 		waitFor(`document.querySelectorAll('#dead tbody button').length === 1`),
 		chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`),
 	)
+	step("monitoring view",
+		waitFor(`document.querySelector('#escalations tbody').textContent.includes('003000000000001AAA')`),
+		waitFor(`document.querySelector('#missed tbody').textContent.includes('2026-03-02')`),
+		waitFor(`document.querySelector('#channels tbody').textContent.includes('voice')`),
+	)
+	viewMu.Lock()
+	escalations = append(escalations, map[string]string{"contact_id": "003000000000004AAA", "reason": "missed_days"})
+	viewMu.Unlock()
+	step("monitoring view refreshes itself",
+		waitFor(`document.querySelector('#escalations tbody').textContent.includes('missed_days')`),
+		chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`),
+	)
 	png := shot(t, tctx, "admin.png")
 	if len(png) < 10000 {
 		t.Fatalf("screenshot is only %d bytes", len(png))
 	}
+
+	// Replay the letter without fixing anything: the page reports that the
+	// replay failed again, linked to the first failure.
+	step("replay", chromedp.Click(chromedp.CSS(`#dead tbody button`)),
+		waitFor(`document.getElementById('dead-msg').textContent.includes('Checking whether it goes through')`))
+	mustDeadLetterAgain(t, rdb)
+	step("failed again",
+		waitFor(`document.getElementById('dead-msg').textContent.includes('failed again')`),
+		waitFor(`document.querySelector('#dead tbody td.summary p.again') && document.querySelector('#dead tbody td.summary p.again').textContent.includes('Failed again after replay 1')`),
+		waitFor(`document.querySelector('#dead tbody ol.history li').textContent.includes('INVALID_FIELD')`),
+	)
 
 	// Sign out forgets the token.
 	step("sign out",

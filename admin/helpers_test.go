@@ -101,6 +101,18 @@ func (l *logBuffer) lines(substr string) []string {
 // fails it permanently, and returns the queue once it is a dead letter.
 func mustDeadLetter(tb testing.TB, rdb goredis.UniversalClient, key, payload string) *redis.Queue {
 	tb.Helper()
+	return failWriteback(tb, rdb, &redis.Item{Key: key, Payload: []byte(payload)}, func(l []redis.DeadLetter) bool { return len(l) > 0 })
+}
+
+// mustDeadLetterAgain runs the writeback queue's replayed message into the
+// dead letters once more.
+func mustDeadLetterAgain(tb testing.TB, rdb goredis.UniversalClient) {
+	tb.Helper()
+	failWriteback(tb, rdb, nil, func(l []redis.DeadLetter) bool { return len(l) > 0 && l[0].ReplayOf() != "" })
+}
+
+func failWriteback(tb testing.TB, rdb goredis.UniversalClient, item *redis.Item, done func([]redis.DeadLetter) bool) *redis.Queue {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	q, err := redis.NewQueue(rdb, redis.QueueConfig{Name: "writeback", Consumer: "admin-test",
@@ -109,12 +121,14 @@ func mustDeadLetter(tb testing.TB, rdb goredis.UniversalClient, key, payload str
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { _ = q.Close(context.Background()) })
-	if _, err := q.Enqueue(ctx, redis.Item{Key: key, Payload: []byte(payload)}); err != nil {
-		tb.Fatal(err)
+	if item != nil {
+		if _, err := q.Enqueue(ctx, *item); err != nil {
+			tb.Fatal(err)
+		}
 	}
-	done := make(chan struct{})
+	finished := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(finished)
 		_ = q.Run(ctx, func(ctx context.Context, msgs []redis.Message) []error {
 			errs := make([]error, len(msgs))
 			for i := range msgs {
@@ -126,9 +140,9 @@ func mustDeadLetter(tb testing.TB, rdb goredis.UniversalClient, key, payload str
 	dl := redis.NewDeadLetters(rdb)
 	eventually(tb, 5*time.Second, "a dead letter", func() bool {
 		l, _ := dl.List(ctx, 10)
-		return len(l) > 0
+		return done(l)
 	})
 	cancel()
-	<-done
+	<-finished
 	return q
 }

@@ -102,11 +102,14 @@ func Error(c *gin.Context, log *slog.Logger, err error) {
 func statusOf(err error) (int, string) {
 	var bad BadRequest
 	var notCallable *clicktocall.NotCallableError
+	var unav unavailable
 	switch {
 	case redis.IsUnavailable(err):
 		return http.StatusServiceUnavailable, "storage is unavailable; try again"
 	case errors.As(err, &bad):
 		return http.StatusBadRequest, string(bad)
+	case errors.As(err, &unav):
+		return http.StatusServiceUnavailable, string(unav)
 	case errors.Is(err, clicktocall.ErrInvalidID):
 		return http.StatusBadRequest, clicktocall.ErrInvalidID.Error()
 	case errors.Is(err, clicktocall.ErrNotFound):

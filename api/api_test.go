@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cityhealth/bridge/flow/callers"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 )
 
@@ -34,6 +35,25 @@ func TestStatusOf(t *testing.T) {
 		// Wrapped details (vendor text, record data) never reach the answer.
 		if strings.Contains(msg, "Jordan") || strings.Contains(msg, "secret") {
 			t.Errorf("%v: answer leaks %q", tc.err, msg)
+		}
+	}
+}
+
+func TestDesktopErrors(t *testing.T) {
+	cases := []struct {
+		err    error
+		status int
+		msg    string
+	}{
+		{callerError(fmt.Errorf("lookup: %w", callers.ErrInvalidPhone)), http.StatusBadRequest, "not a possible number"},
+		{callerError(callers.ErrNotMapped), http.StatusServiceUnavailable, "caller_lookup"},
+		{callerError(fmt.Errorf("%w: salesforce: 503 for +17185550199", callers.ErrUnavailable)), http.StatusServiceUnavailable, "try again"},
+		{callerError(errors.New("boom +17185550199")), http.StatusInternalServerError, "internal error"},
+	}
+	for _, tc := range cases {
+		status, msg := statusOf(tc.err)
+		if status != tc.status || !strings.Contains(msg, tc.msg) || strings.Contains(msg, "555") {
+			t.Errorf("%v: got %d %q, want %d containing %q", tc.err, status, msg, tc.status, tc.msg)
 		}
 	}
 }

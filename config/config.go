@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/connector/salesforce"
@@ -71,6 +71,9 @@ type Config struct {
 	// ReconcileInterval is how often the reconciler reads Twilio's Events
 	// and inbound Messages for what the webhooks missed (default 1m).
 	ReconcileInterval time.Duration
+	// Retention is how long after monitoring ends (or the contact opts
+	// out) the bridge keeps its own copy of a contact (BRIDGE_RETENTION).
+	Retention time.Duration
 
 	// ReminderHorizon is how far ahead reminders are handed to Twilio's
 	// scheduler (default 48h); the bridge's own schedule holds the rest.
@@ -166,7 +169,7 @@ var Variables = []string{
 	"BRIDGE_TWILIO_VOICE_FROM", "BRIDGE_TWILIO_CALLS_PER_SECOND", "BRIDGE_REMINDER_HORIZON",
 	"BRIDGE_SENDGRID_API_KEY", "BRIDGE_EMAIL_FROM", "BRIDGE_SENDGRID_API_URL",
 	"BRIDGE_JWT_SECRET", "BRIDGE_JWT_SECRET_PREVIOUS", "BRIDGE_JWT_PUBLIC_KEY_FILE", "BRIDGE_JWT_ISSUER", "BRIDGE_JWT_AUDIENCE",
-	"BRIDGE_JWT_MAX_TTL", "BRIDGE_SURVEY_SECRET", "BRIDGE_SURVEY_SECRET_PREVIOUS", "BRIDGE_TIMEZONE",
+	"BRIDGE_JWT_MAX_TTL", "BRIDGE_SURVEY_SECRET", "BRIDGE_SURVEY_SECRET_PREVIOUS", "BRIDGE_TIMEZONE", "BRIDGE_RETENTION",
 	// Operational knobs beyond SPEC.md.
 	"BRIDGE_LOG_LEVEL", "BRIDGE_CONTEXT_CACHE_TTL", "BRIDGE_SHUTDOWN_TIMEOUT", "BRIDGE_INSTANCE_ID", "BRIDGE_TRUSTED_PROXIES", "BRIDGE_WRITEBACK_LINGER",
 }
@@ -503,6 +506,10 @@ func build(vals map[string]string, mode Mode) (*Config, error) {
 		b.fail("BRIDGE_REMINDER_HORIZON", "must be between 1h and 840h (Twilio schedules at most 35 days ahead)")
 	}
 	c.ContextCacheTTL = b.duration("BRIDGE_CONTEXT_CACHE_TTL", "15s")
+	c.Retention = b.duration("BRIDGE_RETENTION", "336h")
+	if c.Retention < time.Minute {
+		b.fail("BRIDGE_RETENTION", "must be a duration of at least 1m, like 336h")
+	}
 	c.ShutdownTimeout = b.duration("BRIDGE_SHUTDOWN_TIMEOUT", "20s")
 
 	if b.err != nil {

@@ -72,6 +72,9 @@ func TestLoadValid(t *testing.T) {
 	if strings.Join(c.ProtectedFields, ",") != "Index_Case_Name__c,Source_Case__c" {
 		t.Fatalf("BRIDGE_PROTECTED_FIELDS = %q", c.ProtectedFields)
 	}
+	if c.Retention != 336*time.Hour {
+		t.Fatalf("BRIDGE_RETENTION default %s, want 336h", c.Retention)
+	}
 }
 
 func TestChannelSettings(t *testing.T) {
@@ -134,6 +137,8 @@ func TestLoadNamesTheVariable(t *testing.T) {
 		{"bad previous auth token", "BRIDGE_TWILIO_AUTH_TOKEN_PREVIOUS", "abc-def"},
 		{"bad max ttl", "BRIDGE_JWT_MAX_TTL", "forever"},
 		{"zero max ttl", "BRIDGE_JWT_MAX_TTL", "0s"},
+		{"bad retention", "BRIDGE_RETENTION", "two weeks"},
+		{"retention too short", "BRIDGE_RETENTION", "1s"},
 		{"bad twilio region", "BRIDGE_TWILIO_REGION", "ie1.example.com"},
 		{"bad sf audience", "BRIDGE_SF_AUDIENCE", "login.salesforce.com"},
 	}

@@ -14,6 +14,7 @@ const (
 	QueueMonitoring = "monitoring" // flow/monitoring
 	QueueWriteback  = "writeback"  // flow/writeback
 	QueueSelfReport = "selfreport" // flow/selfreport: cases asked for their contacts
+	QueueEscalation = "escalation" // flow/escalation
 )
 
 // Record is one Salesforce Outbound Message notification. Protected fields
@@ -144,4 +145,28 @@ type ReportedContact struct {
 	Email       string `json:"email,omitempty"`
 	LastContact string `json:"last_contact"`
 	Household   bool   `json:"household"`
+}
+
+// Escalation kinds.
+const (
+	EscalationAnswer = "answer" // a survey was written: the day is answered
+	EscalationReply  = "reply"  // an SMS reply held an escalate keyword
+	EscalationMissed = "missed" // a day's send time plus grace has passed
+)
+
+// Escalation is what the escalation queue carries: ids, dates and field
+// names only, never an answer's text, a number or a name.
+type Escalation struct {
+	Kind      string `json:"kind"`
+	ContactID string `json:"contact_id"`
+	// Day is the monitoring day concerned (YYYY-MM-DD): the survey's day,
+	// or the missed day.
+	Day string `json:"day,omitempty"`
+	// Date is the calendar day the trigger happened, in BRIDGE_TIMEZONE:
+	// at most one escalation task per contact and Date.
+	Date string `json:"date"`
+	// Symptoms are the survey fields whose answers escalate.
+	Symptoms []string `json:"symptoms,omitempty"`
+	// MessageSID is the reply that escalated.
+	MessageSID string `json:"message_sid,omitempty"`
 }

@@ -169,13 +169,3 @@ func (c *CaseContacts) Apply(event map[string]any, key string) (Record, error) {
 	}
 	return out, nil
 }
-
-// E164 normalises a phone number as the e164 transform does ("" and false
-// when it is not a possible number).
-func E164(s string) (string, bool) {
-	v, ok := toE164(s)
-	if !ok {
-		return "", false
-	}
-	return v.(string), true
-}

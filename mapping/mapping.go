@@ -36,9 +36,10 @@ type Mapping struct {
 	reminders    *Reminders
 	escalate     *Escalate
 	caseContacts *CaseContacts
+	callerLookup *CallerLookup
 }
 
-var sectionKeys = []string{"record_to_task", "click_to_call", "outcome_to_crm", "survey_to_crm", "contact_updates", "reminders", "escalate", "case_contacts", "protected"}
+var sectionKeys = []string{"record_to_task", "click_to_call", "outcome_to_crm", "survey_to_crm", "contact_updates", "reminders", "escalate", "case_contacts", "caller_lookup", "protected"}
 
 // Parse validates the whole document (YAML, or JSON, which is YAML) and
 // compiles it. The error is Errors, listing every problem with its path.
@@ -121,6 +122,9 @@ func parse(data []byte, always []string) (*Mapping, Errors) {
 	}
 	if e, ok := top["outcome_to_crm"]; ok {
 		m.outcome = p.outcome(e)
+	}
+	if e, ok := top["caller_lookup"]; ok {
+		m.callerLookup = p.callerLookup(e)
 	}
 	if e, ok := top["survey_to_crm"]; ok {
 		m.survey = p.survey(e)

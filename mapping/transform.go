@@ -178,3 +178,14 @@ func mask(v any) (any, bool) {
 	}
 	return string(r), true
 }
+
+// E164 normalises a phone number as the e164 transform does (US when no
+// country code is given); ok is false for anything that is not a possible
+// number.
+func E164(s string) (string, bool) {
+	v, ok := toE164(s)
+	if !ok {
+		return "", false
+	}
+	return v.(string), true
+}

@@ -80,13 +80,14 @@ type Outcome struct {
 	fields       []writeRule
 	followUp     *rule
 	followUpSubj string
+	dispositions []string
 }
 
 // DefaultFollowUpSubject is used when follow_up has no subject.
 const DefaultFollowUpSubject = "Follow-up call"
 
 func (p *parser) outcome(e pair) *Outcome {
-	m, ok := p.object(e.val, e.fullPath, "object", "external_id", "fields", "follow_up")
+	m, ok := p.object(e.val, e.fullPath, "object", "external_id", "fields", "follow_up", "dispositions")
 	if !ok {
 		return nil
 	}
@@ -94,6 +95,9 @@ func (p *parser) outcome(e pair) *Outcome {
 	o.object, o.extID = p.objectAndExternalID(m, e)
 	if f, ok := m["fields"]; ok {
 		o.fields = p.writeFields(f, outcomeScope, o.extID, nil)
+	}
+	if d, ok := m["dispositions"]; ok {
+		o.dispositions = p.dispositions(d)
 	}
 	if f, ok := m["follow_up"]; ok {
 		if o.object != "" && !strings.EqualFold(o.object, "Task") {

@@ -31,7 +31,9 @@ import (
 	"github.com/cityhealth/bridge/connector/sendgrid"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/flow/callers"
 	"github.com/cityhealth/bridge/flow/clicktocall"
+	"github.com/cityhealth/bridge/flow/escalation"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/reconcile"
 	"github.com/cityhealth/bridge/flow/recordsync"
@@ -53,6 +55,9 @@ type Options struct {
 	Consumer string
 	Tuning   Tuning
 	Now      func() time.Time
+	// Routes mounts extra routes after the bridge's own (the demo's pages);
+	// `bridge serve` sets none.
+	Routes func(gin.IRouter)
 }
 
 // Tuning holds the timings tests shorten; zero values are production ones.
@@ -70,6 +75,11 @@ type Tuning struct {
 	// (default 30s); tests with a test clock run it in milliseconds.
 	MonitoringInterval time.Duration
 	HTTP               HTTPTimeouts // the listener's timeouts (default DefaultHTTPTimeouts())
+	// EscalationInterval is how often due missed-day checks are looked
+	// for, RetentionInterval how often expired contacts are forgotten
+	// (default 30s both: within the 2 minutes SPEC allows).
+	EscalationInterval time.Duration
+	RetentionInterval  time.Duration
 }
 
 // HTTPTimeouts are the http.Server's; every one is set, so a client that
@@ -122,6 +132,7 @@ type Server struct {
 	recordSync *recordsync.Flow
 	monitoring *monitoring.Flow
 	reconciler *reconcile.Reconciler
+	escalation *escalation.Flow
 	kv         *redis.KV
 	queues     map[string]*redis.Queue
 	handlers   map[string]redis.BatchHandler
@@ -234,7 +245,7 @@ func (s *Server) build(ctx context.Context) error {
 		s.log.Warn("mapping not loaded from Redis yet; using BRIDGE_MAPPING_FILE", "err", err)
 	}
 
-	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport} {
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport, event.QueueEscalation} {
 		qc := redis.QueueConfig{
 			Name: name, Consumer: s.opts.Consumer, Retry: s.opts.Tuning.Retry, ClaimIdle: s.opts.Tuning.ClaimIdle,
 			Logger: s.log.With("component", "queue"), Registerer: s.reg,
@@ -286,17 +297,37 @@ func (s *Server) build(ctx context.Context) error {
 	} else {
 		s.log.Warn("BRIDGE_TWILIO_VOICE_FROM (or BRIDGE_TWILIO_CALLER_ID) is not set: the voice reminder channel is off")
 	}
+	// Escalation asks monitoring whether a day was reminded; monitoring
+	// tells escalation of every contact change: monRef closes the loop.
+	monRef := &monitorRef{}
+	esc, err := escalation.New(escalation.Config{
+		Tasks: s.tw, CRM: s.sf, Redis: s.rdb, Mappings: s.mappings, Monitor: monRef, Answers: kv,
+		Queue: s.queues[event.QueueEscalation], Location: cfg.Timezone, Now: s.opts.Now,
+		Interval: s.opts.Tuning.EscalationInterval, Logger: s.log.With("flow", "escalation"), Registerer: s.reg,
+	})
+	if err != nil {
+		return err
+	}
+	s.handlers[event.QueueEscalation] = esc.Handle
+	s.escalation = esc
+	deadlines, err := redis.NewSchedule(s.rdb, "monitoring:retention")
+	if err != nil {
+		return err
+	}
 	mon, err := monitoring.New(monitoring.Config{
 		Messages: s.tw, CRM: s.sf, Store: kv, Mappings: s.mappings, Links: surveys,
 		Location: cfg.Timezone, Enabled: cfg.Twilio.MessagingServiceSID != "",
 		Logger: s.log.With("flow", "monitoring"), Now: s.opts.Now,
-		Horizon: cfg.ReminderHorizon, Interval: s.opts.Tuning.MonitoringInterval,
+		Retention: cfg.Retention, Deadlines: deadlines, Watcher: esc,
+		Forgetters: []monitoring.Forgetter{esc, redis.NewDeadLetters(s.rdb)},
+		Horizon:    cfg.ReminderHorizon, Interval: s.opts.Tuning.MonitoringInterval,
 		Caller: caller, VoiceFrom: cfg.Twilio.VoiceFrom, CallsPerSecond: cfg.Twilio.CallsPerSecond, Mailer: mailer,
 		Registerer: s.reg,
 	})
 	if err != nil {
 		return err
 	}
+	monRef.Flow = mon
 	if cfg.Twilio.MessagingServiceSID == "" {
 		s.log.Warn("BRIDGE_TWILIO_MESSAGING_SERVICE_SID is not set: monitoring reminders are off")
 	}
@@ -305,6 +336,7 @@ func (s *Server) build(ctx context.Context) error {
 
 	wb, err := writeback.New(writeback.Config{
 		CRM: s.sf, Contacts: mon, Mappings: s.mappings, Location: cfg.Timezone, Logger: s.log.With("flow", "writeback"),
+		Escalations: s.queues[event.QueueEscalation],
 	})
 	if err != nil {
 		return err
@@ -340,6 +372,13 @@ func (s *Server) build(ctx context.Context) error {
 	c2c, err := clicktocall.New(clicktocall.Config{
 		CRM: s.sf, Tasks: s.tw, Store: kv, Mappings: s.mappings, CallerID: cfg.Twilio.CallerID,
 		CacheTTL: cfg.ContextCacheTTL, Logger: s.log.With("flow", "clicktocall"),
+	})
+	if err != nil {
+		return err
+	}
+
+	lookup, err := callers.New(callers.Config{
+		CRM: s.sf, Store: kv, Mappings: s.mappings, CacheTTL: cfg.ContextCacheTTL, Logger: s.log.With("flow", "callers"),
 	})
 	if err != nil {
 		return err
@@ -392,6 +431,7 @@ func (s *Server) build(ctx context.Context) error {
 	adminAPI, err := admin.NewAPI(admin.APIConfig{
 		Store: s.mappings, DeadLetters: redis.NewDeadLetters(s.rdb), CRM: s.sf, CallerID: cfg.Twilio.CallerID,
 		Location: cfg.Timezone, Now: s.opts.Now, Logger: s.log.With("component", "admin"),
+		Monitoring: admin.MonitoringFunc(func(ctx context.Context) (any, error) { return esc.Today(ctx) }),
 	})
 	if err != nil {
 		return err
@@ -414,10 +454,14 @@ func (s *Server) build(ctx context.Context) error {
 	// (5 MB SOAP, 64 KB signed forms); a route added to a group gets its limit.
 	hooks.Register(e)
 	api.Register(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), c2c, s.log.With("component", "api"))
+	api.RegisterDesktop(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), lookup, s.mappings, s.log.With("component", "api"))
 	pages.Register(e.Group("", guard.BodyLimit(guard.PageBody)))
 	api.RegisterElicitation(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), elicit, s.log.With("component", "api"))
 	reports.Register(e.Group("", guard.BodyLimit(guard.PageBody)))
 	adminAPI.Register(e.Group("", guard.BodyLimit(guard.AdminBody)), authn.Require(auth.RoleAdmin))
+	if s.opts.Routes != nil {
+		s.opts.Routes(e)
+	}
 	s.engine = e
 	return nil
 }
@@ -429,6 +473,13 @@ func (s *Server) owner() string {
 	}
 	host, _ := os.Hostname()
 	return host + "-" + strconv.Itoa(os.Getpid())
+}
+
+// monitorRef lets escalation reach monitoring, which is built after it.
+type monitorRef struct{ *monitoring.Flow }
+
+func (m *monitorRef) Reminded(ctx context.Context, contactID, date string) (bool, error) {
+	return m.Flow.Reminded(ctx, contactID, date)
 }
 
 // flexValidator adapts the Twilio connector's IAM check to auth's seam.
@@ -525,6 +576,9 @@ func (s *Server) Start(ctx context.Context) error {
 	go func() { defer s.wg.Done(); _ = s.monitoring.Run(bg) }()
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); _ = s.reconciler.Run(bg) }()
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.monitoring.RunRetention(bg, s.opts.Tuning.RetentionInterval) }()
+	go func() { defer s.wg.Done(); s.escalation.Run(bg) }()
 	for name, q := range s.queues {
 		q, h := q, s.handlers[name]
 		s.wg.Add(1)

@@ -149,6 +149,21 @@ func (e *pagesEnv) do(tb testing.TB, method, tok string, form url.Values) answer
 	return answer{w.Code, w.Body.String(), w.Header()}
 }
 
+// A label missing in the contact's language falls back to English, marked as such.
+func TestSurveyLabelFallsBackToEnglish(t *testing.T) {
+	doc := strings.Replace(config.ExampleMapping, "label: {en: Do you have a cough?, es: ¿Tiene tos?}", "label: {en: Do you have a cough?}", 1)
+	m, err := mapping.Parse([]byte(doc))
+	if err != nil || !strings.Contains(doc, "label: {en: Do you have a cough?}") {
+		t.Fatalf("mapping without the Spanish cough label: %v", err)
+	}
+	e := MustPages(t, func(cfg *survey.PagesConfig) { cfg.Mappings = mapping.NewHolder(m, 1) })
+	a := e.do(t, "GET", e.token(t, "es"), nil)
+	if a.code != 200 {
+		t.Fatalf("status %d", a.code)
+	}
+	mustContain(t, a.body, `<html lang="es">`, "¿Tiene fiebre?", `<legend lang="en">Do you have a cough?</legend>`)
+}
+
 func mustContain(tb testing.TB, body string, parts ...string) {
 	tb.Helper()
 	for _, p := range parts {
@@ -165,9 +180,8 @@ func TestSurveyPageInTheContactsLanguage(t *testing.T) {
 		want []string
 		not  []string
 	}{
-		{"es", []string{`<html lang="es">`, "¿Tiene fiebre?", "Hola, Ana:", "Enviar mis respuestas",
-			// no Spanish label: English, marked as such
-			`<legend lang="en">Do you have a cough?</legend>`, `<span lang="en">Anything else?</span>`}, []string{"<body lang"}},
+		{"es", []string{`<html lang="es">`, "¿Tiene fiebre?", "¿Tiene tos?", "¿Algo más?", "Hola, Ana:", "Enviar mis respuestas"},
+			[]string{"<body lang", "Do you have a cough?"}},
 		{"en", []string{`<html lang="en">`, "Do you have a fever?", "Hi Ana,", "Send my answers"}, []string{"¿Tiene fiebre?"}},
 		{"es-mx", []string{`<html lang="es-mx">`, "¿Tiene fiebre?", `<body lang="es">`}, nil},
 		{"fr", []string{`<html lang="fr">`, `<body lang="en">`, "Do you have a fever?"}, nil},

@@ -137,6 +137,7 @@
     if (firstLoad) applyLoad(firstLoad); else loadMapping(true);
     loadHistory();
     loadDead();
+    watchMonitoring();
   }
 
   // ---- editor -------------------------------------------------------------
@@ -485,7 +486,26 @@
       cell(tr, d.id, 'mono');
       cell(tr, d.queue);
       cell(tr, d.key, 'mono');
-      cell(tr, d.error, 'summary');
+      const err = cell(tr, d.error, 'summary');
+      if (d.replay_of) {
+        // A replay that failed again: say so, and what failed before.
+        const p = document.createElement('p');
+        p.className = 'again';
+        p.textContent = 'Failed again after replay ' + d.replays + ' (replay of ' + d.replay_of + ').';
+        err.prepend(p);
+        const ol = document.createElement('ol');
+        ol.className = 'history';
+        d.history.forEach((h) => {
+          const li = document.createElement('li');
+          li.textContent = when(h.failed_at) + ' ' + h.id + ': ' + h.error + ' (' + h.attempts + ' attempts)';
+          ol.appendChild(li);
+        });
+        const det = document.createElement('details');
+        const sum = document.createElement('summary');
+        sum.textContent = 'Earlier failures';
+        det.append(sum, ol);
+        err.appendChild(det);
+      }
       cell(tr, String(d.attempts), 'num');
       cell(tr, when(d.failed_at));
       const td = cell(tr, '');
@@ -504,8 +524,63 @@
     btn.disabled = true;
     const r = await api('POST', 'deadletters/' + encodeURIComponent(id) + '/replay');
     if (r.status !== 200) { btn.disabled = false; show('dead-msg', 'error', errorText(r)); return; }
-    show('dead-msg', 'ok', 'Replayed ' + id + ': it is back in the ' + id.split(':')[0] + ' queue.');
-    loadDead();
+    show('dead-msg', 'ok', 'Replayed ' + id + ': it is back in the ' + id.split(':')[0] + ' queue. Checking whether it goes through…');
+    await loadDead();
+    // The replay runs in the background: look again, and say whether it failed again.
+    for (const wait of [1000, 2000, 4000, 8000]) {
+      await new Promise((res) => setTimeout(res, wait));
+      const again = await api('GET', 'deadletters');
+      if (again.status !== 200) return;
+      const d = (again.data.deadletters || []).find((x) => x.replay_of === id);
+      if (d) {
+        show('dead-msg', 'error', 'The replay of ' + id + ' failed again: ' + d.error + ' (now ' + d.id + ').');
+        loadDead();
+        return;
+      }
+    }
+    show('dead-msg', 'ok', 'Replayed ' + id + ': no new failure so far.');
+  }
+
+  // ---- monitoring ---------------------------------------------------------
+
+  let monitoringTimer = null;
+
+  function rows(tbodySel, items, cols, emptyText) {
+    const tbody = document.querySelector(tbodySel);
+    tbody.textContent = '';
+    if (!items.length) {
+      const tr = document.createElement('tr');
+      cell(tr, emptyText, 'empty').colSpan = cols.length;
+      tbody.appendChild(tr);
+      return;
+    }
+    items.forEach((it) => {
+      const tr = document.createElement('tr');
+      cols.forEach((c) => cell(tr, c.get(it), c.cls));
+      tbody.appendChild(tr);
+    });
+  }
+
+  async function loadMonitoring() {
+    if ($('app').hidden) return;
+    const r = await api('GET', 'monitoring');
+    if (r.status !== 200) { show('monitoring-msg', 'error', errorText(r)); return; }
+    $('monitoring-msg').hidden = true;
+    const d = r.data;
+    const es = d.escalations || [], ms = d.missed_days || [];
+    const ch = Object.keys(d.contacts_by_channel || {}).sort();
+    $('monitoring-summary').textContent = d.date + ': ' + es.length + ' escalation(s), ' + ms.length + ' missed day(s), ' +
+      ch.reduce((n, c) => n + d.contacts_by_channel[c], 0) + ' contact(s) in monitoring.';
+    rows('#escalations tbody', es, [{ get: (e) => e.contact_id, cls: 'mono' }, { get: (e) => e.reason }], 'No escalations today.');
+    rows('#missed tbody', ms, [{ get: (m) => m.contact_id, cls: 'mono' }, { get: (m) => m.day }], 'No missed days found today.');
+    rows('#channels tbody', ch, [{ get: (c) => c }, { get: (c) => String(d.contacts_by_channel[c]), cls: 'num' },
+      { get: (c) => ((d.contacts || {})[c] || []).join(' '), cls: 'mono' }], 'No contacts in monitoring.');
+  }
+
+  function watchMonitoring() {
+    if (monitoringTimer) clearInterval(monitoringTimer);
+    loadMonitoring();
+    monitoringTimer = setInterval(loadMonitoring, 10000);
   }
 
   // ---- wiring -------------------------------------------------------------
@@ -518,6 +593,7 @@
     $('save-btn').addEventListener('click', save);
     $('history-btn').addEventListener('click', loadHistory);
     $('dead-btn').addEventListener('click', loadDead);
+    $('monitoring-btn').addEventListener('click', loadMonitoring);
     $('preview-form').addEventListener('submit', runPreview);
     $('flow').addEventListener('change', previewSourceChanged);
     document.querySelectorAll('input[name=source]').forEach((r) => r.addEventListener('change', previewSourceChanged));

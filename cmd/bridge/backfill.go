@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,14 +29,17 @@ type reporter interface {
 
 // backfill syncs existing records through record sync, in pages, resumably.
 func backfill(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("backfill", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	c := newCommand("backfill", `bridge backfill --where "<SOQL condition>" [--page-size N] [--restart] [--dry-run]`,
+		"Syncs existing records through record sync (and starts reminders for contacts\n"+
+			"under monitoring), page by page, with a progress bar. Resumable: a second run\n"+
+			"with the same --where continues from its checkpoint. Configured like serve.")
+	fs := c.fs
 	where := fs.String("where", "", `SOQL condition choosing the records, e.g. "Outreach_Status__c = 'Needs Outreach'"`)
 	pageSize := fs.Int("page-size", 2000, "records synced between checkpoints")
 	restart := fs.Bool("restart", false, "ignore the checkpoint of this condition and start from the first record")
 	dryRun := fs.Bool("dry-run", false, "read the records and say what the mapping would do; send nothing, checkpoint nothing")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 || strings.TrimSpace(*where) == "" || *pageSize < 1 {
 		fmt.Fprintln(stderr, `bridge backfill: usage: bridge backfill --where "<SOQL condition>" [--page-size N] [--restart] [--dry-run]`)

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"flag"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,11 +17,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
-
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/config"
+	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/server"
+	"github.com/cityhealth/bridge/test/agentdemo"
+	"github.com/cityhealth/bridge/test/democonsole"
 	"github.com/cityhealth/bridge/test/sendgridsim"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
@@ -27,6 +30,9 @@ import (
 
 // The demo's org, and the sample contacts it seeds into the Salesforce stand-in.
 const demoOrgID = "00DRM000000AbCD2AY"
+
+// demoServiceNumber is the department's number: caller id and where texts go.
+const demoServiceNumber = "+12125550100"
 
 type demoContact struct {
 	first, last, phone, language, outreach, monitoring string
@@ -46,11 +52,13 @@ var demoContacts = []demoContact{
 // the Salesforce and Twilio stand-ins, seeds sample contacts, plays one
 // record through every flow, and prints what to click.
 func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen address (falls back to a free port when taken)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	c := newCommand("demo", "bridge demo [--addr 127.0.0.1:8080]",
+		"Runs the real bridge on an embedded Redis (or BRIDGE_REDIS_URL) with the Salesforce\n"+
+			"and Twilio stand-ins and sample contacts, plays them through every flow, and\n"+
+			"serves a console at /demo/ to watch both sides and act as the outside world.")
+	addr := c.fs.String("addr", "127.0.0.1:8080", "listen address (falls back to a free port when taken)")
+	if code, ok := c.parse(args, stdout, stderr); !ok {
+		return code
 	}
 	fail := func(err error) int { fmt.Fprintf(stderr, "bridge demo: %v\n", err); return 1 }
 
@@ -62,11 +70,11 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 
 	redisURL, _ := getenv("BRIDGE_REDIS_URL")
 	if redisURL == "" {
-		mr, err := miniredis.Run()
+		mr, stop, err := embeddedRedis(ctx)
 		if err != nil {
-			return fail(fmt.Errorf("embedded redis: %w", err))
+			return fail(err)
 		}
-		defer mr.Close()
+		defer stop()
 		redisURL = "redis://" + mr.Addr()
 	}
 
@@ -81,10 +89,11 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	if v, ok := getenv("BRIDGE_ADDR"); ok && v != "" {
 		listen = v
 	}
-	publicURL, listen, err := reserve(listen)
+	ln, publicURL, err := listenDemo(listen)
 	if err != nil {
 		return fail(err)
 	}
+	defer ln.Close()
 	keyFile := filepath.Join(dir, "sf.pem")
 	mappingFile := filepath.Join(dir, "mapping.yaml")
 	if err := os.WriteFile(keyFile, sf.PrivateKeyPEM(), 0o600); err != nil {
@@ -93,27 +102,37 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	if err := os.WriteFile(mappingFile, []byte(config.ExampleMapping), 0o600); err != nil {
 		return fail(err)
 	}
+	logLevel := "warn"
+	if v, ok := getenv("BRIDGE_LOG_LEVEL"); ok && v != "" {
+		logLevel = v
+	}
 	// The Outbound Message endpoint URL carries this token (the org id is
 	// no secret); the demo makes one and prints the URL with it.
 	outboundToken := randomSecret()
-	outboundURL := publicURL + "/webhooks/salesforce/outbound?token=" + outboundToken
+	outboundURL := publicURL + "/webhooks/salesforce/outbound?token=" + url.QueryEscape(outboundToken)
 	env := map[string]string{
-		"BRIDGE_ADDR": listen, "BRIDGE_PUBLIC_URL": publicURL, "BRIDGE_REDIS_URL": redisURL,
+		// The bridge itself listens on a loopback port of its own; the demo's
+		// listener serves it and the console under BRIDGE_PUBLIC_URL.
+		"BRIDGE_ADDR": "127.0.0.1:0", "BRIDGE_PUBLIC_URL": publicURL, "BRIDGE_REDIS_URL": redisURL,
 		"BRIDGE_MAPPING_FILE": mappingFile, "BRIDGE_SF_LOGIN_URL": sf.URL, "BRIDGE_SF_CLIENT_ID": sf.ClientID,
 		"BRIDGE_SF_USERNAME": sf.Username, "BRIDGE_SF_PRIVATE_KEY_FILE": keyFile, "BRIDGE_SF_ORG_ID": demoOrgID,
+		"BRIDGE_SF_OUTBOUND_TOKEN": outboundToken, "BRIDGE_PROTECTED_FIELDS": "Index_Case_Name__c,Source_Case__c",
 		"BRIDGE_TWILIO_ACCOUNT_SID": tw.AccountSID, "BRIDGE_TWILIO_AUTH_TOKEN": tw.AuthToken,
 		"BRIDGE_TWILIO_WORKSPACE_SID": tw.WorkspaceSID, "BRIDGE_TWILIO_WORKFLOW_SID": tw.WorkflowSID,
-		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": tw.MessagingServiceSID, "BRIDGE_TWILIO_CALLER_ID": "+12125550100",
+		"BRIDGE_TWILIO_MESSAGING_SERVICE_SID": tw.MessagingServiceSID, "BRIDGE_TWILIO_CALLER_ID": demoServiceNumber,
 		"BRIDGE_TWILIO_API_URL": tw.URL, "BRIDGE_JWT_SECRET": randomSecret(), "BRIDGE_SURVEY_SECRET": randomSecret(),
-		"BRIDGE_SF_OUTBOUND_TOKEN": outboundToken, "BRIDGE_PROTECTED_FIELDS": "Index_Case_Name__c,Source_Case__c",
-		"BRIDGE_LOG_LEVEL":        "warn",
+		"BRIDGE_LOG_LEVEL":        logLevel,
 		"BRIDGE_SENDGRID_API_KEY": sg.APIKey, "BRIDGE_SENDGRID_API_URL": sg.URL, "BRIDGE_EMAIL_FROM": "checks@health.example.gov",
 	}
 	cfg, err := config.Load(config.MapSource(env), config.ModeServe)
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := server.New(ctx, cfg, server.Options{LogOutput: stderr})
+	desk, err := agentdemo.New(agentdemo.Config{SF: sf, Twilio: tw, WorkerSID: tw.WorkerSID, CallerID: cfg.Twilio.CallerID})
+	if err != nil {
+		return fail(err)
+	}
+	srv, err := server.New(ctx, cfg, server.Options{LogOutput: stderr, Routes: desk.Register})
 	if err != nil {
 		return fail(err)
 	}
@@ -126,12 +145,48 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 		_ = srv.Close(shutdown)
 	}()
 	tw.SetEventCallbackURL(publicURL + "/webhooks/twilio/taskrouter")
+
+	mp, err := mapping.Parse([]byte(config.ExampleMapping))
+	if err != nil {
+		return fail(err)
+	}
+	console, err := democonsole.New(democonsole.Config{
+		Salesforce: sf, Twilio: tw, BridgeURL: publicURL, OrgID: demoOrgID, OutboundToken: outboundToken,
+		ServiceNumber: demoServiceNumber, Protected: append(mp.Protected(), "Index_Case_Name__c"),
+		Fallback: srv.Handler(), Logger: slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		return fail(err)
+	}
+	front := &http.Server{Handler: demoHandler(console, srv.Handler()), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = front.Serve(ln) }()
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = front.Shutdown(shutdown)
+	}()
+
+	// Twilio sends a scheduled message at its SendAt; the stand-in does when told.
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				tw.SendDue()
+			}
+		}
+	}()
+
 	// As a record-triggered flow would in the org: a contact created for
 	// outreach (a self-reported one) fires an Outbound Message.
 	sf.SendOutboundOnInsert(sfsim.OutboundRule{Object: "Contact", URL: outboundURL,
 		When: func(r map[string]any) bool { return r["Outreach_Status__c"] == "Needs Outreach" }})
 
 	ids := seedContacts(sf)
+	agentdemo.Seed(sf)
 	channelIDs, at := seedChannelContacts(sf, tw, cfg.Timezone)
 	walk := playThrough(ctx, publicURL, outboundURL, sf, tw, append(ids, channelIDs...)) + channelsNote(at, sg)
 
@@ -141,65 +196,100 @@ func demo(ctx context.Context, args []string, getenv env, stdout, stderr io.Writ
 	fmt.Fprintf(stdout, `
 The bridge is running (embedded Redis, Salesforce and Twilio stand-ins).
 
-  bridge           %[1]s
-  admin page       %[1]s/admin/            (paste the admin token)
+  console          %[1]s/demo/          <- start here: both sides, live; edit, complete, reply
+  agent desktop    %[1]s/demo/agent
+  admin page       %[1]s/admin/         (paste $ADMIN)
   metrics          %[1]s/metrics
-  Outbound Message %[10]s
-  readiness        %[1]s/readyz
-  Salesforce sim   %[2]s
-  Twilio sim       %[3]s
-
-Admin token:
-  %[4]s
-
-Agent token (worker %[5]s):
-  %[6]s
 
 What already happened:
-%[7]s
+%[2]s
+For the curl examples and "bridge twilio sign", paste these into your shell:
+
+export BRIDGE=%[1]s
+export ADMIN=%[3]s
+export AGENT=%[4]s
+export BRIDGE_TWILIO_AUTH_TOKEN=%[5]s
+export BRIDGE_TWILIO_ACCOUNT_SID=%[6]s
+export BRIDGE_SF_OUTBOUND_TOKEN=%[7]s
+export BRIDGE_JWT_SECRET=%[14]s
+export BRIDGE_TWILIO_WORKSPACE_SID=%[15]s
+export SF_SIM=%[8]s
+export TWILIO_SIM=%[9]s
+
 Try it:
   # click-to-call for Mei (201, then 200 with the same task within 10 s)
-  curl -s -X POST %[1]s/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[8]s"}'
+  curl -s -X POST $BRIDGE/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[10]s"}'
   # the screen-pop context Flex would show
-  curl -s %[1]s/v1/records/%[8]s/context -H "Authorization: Bearer $AGENT"
+  curl -s $BRIDGE/v1/records/%[10]s/context -H "Authorization: Bearer $AGENT"
   # a record without a number: 422 naming the field
-  curl -s -X POST %[1]s/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[9]s"}'
+  curl -s -X POST $BRIDGE/v1/click-to-call -H "Authorization: Bearer $AGENT" -H 'Content-Type: application/json' -d '{"record_id":"%[11]s"}'
   # Luis has no mobile number, so his notification failed the mapping's required
-  # "to" rule and went to the dead letters (the ERROR line in the log): see it here
-  # or on the admin page, fix the record or the mapping, and replay it.
-  curl -s %[1]s/admin/api/deadletters -H "Authorization: Bearer $ADMIN"
-  curl -s %[1]s/admin/api/mappings/history -H "Authorization: Bearer $ADMIN"
+  # "to" rule and went to the dead letters (admin page, or the API below).
+  # Replaying it as it is fails again, and says so, linked to the first failure:
+  # the notification carries the fields Salesforce sent. Give Luis a number in
+  # the console (Edit, MobilePhone, Save): that sends a fresh Outbound Message
+  # and opens his task.
+  curl -s $BRIDGE/admin/api/deadletters -H "Authorization: Bearer $ADMIN"
   # ask Rosa (a case) for her close contacts from Flex: 202 {"sent":false} while
   # her link is out and unused; each contact she names becomes a Salesforce
   # contact and an outreach task that says nothing of her
-  curl -s -X POST %[1]s/v1/records/%[11]s/elicitation -H "Authorization: Bearer $AGENT"
+  curl -s -X POST $BRIDGE/v1/records/%[19]s/elicitation -H "Authorization: Bearer $AGENT"
+  # Sam texts STOP, signed as Twilio signs it (what the console's SMS form does):
+  go run ./cmd/bridge twilio sign --post --url $BRIDGE/webhooks/twilio/sms \
+    AccountSid=$BRIDGE_TWILIO_ACCOUNT_SID MessageSid=%[12]s \
+    From=+17185550188 To=%[13]s Body=STOP OptOutType=STOP
+  # Mei's call outcome, as TaskRouter's signed event (the console's Complete… sends
+  # it through the Twilio stand-in, which also marks the task completed):
+  go run ./cmd/bridge twilio sign --post --url $BRIDGE/webhooks/twilio/taskrouter \
+    AccountSid=$BRIDGE_TWILIO_ACCOUNT_SID WorkspaceSid=$BRIDGE_TWILIO_WORKSPACE_SID \
+    Sid=%[17]s EventType=task.completed TaskSid=%[18]s \
+    TaskAssignmentStatus=completed TaskAge=95 \
+    TaskAttributes='{"crm":{"record_id":"%[10]s","object":"Contact"},"conversations":{"outcome":"Left voicemail"}}'
 
-(AGENT and ADMIN are the tokens above.) Ctrl-C stops everything.
-`, publicURL, sf.URL, tw.URL, admin, tw.WorkerSID, agent, walk, ids[2], ids[4], outboundURL, ids[5])
+  # what the Twilio stand-in holds, as Twilio's REST API answers it
+  curl -s -u $BRIDGE_TWILIO_ACCOUNT_SID:$BRIDGE_TWILIO_AUTH_TOKEN $TWILIO_SIM/v1/Workspaces/$BRIDGE_TWILIO_WORKSPACE_SID/Tasks
+  # another agent token (bridge token reads BRIDGE_JWT_SECRET)
+  go run ./cmd/bridge token --role agent --sub ana --worker-sid %[16]s --ttl 8h
+
+Ctrl-C stops everything.
+`, publicURL, walk, admin, agent, tw.AuthToken, tw.AccountSID, outboundToken, sf.URL, tw.URL, ids[2], ids[4], "SM"+randomHex(16), demoServiceNumber,
+		string(cfg.JWT.Secret), tw.WorkspaceSID, tw.WorkerSID, "EV"+randomHex(16), taskOf(tw, ids[2]), ids[5])
 
 	<-ctx.Done()
 	return 0
 }
 
-// reserve finds where to listen: addr if free, else a free port on its host.
-func reserve(addr string) (publicURL, listen string, err error) {
+// demoHandler serves the console under /demo/ and the bridge everywhere else.
+func demoHandler(console, bridge http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/demo":
+			http.Redirect(w, r, democonsole.Prefix, http.StatusFound)
+		case strings.HasPrefix(r.URL.Path, democonsole.Prefix):
+			console.ServeHTTP(w, r)
+		default:
+			bridge.ServeHTTP(w, r)
+		}
+	})
+}
+
+// listenDemo listens on addr if free, else on a free port of its host.
+func listenDemo(addr string) (net.Listener, string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		host, _, splitErr := net.SplitHostPort(addr)
 		if splitErr != nil {
-			return "", "", fmt.Errorf("BRIDGE_ADDR %s: %w", addr, err)
+			return nil, "", fmt.Errorf("BRIDGE_ADDR %s: %w", addr, err)
 		}
 		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
-			return "", "", err
+			return nil, "", err
 		}
 	}
-	listen = ln.Addr().String()
-	_ = ln.Close()
-	host, port, _ := net.SplitHostPort(listen)
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
 	if host == "" || host == "::" || host == "0.0.0.0" {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port), listen, nil
+	return ln, "http://" + net.JoinHostPort(host, port), nil
 }
 
 func seedContacts(sf *sfsim.Server) []string {
@@ -279,9 +369,6 @@ func playThrough(ctx context.Context, publicURL, outboundURL string, sf *sfsim.S
 			break
 		}
 	}
-	if wait(func() bool { return reportLink(tw) != "" }) {
-		fmt.Fprintf(&b, "  - Rosa (a case) was texted a self-report link; open it to name her close contacts:\n      %s\n", reportLink(tw))
-	}
 	for _, t := range tw.OpenTasks() {
 		crm, _ := t.Attributes["crm"].(map[string]any)
 		if crm["record_id"] != ids[0] {
@@ -296,6 +383,9 @@ func playThrough(ctx context.Context, publicURL, outboundURL string, sf *sfsim.S
 			fmt.Fprintf(&b, "  - a tracer completed Alex's call in Flex; the outcome and a follow-up on %s are now Tasks in Salesforce\n", followUp)
 		}
 	}
+	if wait(func() bool { return reportLink(tw) != "" }) {
+		fmt.Fprintf(&b, "  - Rosa (a case) was texted a self-report link; open it to name her close contacts:\n      %s\n", reportLink(tw))
+	}
 	return b.String()
 }
 
@@ -309,9 +399,25 @@ func reportLink(tw *twiliosim.Server) string {
 	return ""
 }
 
+// taskOf is the open task of a record, or a placeholder when it has none.
+func taskOf(tw *twiliosim.Server, recordID string) string {
+	for _, t := range tw.OpenTasks() {
+		if crm, _ := t.Attributes["crm"].(map[string]any); crm["record_id"] == recordID {
+			return t.SID
+		}
+	}
+	return "WT…"
+}
+
 func xmlEscape(s string) string {
 	r := strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 	return r.Replace(s)
 }
 
 func randomSecret() string { return rand.Text() + rand.Text() }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -2,9 +2,10 @@
 //
 //	bridge serve                       the server
 //	bridge demo                        the real bridge on embedded Redis and vendor stand-ins
-//	bridge mapping validate FILE       check a mapping document
+//	bridge mapping validate FILE|-     check a mapping document
 //	bridge token --role agent|admin --sub NAME [--worker-sid WK…] [--ttl 8h]
 //	bridge backfill --where "<SOQL condition>"
+//	bridge twilio sign --url URL [--post] key=value …
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	_ "time/tzdata" // BRIDGE_TIMEZONE works in a static binary without zoneinfo
 
@@ -26,7 +28,7 @@ func main() {
 	gin.SetMode(gin.ReleaseMode)
 	goredis.SetLogger(redisLog{slog.New(slog.NewJSONHandler(os.Stderr, nil))})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, os.Stderr)
+	code := runWithInput(ctx, os.Args[1:], os.LookupEnv, os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
@@ -34,34 +36,40 @@ func main() {
 const usage = `usage:
   bridge serve                        run the bridge (configured by BRIDGE_* variables)
   bridge demo                         run it with embedded Redis and Salesforce/Twilio stand-ins
-  bridge mapping validate FILE        check a mapping document
+  bridge mapping validate FILE|-      check a mapping document (- reads standard input)
   bridge token --role agent|admin --sub NAME [--worker-sid WK…] [--ttl 8h]
   bridge backfill --where "<SOQL condition>" [--page-size N] [--restart] [--dry-run]
+  bridge twilio sign --url URL [--post] key=value …
+                                      sign (and post) a Twilio webhook form
+
+"bridge COMMAND -h" describes a command; docs/REFERENCE.md describes them all.
 `
 
 // env looks a variable up; os.LookupEnv in production.
 type env = func(string) (string, bool)
 
 func run(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
+	return runWithInput(ctx, args, getenv, strings.NewReader(""), stdout, stderr)
+}
+
+func runWithInput(ctx context.Context, args []string, getenv env, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
 	case "serve":
-		return serve(ctx, getenv, stderr)
+		return serve(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], getenv, stdout, stderr)
 	case "mapping":
-		if len(args) != 3 || args[1] != "validate" {
-			fmt.Fprint(stderr, usage)
-			return 2
-		}
-		return validateMapping(args[2], stdout, stderr)
+		return mappingCmd(args[1:], stdin, stdout, stderr)
 	case "token":
 		return token(args[1:], getenv, stdout, stderr)
 	case "backfill":
 		return backfill(ctx, args[1:], getenv, stdout, stderr)
+	case "twilio":
+		return twilioCmd(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -3,6 +3,7 @@ package redis
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,7 +27,29 @@ type DeadLetter struct {
 	Attempts  int
 	FirstSeen time.Time
 	FailedAt  time.Time
+	// History lists the earlier dead-letterings of this message, oldest
+	// first, when it failed again after a replay; empty for a first failure.
+	History []Failure
 }
+
+// Failure is one earlier dead-lettering of a replayed message.
+type Failure struct {
+	ID       string    `json:"id"` // the dead letter it was, gone since its replay
+	Error    string    `json:"error"`
+	Attempts int       `json:"attempts"`
+	FailedAt time.Time `json:"failed_at"`
+}
+
+// ReplayOf is the dead letter this one was replayed from, "" for a first failure.
+func (d DeadLetter) ReplayOf() string {
+	if len(d.History) == 0 {
+		return ""
+	}
+	return d.History[len(d.History)-1].ID
+}
+
+// maxHistory bounds what a message replayed over and over carries.
+const maxHistory = 20
 
 // DeadLetters reads and replays the dead letters of all queues. Each queue
 // keeps its own (bridge:{NAME}:dead zset plus one hash per letter, in the
@@ -126,9 +149,23 @@ func (d *DeadLetters) Replay(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	dl, err := d.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	history := append(dl.History, Failure{ID: dl.ID, Error: dl.Error, Attempts: dl.Attempts, FailedAt: dl.FailedAt.UTC()})
+	if len(history) > maxHistory {
+		history = history[len(history)-maxHistory:]
+	}
+	h, err := json.Marshal(history)
+	if err != nil {
+		return fmt.Errorf("replay dead letter %s: %w", id, err)
+	}
 	k := keysFor(queue)
+	// The script moves the letter only if it is still there: of two
+	// concurrent replays, one requeues it and the other gets ErrNotFound.
 	n, err := eval(ctx, d.c, replayScript, []string{k.dead, k.deadPrefix + entryID, k.stream},
-		entryID, time.Now().UnixMilli())
+		entryID, time.Now().UnixMilli(), string(h))
 	if err != nil {
 		return fmt.Errorf("replay dead letter %s: %w", id, err)
 	}
@@ -172,5 +209,77 @@ func deadFromHash(queue, entryID string, h map[string]string) DeadLetter {
 	if ms, err := strconv.ParseInt(h["f"], 10, 64); err == nil {
 		dl.FailedAt = time.UnixMilli(ms)
 	}
+	if raw := h["h"]; raw != "" {
+		_ = json.Unmarshal([]byte(raw), &dl.History) // written by Replay; a bad one reads as no history
+	}
 	return dl
+}
+
+// Purge deletes every dead letter, across queues, that match selects (the
+// retention sweep drops those that carry a forgotten contact's data). It
+// reads the letters in pages of 200, one round trip a page, and returns how
+// many it deleted.
+func (d *DeadLetters) Purge(ctx context.Context, match func(DeadLetter) bool) (int, error) {
+	const page = 200
+	queues, err := d.c.SMembers(ctx, queuesKey).Result()
+	if err != nil {
+		return 0, fmt.Errorf("purge dead letters: %w", err)
+	}
+	n := 0
+	for _, q := range queues {
+		k := keysFor(q)
+		for start := int64(0); ; {
+			ids, err := d.c.ZRange(ctx, k.dead, start, start+page-1).Result()
+			if err != nil {
+				return n, fmt.Errorf("purge dead letters of %s: %w", q, err)
+			}
+			pipe := d.c.Pipeline()
+			hs := make([]*goredis.MapStringStringCmd, len(ids))
+			for i, id := range ids {
+				hs[i] = pipe.HGetAll(ctx, k.deadPrefix+id)
+			}
+			if len(ids) > 0 {
+				if _, err := pipe.Exec(ctx); err != nil {
+					return n, fmt.Errorf("purge dead letters of %s: %w", q, err)
+				}
+			}
+			kept := 0
+			for i, id := range ids {
+				h := hs[i].Val()
+				if len(h) == 0 || !match(deadFromHash(q, id, h)) {
+					kept++
+					continue
+				}
+				if err := d.Delete(ctx, q+":"+id); err != nil && !errors.Is(err, ErrNotFound) {
+					return n, err
+				}
+				n++
+			}
+			if len(ids) < page {
+				break
+			}
+			start += int64(kept) // deleted letters no longer take a rank
+		}
+	}
+	return n, nil
+}
+
+// Forget deletes the dead letters that name a contact (its record id) or
+// carry one of its numbers, when the bridge forgets the contact.
+func (d *DeadLetters) Forget(ctx context.Context, contactID string, phones []string) error {
+	needles := []string{contactID}
+	for _, p := range phones {
+		if p = strings.TrimSpace(p); p != "" {
+			needles = append(needles, p)
+		}
+	}
+	_, err := d.Purge(ctx, func(dl DeadLetter) bool {
+		for _, n := range needles {
+			if n != "" && (strings.Contains(string(dl.Payload), n) || strings.Contains(dl.Key, n)) {
+				return true
+			}
+		}
+		return false
+	})
+	return err
 }

@@ -248,12 +248,14 @@ func TestSlowBatchNotTakenOver(t *testing.T) {
 			seen[m.Key]++
 		}
 		mu.Unlock()
-		time.Sleep(400 * time.Millisecond)
+		time.Sleep(900 * time.Millisecond)
 		return nil
 	}
 	for _, consumer := range []string{"A", "B"} {
 		cfg := fastConfig(t, name, consumer)
-		cfg.ClaimIdle = 60 * time.Millisecond
+		// Idle well past the heartbeat (ClaimIdle/3) even on a loaded machine,
+		// and far shorter than the batch: only the heartbeat prevents a takeover.
+		cfg.ClaimIdle = 300 * time.Millisecond
 		cfg.BatchSize = 5
 		startRun(t, mustQueue(t, c, cfg), slow)
 	}
@@ -324,7 +326,8 @@ func TestTwoConsumersShareWork(t *testing.T) {
 func TestRetryThenDeadLetterAfterGiveUp(t *testing.T) {
 	c := mustOpen(t, privateURL(t))
 	cfg := fastConfig(t, uniqueName(t), "a")
-	cfg.Retry = RetryPolicy{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, GiveUpAfter: 300 * time.Millisecond}
+	// GiveUpAfter leaves room for several 5-20 ms retries on a loaded machine.
+	cfg.Retry = RetryPolicy{Initial: 5 * time.Millisecond, Max: 20 * time.Millisecond, GiveUpAfter: time.Second}
 	q := mustQueue(t, c, cfg)
 	r := newRecorder()
 	r.fail = func(Message) error { return errors.New("salesforce: 503 unavailable") }
@@ -713,4 +716,66 @@ func metricValue(c prometheus.Metric) float64 {
 		return m.GetCounter().GetValue()
 	}
 	return m.GetGauge().GetValue()
+}
+
+// A replay that fails again is dead-lettered with what failed before, even
+// when it went through retries in between, so it cannot pass for a new
+// problem or for nothing having happened.
+func TestReplayThatFailsAgainCarriesItsHistory(t *testing.T) {
+	c := mustOpen(t, privateURL(t))
+	cfg := fastConfig(t, uniqueName(t), "a")
+	cfg.Retry.GiveUpAfter = 200 * time.Millisecond
+	q := mustQueue(t, c, cfg)
+	var round atomic.Int32
+	r := newRecorder()
+	r.fail = func(Message) error {
+		if round.Load() == 0 {
+			return Permanent(errors.New("first: INVALID_FIELD"))
+		}
+		return fmt.Errorf("round %d: 503", round.Load()) // retried, then given up
+	}
+	startRun(t, q, r.handle)
+	mustEnqueue(t, q, Item{Key: "ev-1", Payload: []byte("p1")})
+	dl := NewDeadLetters(c)
+	ctx := context.Background()
+	wait := func(notID string) DeadLetter {
+		t.Helper()
+		var got DeadLetter
+		eventually(t, "a dead letter other than "+notID, func() bool {
+			letters, _ := dl.List(ctx, 10)
+			if len(letters) == 1 && letters[0].ID != notID {
+				got = letters[0]
+				return true
+			}
+			return false
+		})
+		return got
+	}
+	first := wait("")
+	if len(first.History) != 0 || first.ReplayOf() != "" {
+		t.Fatalf("a first failure has history: %+v", first)
+	}
+
+	round.Store(1)
+	if err := dl.Replay(ctx, first.ID); err != nil {
+		t.Fatal(err)
+	}
+	second := wait(first.ID)
+	if second.ReplayOf() != first.ID || len(second.History) != 1 || second.History[0].Error != "first: INVALID_FIELD" ||
+		second.History[0].Attempts != 1 || !second.History[0].FailedAt.Equal(first.FailedAt.UTC()) {
+		t.Fatalf("second failure %+v, want it linked to %s", second, first.ID)
+	}
+	if !strings.HasPrefix(second.Error, "round 1") || second.Attempts < 2 {
+		t.Fatalf("second failure's own error and attempts: %q %d", second.Error, second.Attempts)
+	}
+
+	round.Store(2)
+	if err := dl.Replay(ctx, second.ID); err != nil {
+		t.Fatal(err)
+	}
+	third := wait(second.ID)
+	if third.ReplayOf() != second.ID || len(third.History) != 2 || third.History[0].ID != first.ID ||
+		!strings.HasPrefix(third.History[1].Error, "round 1") {
+		t.Fatalf("third failure %+v", third)
+	}
 }

@@ -16,9 +16,10 @@ import (
 // entry is a Message plus what Run needs to settle it.
 type entry struct {
 	Message
-	prior      int   // attempts before this delivery (stream field a)
-	deliveries int64 // times the stream handed this entry out
-	gone       bool  // deleted from the stream while pending: ack only
+	prior      int    // attempts before this delivery (stream field a)
+	history    string // earlier dead-letterings of a replayed message, JSON (stream field h)
+	deliveries int64  // times the stream handed this entry out
+	gone       bool   // deleted from the stream while pending: ack only
 	bad        string
 }
 
@@ -340,6 +341,7 @@ func parseEntry(x goredis.XMessage) entry {
 	}
 	e.prior, _ = strconv.Atoi(str(x.Values["a"]))
 	e.Attempts = e.prior + 1
+	e.history, _ = x.Values["h"].(string)
 	return e
 }
 
@@ -506,11 +508,11 @@ func (q *Queue) settle(ctx, hctx context.Context, outs []outcome) {
 		case outcomeRetry:
 			calls = append(calls, scriptCall{s: retryScript,
 				keys: []string{q.keys.stream, q.keys.retry, q.keys.retryPrefix + e.ID},
-				args: []any{groupName, q.cfg.Consumer, e.ID, e.Key, e.Payload, e.FirstSeen.UnixMilli(), e.Attempts, o.due}})
+				args: []any{groupName, q.cfg.Consumer, e.ID, e.Key, e.Payload, e.FirstSeen.UnixMilli(), e.Attempts, o.due, e.history}})
 		case outcomeDead:
 			calls = append(calls, scriptCall{s: deadScript,
 				keys: []string{q.keys.stream, q.keys.dead, q.keys.deadPrefix + e.ID},
-				args: []any{groupName, q.cfg.Consumer, e.ID, e.Key, e.Payload, e.FirstSeen.UnixMilli(), e.Attempts, o.err, now}})
+				args: []any{groupName, q.cfg.Consumer, e.ID, e.Key, e.Payload, e.FirstSeen.UnixMilli(), e.Attempts, o.err, now, e.history}})
 		}
 	}
 	if len(acks) > 1 {

@@ -36,9 +36,10 @@ if #pe == 0 or pe[1][2] ~= ARGV[2] then return 0 end
 `
 
 // retryScript: KEYS[1]=stream, KEYS[2]=retry zset, KEYS[3]=retry hash of
-// this entry; ARGV: group, consumer, id, key, payload, first-seen, attempts, due ms.
+// this entry; ARGV: group, consumer, id, key, payload, first-seen, attempts,
+// due ms, replay history.
 var retryScript = newScript(ownerCheck + `
-redis.call('HSET', KEYS[3], 'k', ARGV[4], 'p', ARGV[5], 't', ARGV[6], 'a', ARGV[7])
+redis.call('HSET', KEYS[3], 'k', ARGV[4], 'p', ARGV[5], 't', ARGV[6], 'a', ARGV[7], 'h', ARGV[9] or '')
 redis.call('ZADD', KEYS[2], ARGV[8], ARGV[3])
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
@@ -47,9 +48,9 @@ return 1
 
 // deadScript: KEYS[1]=stream, KEYS[2]=dead zset, KEYS[3]=dead hash of this
 // entry; ARGV: group, consumer, id, key, payload, first-seen, attempts,
-// error, failed-at ms.
+// error, failed-at ms, replay history.
 var deadScript = newScript(ownerCheck + `
-redis.call('HSET', KEYS[3], 'k', ARGV[4], 'p', ARGV[5], 't', ARGV[6], 'a', ARGV[7], 'e', ARGV[8], 'f', ARGV[9])
+redis.call('HSET', KEYS[3], 'k', ARGV[4], 'p', ARGV[5], 't', ARGV[6], 'a', ARGV[7], 'e', ARGV[8], 'f', ARGV[9], 'h', ARGV[10] or '')
 redis.call('ZADD', KEYS[2], ARGV[9], ARGV[3])
 redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
 redis.call('XDEL', KEYS[1], ARGV[3])
@@ -62,9 +63,9 @@ var moveScript = newScript(`
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
 for _, id in ipairs(ids) do
   local h = ARGV[3] .. id
-  local v = redis.call('HMGET', h, 'k', 'p', 't', 'a')
+  local v = redis.call('HMGET', h, 'k', 'p', 't', 'a', 'h')
   if v[2] then
-    redis.call('XADD', KEYS[2], '*', 'k', v[1] or '', 'p', v[2], 't', v[3] or '0', 'a', v[4] or '0')
+    redis.call('XADD', KEYS[2], '*', 'k', v[1] or '', 'p', v[2], 't', v[3] or '0', 'a', v[4] or '0', 'h', v[5] or '')
   end
   redis.call('DEL', h)
   redis.call('ZREM', KEYS[1], id)
@@ -73,14 +74,16 @@ return #ids
 `)
 
 // replayScript: KEYS[1]=dead zset, KEYS[2]=dead hash, KEYS[3]=stream;
-// ARGV: id, now ms. Attempts and first-seen start over.
+// ARGV: id, now ms, history (the earlier failures, this one included).
+// Attempts and first-seen start over; the history goes with the message so
+// that failing again says it is a replay, linked to what failed before.
 var replayScript = newScript(`
 local v = redis.call('HMGET', KEYS[2], 'k', 'p')
 if not v[2] then
   redis.call('ZREM', KEYS[1], ARGV[1])
   return 0
 end
-redis.call('XADD', KEYS[3], '*', 'k', v[1] or '', 'p', v[2], 't', ARGV[2], 'a', '0')
+redis.call('XADD', KEYS[3], '*', 'k', v[1] or '', 'p', v[2], 't', ARGV[2], 'a', '0', 'h', ARGV[3])
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 1

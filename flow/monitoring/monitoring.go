@@ -145,6 +145,11 @@ type Config struct {
 	// still go out (an outage, a slow round); older days are skipped.
 	// Default 6 hours: half the usual escalation grace.
 	Late time.Duration
+	// Retention and its collaborators: see retention.go.
+	Retention  time.Duration // BRIDGE_RETENTION; default 336h
+	Deadlines  Deadlines     // retention deadlines; nil = Redis TTLs only
+	Watcher    Watcher       // hears of contact changes; may be nil
+	Forgetters []Forgetter   // forget a contact with the flow
 }
 
 // Twilio's scheduling window, with margins for the request's own latency
@@ -193,6 +198,9 @@ func New(cfg Config) (*Flow, error) {
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 2 * time.Minute
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
 	}
 	if cfg.Horizon <= 0 {
 		cfg.Horizon = 48 * time.Hour
@@ -283,6 +291,8 @@ type contactState struct {
 	Email    string `json:"email,omitempty"`
 	// Time is the contact's own HH:MM (reminders.time); "" = reminders.at.
 	Time string `json:"time,omitempty"`
+	// Ended is when monitoring stopped (unix), 0 while it runs.
+	Ended int64 `json:"ended,omitempty"`
 }
 
 func (c contactState) channel() string {

@@ -100,6 +100,10 @@ func (f *Flow) stop(ctx context.Context, id string, s event.SMS) (err error) {
 			return err
 		}
 		f.log.Info("reminders canceled on STOP", "contact_id", id, "canceled", n)
+		// Monitoring ended for this contact: retention starts, escalation stops.
+		if err := f.watchID(ctx, id); err != nil {
+			return err
+		}
 	}
 	if err := f.writeOptOut(ctx, id, c, true); err != nil {
 		return err
@@ -133,6 +137,11 @@ func (f *Flow) start(ctx context.Context, id string, s event.SMS) (err error) {
 	}
 	if err := f.writeOptOut(ctx, id, c, false); err != nil {
 		return err
+	}
+	if found {
+		if err := f.watch(ctx, id, c); err != nil {
+			return err
+		}
 	}
 	m := f.cfg.Mappings.Current()
 	if !found || !c.Active || !f.cfg.Enabled || m == nil || m.Reminders() == nil {

@@ -37,9 +37,9 @@ const (
 	// unknownKey indexes contacts with days of unknown outcome (contact id
 	// -> unix time of the latest ambiguous attempt) for Run to reconcile.
 	unknownKey = "monitoring:unknown"
-	// Contact state and the phone index outlive the last day by this much,
-	// for late STOPs and replies; then the personal data expires.
-	retention = 60 * 24 * time.Hour
+	// The phone index outlives its last write by this much at most; the
+	// retention sweep removes entries sooner (retention.go).
+	phoneKeep = 60 * 24 * time.Hour
 	// dayKeep: a day's claim outlives its send time by this much, which
 	// covers Salesforce's 24 h of retries with room to spare.
 	dayKeep = 7 * 24 * time.Hour
@@ -106,24 +106,17 @@ func (f *Flow) loadContact(ctx context.Context, id string) (contactState, bool, 
 	return c, found, nil
 }
 
-// contactTTL keeps the state until retention after the last day.
+// contactTTL keeps the state a day past its retention deadline: the sweep
+// deletes it on time, the TTL is the backstop.
 func (f *Flow) contactTTL(c contactState) time.Duration {
-	ds := c.dates()
-	if len(ds) == 0 {
-		return retention
-	}
-	last, err := time.ParseInLocation("2006-01-02", ds[len(ds)-1], f.cfg.Location)
-	if err != nil {
-		return retention
-	}
-	return max(time.Hour, last.Add(retention).Sub(f.cfg.Now()))
+	return max(time.Hour, f.retainUntil(c).Add(24*time.Hour).Sub(f.cfg.Now()))
 }
 
 func (f *Flow) saveContact(ctx context.Context, id string, c contactState) error {
 	if err := f.setJSON(ctx, contactKey(id), c, f.contactTTL(c)); err != nil {
 		return fmt.Errorf("save contact %s: %w", id, err)
 	}
-	return nil
+	return f.watch(ctx, id, c)
 }
 
 func (f *Flow) loadDay(ctx context.Context, id, date string) (dayState, bool, error) {
@@ -219,7 +212,7 @@ func (f *Flow) rememberPhone(ctx context.Context, phone, id string, add bool) er
 	if len(ids) == 0 {
 		return f.cfg.Store.Del(ctx, phoneKey(phone))
 	}
-	if err := f.setJSON(ctx, phoneKey(phone), ids, retention+35*24*time.Hour); err != nil {
+	if err := f.setJSON(ctx, phoneKey(phone), ids, max(phoneKeep, f.cfg.Retention)+35*24*time.Hour); err != nil {
 		return fmt.Errorf("phone index: %w", err)
 	}
 	return nil

@@ -46,6 +46,8 @@ type Config struct {
 	Location *time.Location // dates of SMS replies; default America/New_York
 	// ReplySubject is the Subject of an SMS reply activity.
 	ReplySubject string // default "SMS reply"
+	// Escalations, when set, hears of surveys and sick replies (escalate.go).
+	Escalations Escalations
 }
 
 // Flow is the writeback flow.
@@ -154,6 +156,7 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 			f.upsert(ctx, t, rows, errs)
 		}
 	}
+	f.escalations(ctx, m, msgs, errs)
 	for i, err := range errs {
 		if err != nil {
 			f.log.Warn("writeback failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "err", err)

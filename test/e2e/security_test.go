@@ -511,6 +511,16 @@ func TestSecurityRedisDownEveryRoute503(t *testing.T) {
 	event := TaskEvent(t, sid("EV", 801), sid("WT", 801), id, nil)
 	event.Set("AccountSid", b.Config.Twilio.AccountSID)
 	reply := smsForm(b, sid("SM", 802), "+16465550178", "hello", "")
+	status := url.Values{"AccountSid": {b.Config.Twilio.AccountSID}, "MessageSid": {sid("SM", 804)}, "MessageStatus": {"undelivered"},
+		"ErrorCode": {"30006"}, "To": {"+16465550178"}, "From": {"+12125550100"}}
+	reportLinks, err := survey.NewReportLinks(survey.LinksConfig{Secret: b.Config.SurveySecret, PublicURL: PublicURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	report, _, err := reportLinks.Mint(id, "en")
+	if err != nil {
+		t.Fatal(err)
+	}
 	admin := map[string]string{"Authorization": "Bearer " + b.AdminToken, "Content-Type": "application/json"}
 	agent := map[string]string{"Authorization": "Bearer " + b.AgentToken, "Content-Type": "application/json"}
 	doc := Testdata(t, "mapping.yaml")
@@ -529,7 +539,15 @@ func TestSecurityRedisDownEveryRoute503(t *testing.T) {
 		{http.MethodPost, world.OutboundPath, OutboundMessage(SampleOrgID, Notification{ID: NotificationID(803), Fields: contact(ContactID(803), "Avery", "(212) 555-0103", "Needs Outreach")}), map[string]string{"Content-Type": "text/xml"}, 503},
 		{http.MethodPost, PathTaskRouter, event.Encode(), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(b, PathTaskRouter, event)}, 503},
 		{http.MethodPost, PathSMS, reply.Encode(), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(b, PathSMS, reply)}, 503},
+		{http.MethodPost, "/webhooks/twilio/status", status.Encode(), map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": sign(b, "/webhooks/twilio/status", status)}, 503},
 		{http.MethodPost, "/v1/click-to-call", fmt.Sprintf(`{"record_id":%q}`, id), agent, 503},
+		{http.MethodPost, "/v1/records/" + id + "/elicitation", "", agent, 503},
+		// Redis only caches these: Salesforce and the mapping answer.
+		{http.MethodGet, "/v1/callers/+16465550178", "", agent, 200},
+		{http.MethodGet, "/v1/wrapup", "", agent, 200},
+		{http.MethodGet, "/report/" + report, "", nil, 503},
+		{http.MethodPost, "/report/" + report, "first_name.0=Bo&phone.0=7185550199", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 503},
+		{http.MethodGet, "/admin/api/monitoring", "", admin, 503},
 		// The context is cached in Redis but needs it not: Salesforce answers.
 		{http.MethodGet, "/v1/records/" + id + "/context", "", agent, 200},
 		{http.MethodGet, "/survey/" + tok, "", nil, 503},

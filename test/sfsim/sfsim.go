@@ -13,6 +13,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
@@ -222,6 +223,36 @@ func (s *Server) AddRecord(object string, r map[string]any) string {
 		return s.applyLocked(o, body, existing)
 	}
 	return s.applyLocked(o, body, nil)
+}
+
+// UpdateRecord changes a row as a PATCH to /sobjects/{object}/{id} would: the
+// same validation (unknown or read-only fields, a required field set to null)
+// and the same nulling of a field by a nil value. (Salesforce REST API
+// Developer Guide, "Update a Record": 204 on success, an error list
+// otherwise; the row is left unchanged on error.)
+func (s *Server) UpdateRecord(object, id string, fields map[string]any) error {
+	body, err := normalize(fields)
+	if err != nil {
+		return fmt.Errorf("sfsim: UpdateRecord: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objectLocked(object)
+	if o == nil {
+		return fmt.Errorf("NOT_FOUND: no object %s", object)
+	}
+	row := o.row(id)
+	if row == nil {
+		return fmt.Errorf("NOT_FOUND: no %s %s", object, id)
+	}
+	if errs := s.writeRowLocked(o, body, row, row["Id"].(string)); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.StatusCode + ": " + e.Message
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return nil
 }
 
 // Record returns a copy of a row, or nil.

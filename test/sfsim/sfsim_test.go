@@ -478,3 +478,27 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("rows = %d, want 80", n)
 	}
 }
+
+func TestUpdateRecordValidatesAsPatch(t *testing.T) {
+	s := sfsim.New(sfsim.Options{})
+	defer s.Close()
+	id := s.AddRecord("Contact", map[string]any{"LastName": "Rivera", "MobilePhone": "(212) 555-0123"})
+	if err := s.UpdateRecord("Contact", id, map[string]any{"MobilePhone": nil, "Priority__c": 3}); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Record("Contact", id); r["MobilePhone"] != nil || r["Priority__c"] != float64(3) {
+		t.Fatalf("row after update: %v", r)
+	}
+	if err := s.UpdateRecord("Contact", id, map[string]any{"No_Such__c": "x", "LastName": "Other"}); err == nil || !strings.Contains(err.Error(), "INVALID_FIELD") {
+		t.Fatalf("unknown field: %v", err)
+	}
+	if err := s.UpdateRecord("Contact", id, map[string]any{"LastName": ""}); err == nil || !strings.Contains(err.Error(), "REQUIRED_FIELD_MISSING") {
+		t.Fatalf("required field emptied: %v", err)
+	}
+	if r := s.Record("Contact", id); r["LastName"] != "Rivera" {
+		t.Fatalf("a refused update changed the row: %v", r)
+	}
+	if err := s.UpdateRecord("Contact", "003000000000000AAA", map[string]any{"LastName": "x"}); err == nil {
+		t.Fatal("unknown record updated")
+	}
+}

@@ -17,6 +17,10 @@ import (
 //
 // cond: f = v, f != v, f <> v, f < v, f <= v, f > v, f >= v, f LIKE 'x%', f [NOT] IN (v, ...),
 // NOT cond, (cond). v: 'string', number, true, false, null, or a bare date/datetime literal.
+//
+// Phone fields are text as typed: SOQL compares the stored string, so
+// "(718) 555-0199" matches only that spelling (SOQL and SOSL Reference,
+// "Comparison Operators"; only SOSL's IN PHONE FIELDS normalises numbers).
 
 type tokKind int
 

@@ -369,7 +369,7 @@ func VmHWM(pid int) int64 {
 // retrying); an error means Redis could not be read.
 func Backlog(ctx context.Context, c goredis.UniversalClient) (int64, error) {
 	var n int64
-	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport} {
+	for _, name := range []string{event.QueueRecords, event.QueueMonitoring, event.QueueWriteback, event.QueueSelfReport, event.QueueEscalation} {
 		q, err := redis.NewQueue(c, redis.QueueConfig{Name: name})
 		if err != nil {
 			return 0, err

@@ -1,0 +1,5 @@
+import * as FlexPlugin from '@twilio/flex-plugin';
+
+import BridgeDesktopPlugin from './BridgeDesktopPlugin';
+
+FlexPlugin.loadPlugin(BridgeDesktopPlugin);

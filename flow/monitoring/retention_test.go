@@ -1,0 +1,159 @@
+package monitoring_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/flow/monitoring"
+)
+
+// fakeDeadlines is an in-memory monitoring.Deadlines.
+type fakeDeadlines struct {
+	mu  sync.Mutex
+	due map[string]time.Time
+}
+
+var _ monitoring.Deadlines = (*fakeDeadlines)(nil)
+
+func (f *fakeDeadlines) Set(_ context.Context, at time.Time, members ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range members {
+		f.due[m] = at
+	}
+	return nil
+}
+
+func (f *fakeDeadlines) Claim(_ context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for m, at := range f.due {
+		if !at.After(now) && len(out) < limit {
+			out = append(out, m)
+			f.due[m] = now.Add(lease)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeDeadlines) Done(_ context.Context, m string, claimedAt time.Time, lease time.Duration) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if at, ok := f.due[m]; ok && !at.After(claimedAt.Add(lease)) {
+		delete(f.due, m)
+	}
+	return nil
+}
+
+func (f *fakeDeadlines) at(id string) time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.due[id]
+}
+
+type fakeWatcher struct {
+	mu   sync.Mutex
+	last map[string]monitoring.Contact
+}
+
+func (w *fakeWatcher) ContactChanged(_ context.Context, c monitoring.Contact) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last[c.ID] = c
+	return nil
+}
+
+type fakeForgetter struct {
+	forgot map[string][]string
+}
+
+func (f *fakeForgetter) Forget(_ context.Context, id string, phones []string) error {
+	f.forgot[id] = phones
+	return nil
+}
+
+func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
+	dl := &fakeDeadlines{due: map[string]time.Time{}}
+	w := &fakeWatcher{last: map[string]monitoring.Contact{}}
+	fg := &fakeForgetter{forgot: map[string][]string{}}
+	e := MustEnv(t, func(c *monitoring.Config, _ *twilio.Config) {
+		c.Retention, c.Deadlines, c.Watcher, c.Forgetters = 48*time.Hour, dl, w, []monitoring.Forgetter{fg}
+	})
+	ctx := context.Background()
+	id, rec := e.contact(t, nil)
+	e.mustHandle(t, recordMsg(id, rec))
+
+	// In monitoring: kept until 48 h after the end of the last day (14 March).
+	endOfLast := time.Date(2026, 3, 15, 0, 0, 0, 0, e.ny)
+	if at := dl.at(id); !at.Equal(endOfLast.Add(48 * time.Hour)) {
+		t.Fatalf("deadline %s, want %s", at, endOfLast.Add(48*time.Hour))
+	}
+	c := w.last[id]
+	if !c.Active || c.Channel != "sms" || len(c.Days) != 14 || c.Days[0].Date != "2026-03-01" ||
+		!c.Days[1].SendAt.Equal(time.Date(2026, 3, 2, 10, 0, 0, 0, e.ny)) {
+		t.Fatalf("watcher saw %+v", c)
+	}
+	if ok, err := e.flow.Reminded(ctx, id, "2026-03-02"); err != nil || !ok {
+		t.Fatalf("a scheduled day: reminded %v, %v", ok, err)
+	}
+	if ok, _ := e.flow.Reminded(ctx, id, "2026-04-01"); ok {
+		t.Fatal("a day outside monitoring counts as reminded")
+	}
+
+	// STOP ends monitoring: kept 48 h from now.
+	e.mustHandle(t, smsMsg(phone, "STOP", "STOP"))
+	stopAt := e.clock.Now()
+	if at := dl.at(id); !at.Equal(stopAt.Truncate(time.Second).Add(48 * time.Hour)) {
+		t.Fatalf("deadline after STOP %s, want %s", at, stopAt.Add(48*time.Hour))
+	}
+	if w.last[id].Active {
+		t.Fatal("watcher still sees the contact active after STOP")
+	}
+	if ok, _ := e.flow.Reminded(ctx, id, "2026-03-02"); ok {
+		t.Fatal("an opted-out contact's day counts as reminded")
+	}
+
+	// START within the 48 h: monitoring resumes, the deadline moves back out.
+	e.clock.Add(47 * time.Hour)
+	e.mustHandle(t, smsMsg(phone, "START", "START"))
+	if at := dl.at(id); !at.Equal(endOfLast.Add(48 * time.Hour)) {
+		t.Fatalf("deadline after START %s", at)
+	}
+	e.clock.Add(2 * time.Hour)
+	if n, err := e.flow.SweepRetention(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep of a contact back in monitoring: %d, %v", n, err)
+	}
+
+	// Past the end of monitoring plus 48 h: forgotten.
+	e.clock.Add(endOfLast.Add(48*time.Hour - time.Minute).Sub(e.clock.Now()))
+	if n, _ := e.flow.SweepRetention(ctx); n != 0 {
+		t.Fatal("forgotten a minute early")
+	}
+	e.clock.Add(2 * time.Minute)
+	if n, err := e.flow.SweepRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep: %d, %v", n, err)
+	}
+	if !slices.Equal(fg.forgot[id], []string{"+12125550123"}) {
+		t.Fatalf("forgetters told %v", fg.forgot)
+	}
+	if _, found, _ := e.flow.ContactByPhone(ctx, phone); found {
+		t.Fatal("the phone index still finds the contact")
+	}
+	if _, found, _ := e.flow.SurveyContact(ctx, id); found {
+		t.Fatal("the contact's state survives retention")
+	}
+	if ok, _ := e.flow.Reminded(ctx, id, "2026-03-02"); ok {
+		t.Fatal("a forgotten contact's day counts as reminded")
+	}
+	if e.sf.Record("Contact", id)["FirstName"] != "Ana" {
+		t.Fatal("retention touched Salesforce")
+	}
+	if n, _ := e.flow.SweepRetention(ctx); n != 0 {
+		t.Fatal("forgotten twice")
+	}
+}
