@@ -180,6 +180,7 @@ type State struct {
 	Twilio struct {
 		Tasks    []TaskView    `json:"tasks"`
 		Messages []MessageView `json:"messages"`
+		Calls    []CallView    `json:"calls"`
 	} `json:"twilio"`
 	Actions  []Action          `json:"actions"`
 	Editable []string          `json:"editable"`
@@ -219,6 +220,17 @@ type MessageView struct {
 	SurveyURL string    `json:"survey_url,omitempty"`
 }
 
+// CallView is one outbound call (a voice reminder) and what was said and
+// pressed on it.
+type CallView struct {
+	SID      string   `json:"sid"`
+	To       string   `json:"to"`
+	Status   string   `json:"status"`
+	RecordID string   `json:"record_id,omitempty"`
+	Said     []string `json:"said"`
+	Pressed  []string `json:"pressed"`
+}
+
 // Editable are the contact fields the console's form offers.
 var editable = []string{"FirstName", "LastName", "MobilePhone", "Preferred_Language__c", "Outreach_Status__c",
 	"Monitoring_Status__c", "Monitoring_Start__c", "Priority__c", "SMS_Opt_Out__c"}
@@ -247,7 +259,7 @@ func (c *Console) Snapshot() State {
 	var st State
 	// Empty lists, never null: the page iterates them.
 	st.Salesforce.Contacts, st.Salesforce.Activities, st.Salesforce.FollowUps, st.Salesforce.Surveys = []Row{}, []Row{}, []Row{}, []Row{}
-	st.Twilio.Tasks, st.Twilio.Messages = []TaskView{}, []MessageView{}
+	st.Twilio.Tasks, st.Twilio.Messages, st.Twilio.Calls = []TaskView{}, []MessageView{}, []CallView{}
 	sf, tw := c.cfg.Salesforce, c.cfg.Twilio
 	tasks := tw.Tasks()
 	msgs := tw.Messages()
@@ -277,6 +289,10 @@ func (c *Console) Snapshot() State {
 			SID: m.SID, To: m.To, Body: m.Body, Status: m.Status, SendAt: m.SendAt, ErrorCode: m.ErrorCode,
 			RecordID: byPhone[m.To], SurveyURL: reSurveyURL.FindString(m.Body),
 		})
+	}
+	for _, call := range tw.CallsMade() {
+		st.Twilio.Calls = append(st.Twilio.Calls, CallView{SID: call.SID, To: call.To, Status: call.Status,
+			RecordID: byPhone[call.To], Said: append([]string{}, call.Said...), Pressed: append([]string{}, call.Pressed...)})
 	}
 	for _, r := range contacts {
 		row := Row{ID: str(r["Id"]), Fields: c.masked(r)}

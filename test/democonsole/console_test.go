@@ -330,3 +330,35 @@ func TestPageIsSelfContainedUnderCSP(t *testing.T) {
 		}
 	}
 }
+
+func TestCallsShowWhatWasSaidAndPressed(t *testing.T) {
+	w := setup(t)
+	ivr := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/xml")
+		if r.URL.Path == "/answer" {
+			io.WriteString(rw, `<Response><Say>Thank you.</Say><Hangup/></Response>`)
+			return
+		}
+		io.WriteString(rw, `<Response><Gather input="dtmf" numDigits="1" action="/answer"><Say>Press 1 for yes.</Say></Gather></Response>`)
+	}))
+	defer ivr.Close()
+	w.tw.ScriptCall("+12125550123", twiliosim.CallScript{Keys: []string{"1"}})
+	form := url.Values{"To": {"+12125550123"}, "From": {"+12125550100"}, "Url": {ivr.URL + "/call"}}
+	req, _ := http.NewRequest(http.MethodPost, w.tw.URL+"/2010-04-01/Accounts/"+w.tw.AccountSID+"/Calls.json", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(w.tw.AccountSID, w.tw.AuthToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create call: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	w.tw.WaitCalls()
+	st, _ := w.state(t)
+	if len(st.Twilio.Calls) != 1 {
+		t.Fatalf("calls %+v", st.Twilio.Calls)
+	}
+	c := st.Twilio.Calls[0]
+	if c.RecordID != w.alex || c.Status != "completed" || strings.Join(c.Said, "|") != "Press 1 for yes.|Thank you." || strings.Join(c.Pressed, ",") != "1" {
+		t.Fatalf("call %+v", c)
+	}
+}

@@ -97,6 +97,9 @@
         cell(list([status(m.status), m.error_code ? el("span", { text: " " + m.error_code }) : null].filter(Boolean))),
         cell(when(m.send_at)), body);
     }), 6, "no messages");
+    fill("calls", (tw.calls || []).map((c) => el("tr", { id: "tw-" + c.sid }, idCell(c.sid), cell(v(c.to)), cell(ref("sf", c.record_id)),
+      cell(status(c.status)), el("td", { class: "body", text: (c.said || []).join(" / ") }),
+      cell((c.pressed || []).map((k) => (k === "" ? "(none)" : k)).join(", ")))), 6, "no calls");
 
     const ol = $("actions");
     ol.replaceChildren();
