@@ -336,7 +336,8 @@ func (f *Flow) deliveryRows(ctx context.Context, m *mapping.Mapping, d *event.De
 	if o == nil {
 		return nil, nil
 	}
-	contactID, found, err := f.cfg.Contacts.ContactByPhone(ctx, d.To)
+	// A WhatsApp message's recipient is "whatsapp:+E164"; the index holds the number.
+	contactID, found, err := f.cfg.Contacts.ContactByPhone(ctx, strings.TrimPrefix(d.To, "whatsapp:"))
 	if err != nil {
 		return nil, fmt.Errorf("find contact of message %s: %w", d.MessageSID, err)
 	}

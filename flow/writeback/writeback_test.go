@@ -184,6 +184,19 @@ func TestRepliesAndSurveys(t *testing.T) {
 	}
 }
 
+func TestWhatsAppDeliveryFailureFindsTheContact(t *testing.T) {
+	crm := &fakeCRM{}
+	f := newFlow(t, crm)
+	b, _ := json.Marshal(event.Writeback{Delivery: &event.Delivery{MessageSID: "SM3", To: "whatsapp:+12125550123", Status: "undelivered",
+		ErrorCode: 30003, At: time.Date(2020, 6, 3, 2, 0, 0, 0, time.UTC)}})
+	if errs := f.Handle(context.Background(), []redis.Message{{Payload: b}}); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if len(crm.calls) != 1 || crm.calls[0][0]["WhoId"] != "003RM00000Qx1a2YAB" || crm.calls[0][0]["Twilio_Task_Sid__c"] != "SM3-delivery" {
+		t.Fatalf("calls %v, want the WhatsApp number's contact", crm.calls)
+	}
+}
+
 func TestDeliveryFailureIsOneActivityPerMessage(t *testing.T) {
 	crm := &fakeCRM{}
 	f := newFlow(t, crm)
