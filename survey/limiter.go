@@ -24,7 +24,19 @@ type bucket struct {
 	last   time.Time
 }
 
+// newLimiter defaults what is unset: 1 request a second with bursts of 60
+// per address (generous, because phones share carrier NAT addresses and
+// every reminder goes out at the same minute), 10,000 addresses tracked.
 func newLimiter(rate float64, burst, max int, now func() time.Time) *limiter {
+	if rate <= 0 {
+		rate = 1
+	}
+	if burst <= 0 {
+		burst = 60
+	}
+	if max <= 0 {
+		max = 10000
+	}
 	return &limiter{rate: rate, burst: float64(burst), max: max, now: now, buckets: map[string]*bucket{}}
 }
 

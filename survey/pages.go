@@ -91,15 +91,6 @@ func NewPages(cfg PagesConfig) (*Pages, error) {
 	if cfg.UsedTTL <= 0 {
 		cfg.UsedTTL = 30 * 24 * time.Hour
 	}
-	if cfg.Rate <= 0 {
-		cfg.Rate = 1
-	}
-	if cfg.Burst <= 0 {
-		cfg.Burst = 60
-	}
-	if cfg.MaxClients <= 0 {
-		cfg.MaxClients = 10000
-	}
 	if cfg.MaxText <= 0 {
 		cfg.MaxText = 2000
 	}

@@ -72,15 +72,6 @@ func NewReports(cfg ReportsConfig) (*Reports, error) {
 	if cfg.UsedTTL <= ReportValidFor {
 		cfg.UsedTTL = 30 * 24 * time.Hour
 	}
-	if cfg.Rate <= 0 {
-		cfg.Rate = 1
-	}
-	if cfg.Burst <= 0 {
-		cfg.Burst = 60
-	}
-	if cfg.MaxClients <= 0 {
-		cfg.MaxClients = 10000
-	}
 	r := &Reports{cfg: cfg, log: cfg.Logger, limiter: newLimiter(cfg.Rate, cfg.Burst, cfg.MaxClients, cfg.Now)}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
