@@ -11,10 +11,9 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/gin-gonic/gin"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
+	"github.com/gin-gonic/gin"
 )
 
 // Contact is what the page may know of a contact: the greeting's first
@@ -36,7 +35,7 @@ type Verifier interface {
 
 // Submissions is the writeback queue.
 type Submissions interface {
-	Enqueue(ctx context.Context, items ...redis.Item) ([]bool, error)
+	Enqueue(ctx context.Context, items ...queue.Item) ([]bool, error)
 }
 
 // Store marks links used.

@@ -19,6 +19,7 @@ import (
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 	"github.com/cityhealth/bridge/test/redistest"
 )
@@ -26,12 +27,12 @@ import (
 // submissions records what the page enqueues; Fail makes Enqueue fail.
 type submissions struct {
 	mu    sync.Mutex
-	items []redis.Item
+	items []queue.Item
 	seen  map[string]bool
 	Fail  error
 }
 
-func (s *submissions) Enqueue(_ context.Context, items ...redis.Item) ([]bool, error) {
+func (s *submissions) Enqueue(_ context.Context, items ...queue.Item) ([]bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.Fail != nil {
@@ -51,10 +52,10 @@ func (s *submissions) Enqueue(_ context.Context, items ...redis.Item) ([]bool, e
 	return out, nil
 }
 
-func (s *submissions) Items() []redis.Item {
+func (s *submissions) Items() []queue.Item {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]redis.Item(nil), s.items...)
+	return append([]queue.Item(nil), s.items...)
 }
 
 var _ survey.Submissions = (*submissions)(nil)

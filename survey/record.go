@@ -4,12 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
+	"log/slog"
+	"time"
 )
 
 // ErrAnswered means the contact's survey for that day was already received,
@@ -54,7 +53,7 @@ func Record(ctx context.Context, rc Recording, cl Claims, answers map[string]str
 	payload, _ := json.Marshal(event.Writeback{Survey: &event.Survey{
 		ContactID: cl.ContactID, Date: cl.Date, Language: cl.Language, Answers: answers, SubmittedAt: now,
 	}})
-	added, err := rc.Submissions.Enqueue(ctx, redis.Item{Key: mapping.SurveyKey(cl.ContactID, cl.Date), Payload: payload})
+	added, err := rc.Submissions.Enqueue(ctx, queue.Item{Key: mapping.SurveyKey(cl.ContactID, cl.Date), Payload: payload})
 	if err != nil {
 		// Not recorded: free the day so the contact can answer again.
 		if derr := rc.Store.Del(context.WithoutCancel(ctx), key); derr != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/sfsim"
@@ -69,7 +70,7 @@ func TestReminderLinkOpensThePage(t *testing.T) {
 	id := sf.AddRecord("Contact", map[string]any{"FirstName": "Lucía", "LastName": "Pérez", "MobilePhone": "+12125550142",
 		"Preferred_Language__c": "Spanish", "Monitoring_Status__c": "Active", "Monitoring_Start__c": "2026-03-01"})
 	raw, _ := json.Marshal(event.Record{NotificationID: "04l1", Object: "Contact", RecordID: id, Fields: sf.Record("Contact", id)})
-	for _, err := range mon.Handle(ctx, []redis.Message{{ID: "1-0", Payload: raw}}) {
+	for _, err := range mon.Handle(ctx, []queue.Message{{ID: "1-0", Payload: raw}}) {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -10,10 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/queue"
+	"github.com/gin-gonic/gin"
 )
 
 // ReportVerifier checks self-report link tokens (*ReportLinks).
@@ -181,7 +180,7 @@ func (r *Reports) post(c *gin.Context) {
 	payload, _ := json.Marshal(event.Writeback{Report: &event.Report{
 		CaseID: cl.CaseID, LinkID: cl.LinkID(), Language: cl.Language, Contacts: contacts, SubmittedAt: now.UTC(),
 	}})
-	added, err := r.cfg.Submissions.Enqueue(ctx, redis.Item{Key: ReportQueueKey(cl.LinkID()), Payload: payload})
+	added, err := r.cfg.Submissions.Enqueue(ctx, queue.Item{Key: ReportQueueKey(cl.LinkID()), Payload: payload})
 	if err != nil {
 		// Not recorded: free the link so the case can send again.
 		if derr := r.cfg.Store.Del(context.WithoutCancel(ctx), key); derr != nil {

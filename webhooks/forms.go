@@ -3,12 +3,11 @@ package webhooks
 import (
 	"encoding/json"
 	"errors"
-	"net/url"
-	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/queue"
+	"net/url"
+	"time"
 )
 
 // The functions here turn a Twilio form into the queue item the webhook
@@ -28,17 +27,17 @@ func WritebackEventTypes() []string {
 // item, keyed by its Sid (EventSid): never by the unsigned
 // I-Twilio-Idempotency-Token. ok is false for events writeback ignores; an
 // error means the form is malformed.
-func TaskRouterItem(form url.Values) (item redis.Item, ok bool, err error) {
+func TaskRouterItem(form url.Values) (item queue.Item, ok bool, err error) {
 	if !writebackEvents[form.Get("EventType")] {
-		return redis.Item{}, false, nil
+		return queue.Item{}, false, nil
 	}
 	var attrs map[string]any
 	if err := json.Unmarshal([]byte(form.Get("TaskAttributes")), &attrs); err != nil {
-		return redis.Item{}, false, nil
+		return queue.Item{}, false, nil
 	}
 	crm, _ := attrs["crm"].(map[string]any)
 	if id, _ := crm["record_id"].(string); id == "" {
-		return redis.Item{}, false, nil
+		return queue.Item{}, false, nil
 	}
 	ev := event.Task{
 		EventSID:         firstNonEmpty(form.Get("EventSid"), form.Get("Sid")),
@@ -56,18 +55,18 @@ func TaskRouterItem(form url.Values) (item redis.Item, ok bool, err error) {
 		Timestamp:        unixTime(form.Get("TimestampMs"), form.Get("Timestamp")),
 	}
 	if ev.TaskSID == "" {
-		return redis.Item{}, false, errors.New("TaskSid is missing")
+		return queue.Item{}, false, errors.New("TaskSid is missing")
 	}
 	if ev.EventSID == "" {
-		return redis.Item{}, false, errors.New("Sid is missing")
+		return queue.Item{}, false, errors.New("Sid is missing")
 	}
 	if !ev.Writes() {
-		return redis.Item{}, false, nil // a canceled task nobody worked
+		return queue.Item{}, false, nil // a canceled task nobody worked
 	}
 	if id, err := salesforce.ID18(crm["record_id"].(string)); err == nil {
 		crm["record_id"] = id // one record, one key (WhoId, survey keys)
 	}
-	return redis.Item{Key: ev.EventSID, Payload: mustJSON(event.Writeback{Task: &ev})}, true, nil
+	return queue.Item{Key: ev.EventSID, Payload: mustJSON(event.Writeback{Task: &ev})}, true, nil
 }
 
 // SMSItem turns an inbound SMS form into the queue it goes to and its item,
@@ -76,7 +75,7 @@ func TaskRouterItem(form url.Values) (item redis.Item, ok bool, err error) {
 // receivedAt is when the bridge learnt of it (the webhook's clock, or the
 // Message resource's date_sent for the reconciler); sentAt is Twilio's own
 // date_sent when known (zero from the webhook), which orders STOP and START.
-func SMSItem(form url.Values, receivedAt, sentAt time.Time) (queue string, item redis.Item, err error) {
+func SMSItem(form url.Values, receivedAt, sentAt time.Time) (dest string, item queue.Item, err error) {
 	msg := event.SMS{
 		MessageSID: firstNonEmpty(form.Get("MessageSid"), form.Get("SmsSid")),
 		From:       form.Get("From"),
@@ -88,16 +87,16 @@ func SMSItem(form url.Values, receivedAt, sentAt time.Time) (queue string, item 
 		msg.SentAt = sentAt.UTC()
 	}
 	if msg.MessageSID == "" || msg.From == "" {
-		return "", redis.Item{}, errors.New("MessageSid and From are required")
+		return "", queue.Item{}, errors.New("MessageSid and From are required")
 	}
 	msg.OptOutType = OptOutType(msg.Body, form.Get("OptOutType"))
 	switch msg.OptOutType {
 	case "STOP", "START":
-		return event.QueueMonitoring, redis.Item{Key: msg.MessageSID, Payload: mustJSON(event.Monitoring{SMS: &msg})}, nil
+		return event.QueueMonitoring, queue.Item{Key: msg.MessageSID, Payload: mustJSON(event.Monitoring{SMS: &msg})}, nil
 	case "HELP":
-		return "", redis.Item{}, nil
+		return "", queue.Item{}, nil
 	}
-	return event.QueueWriteback, redis.Item{Key: msg.MessageSID, Payload: mustJSON(event.Writeback{Reply: &msg})}, nil
+	return event.QueueWriteback, queue.Item{Key: msg.MessageSID, Payload: mustJSON(event.Writeback{Reply: &msg})}, nil
 }
 
 // Delivery error codes of a message status callback the bridge acts on.
@@ -112,7 +111,7 @@ const (
 // failed/undelivered with 21610 opts the contact out as a STOP does
 // (monitoring queue); 30003, 30005 and 30006 become one activity per message
 // (writeback queue). Other statuses and codes record nothing.
-func StatusItems(form url.Values, at time.Time) (map[string]redis.Item, error) {
+func StatusItems(form url.Values, at time.Time) (map[string]queue.Item, error) {
 	sid := firstNonEmpty(form.Get("MessageSid"), form.Get("SmsSid"))
 	status := firstNonEmpty(form.Get("MessageStatus"), form.Get("SmsStatus"))
 	to := form.Get("To")
@@ -134,14 +133,14 @@ func StatusItems(form url.Values, at time.Time) (map[string]redis.Item, error) {
 	if code == CodeUnsubscribed {
 		// The contact is the recipient; monitoring's STOP path reads From.
 		stop := event.SMS{MessageSID: sid, From: to, To: form.Get("From"), OptOutType: "STOP", ReceivedAt: at.UTC()}
-		return map[string]redis.Item{
+		return map[string]queue.Item{
 			event.QueueMonitoring: {Key: sid + ":optout", Payload: mustJSON(event.Monitoring{SMS: &stop})},
 		}, nil
 	}
 	// The activity per message, and reminders.fallback: the contact moves
 	// to another channel (monitoring queue).
 	d := event.Delivery{MessageSID: sid, To: to, Status: status, ErrorCode: code, At: at.UTC()}
-	return map[string]redis.Item{
+	return map[string]queue.Item{
 		event.QueueWriteback:  {Key: sid + ":delivery", Payload: mustJSON(event.Writeback{Delivery: &d})},
 		event.QueueMonitoring: {Key: sid + ":fallback", Payload: mustJSON(event.Monitoring{Delivery: &d})},
 	}, nil

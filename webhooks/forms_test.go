@@ -10,21 +10,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
+	"github.com/gin-gonic/gin"
 )
 
 // fakeQueue records items and answers "seen before" for a repeated key.
 type fakeQueue struct {
-	items []redis.Item
+	items []queue.Item
 	seen  map[string]bool
 	err   error
 }
 
-func (q *fakeQueue) Enqueue(_ context.Context, items ...redis.Item) ([]bool, error) {
+func (q *fakeQueue) Enqueue(_ context.Context, items ...queue.Item) ([]bool, error) {
 	if q.err != nil {
 		return nil, q.err
 	}

@@ -20,20 +20,19 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
-	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/guard"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Enqueuer records items durably; a false result means "seen before".
 type Enqueuer interface {
-	Enqueue(ctx context.Context, items ...redis.Item) ([]bool, error)
+	Enqueue(ctx context.Context, items ...queue.Item) ([]bool, error)
 }
 
 // Mappings gives the mapping in force; webhooks need only its protected list.
@@ -185,9 +184,9 @@ func (h *Handlers) outbound(c *gin.Context) {
 	current := h.cfg.Mappings.Current()
 	protected := current.Protected()
 	now := h.cfg.Now().UTC()
-	records := make([]redis.Item, 0, len(msg.Notifications))
-	monitoring := make([]redis.Item, 0, len(msg.Notifications))
-	var cases []redis.Item
+	records := make([]queue.Item, 0, len(msg.Notifications))
+	monitoring := make([]queue.Item, 0, len(msg.Notifications))
+	var cases []queue.Item
 	deleted := 0
 	for _, n := range msg.Notifications {
 		if n.Deleted {
@@ -211,8 +210,8 @@ func (h *Handlers) outbound(c *gin.Context) {
 			ReceivedAt:     now,
 			Source:         "outbound",
 		}
-		records = append(records, redis.Item{Key: n.ID, Payload: mustJSON(rec)})
-		monitoring = append(monitoring, redis.Item{Key: n.ID, Payload: mustJSON(event.Monitoring{Record: &rec})})
+		records = append(records, queue.Item{Key: n.ID, Payload: mustJSON(rec)})
+		monitoring = append(monitoring, queue.Item{Key: n.ID, Payload: mustJSON(event.Monitoring{Record: &rec})})
 		if cc := current.CaseContacts(); cc != nil && h.cfg.SelfReport != nil && strings.EqualFold(n.Object, cc.Source()) {
 			cases = append(cases, records[len(records)-1])
 		}
@@ -378,7 +377,7 @@ func (h *Handlers) voice(next func(*gin.Context, url.Values)) func(*gin.Context,
 
 // enqueueItem records one event; on failure it answers 503 (Twilio does
 // not retry it: the reconciler finds it later in Twilio's own records).
-func (h *Handlers) enqueueItem(c *gin.Context, source string, q Enqueuer, item redis.Item) bool {
+func (h *Handlers) enqueueItem(c *gin.Context, source string, q Enqueuer, item queue.Item) bool {
 	fresh, err := q.Enqueue(c.Request.Context(), item)
 	if err != nil {
 		h.log.Error("event not recorded", "source", source, "key", item.Key, "err", err)
@@ -450,14 +449,14 @@ func (h *Handlers) sms(c *gin.Context, form url.Values) {
 		!h.checkNumbers(c, source, form, "NumMedia", "NumSegments") {
 		return
 	}
-	queue, item, err := SMSItem(form, h.cfg.Now().UTC(), time.Time{})
+	dest, item, err := SMSItem(form, h.cfg.Now().UTC(), time.Time{})
 	if err != nil {
 		h.count(source, "rejected", 1)
 		c.JSON(http.StatusBadRequest, gin.H{"error": err.Error()})
 		return
 	}
 	recorded := true
-	switch queue {
+	switch dest {
 	case event.QueueMonitoring:
 		recorded = h.enqueueItem(c, source, h.cfg.Monitoring, item)
 	case event.QueueWriteback:

@@ -14,6 +14,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cityhealth/bridge/queue"
 )
 
 // ErrClosed is returned by Run on a closed Queue.
@@ -113,46 +115,19 @@ func (c QueueConfig) Validate() error {
 	return nil
 }
 
-// Item is one thing to enqueue. Key is the intake dedupe key (notification
-// id, event sid); empty means no dedupe.
-type Item struct {
-	Key     string
-	Payload []byte
-}
+// Item, Message and the batch handler are the queue package's contract;
+// these names keep the adapter's callers and tests reading naturally.
+type (
+	Item         = queue.Item
+	Message      = queue.Message
+	BatchHandler = queue.Handler
+)
 
-// Message is one entry handed to a BatchHandler.
-type Message struct {
-	ID        string // stream entry id; changes when the message is retried
-	Key       string
-	Payload   []byte
-	Attempts  int       // 1 on first delivery; counts retries and takeovers
-	FirstSeen time.Time // when it was first enqueued
-}
-
-// BatchHandler handles a batch and returns one error (or nil) per message,
-// in order. A nil slice means all succeeded. Wrap an error with Permanent to
-// dead-letter the message at once; any other error is retried.
-type BatchHandler func(ctx context.Context, msgs []Message) []error
-
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
-// Permanent marks err as not worth retrying: the message goes to the dead
-// letters at once. Permanent(nil) is nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
-}
+// Permanent marks err as not worth retrying (queue.Permanent).
+func Permanent(err error) error { return queue.Permanent(err) }
 
 // IsPermanent reports whether err was marked with Permanent.
-func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p)
-}
+func IsPermanent(err error) bool { return queue.IsPermanent(err) }
 
 // QueueStats is a snapshot of a queue.
 type QueueStats struct {

@@ -15,12 +15,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 )
 
 // Source reads records from Salesforce.
@@ -428,7 +428,7 @@ func (r *run) syncPage(ctx context.Context, recs []salesforce.Record) int {
 			defer r.mu.Unlock()
 			r.live.count(out, err)
 			r.liveN++
-			if err != nil && !redis.IsPermanent(err) {
+			if err != nil && !queue.IsPermanent(err) {
 				r.transient, r.lastErr = r.transient+1, err
 			}
 			r.cfg.Reporter.Record(r.progressLocked())

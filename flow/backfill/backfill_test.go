@@ -13,13 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cityhealth/bridge/test/memkv"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
+	"github.com/cityhealth/bridge/test/memkv"
 )
 
 const testMapping = `
@@ -451,7 +450,7 @@ func TestOutageStopsWithoutCheckpointingThePage(t *testing.T) {
 
 	// Records the mapping refuses are no outage, however many.
 	syn.fn = func(rec event.Record, _ int) (recordsync.Outcome, error) {
-		return "", redis.Permanent(errors.New("map record: required value is missing"))
+		return "", queue.Permanent(errors.New("map record: required value is missing"))
 	}
 	sum, err = mustNew(t, Config{Source: src, Sync: syn, Store: store, Restart: true}).Run(context.Background())
 	if err != nil || sum.Counts.Failed != 100 || !sum.Complete {

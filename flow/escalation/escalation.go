@@ -31,6 +31,7 @@ import (
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 )
 
@@ -67,7 +68,7 @@ type Answers interface {
 
 // Enqueuer is the escalation queue.
 type Enqueuer interface {
-	Enqueue(ctx context.Context, items ...redis.Item) ([]bool, error)
+	Enqueue(ctx context.Context, items ...queue.Item) ([]bool, error)
 }
 
 // Mappings gives the mapping in force.
@@ -155,18 +156,18 @@ func New(cfg Config) (*Flow, error) {
 // Handle is the escalation queue's batch handler. Events of one contact
 // run in order; contacts run concurrently (Parallelism), so a city's
 // missed days found at the same minute still escalate within it.
-func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
+func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 	errs := make([]error, len(msgs))
 	evs := make([]event.Escalation, len(msgs))
 	groups := map[string][]int{}
 	var order []string
 	for i, m := range msgs {
 		if err := json.Unmarshal(m.Payload, &evs[i]); err != nil {
-			errs[i] = redis.Permanent(fmt.Errorf("decode escalation event: %w", err))
+			errs[i] = queue.Permanent(fmt.Errorf("decode escalation event: %w", err))
 			continue
 		}
 		if !salesforce.ValidID(evs[i].ContactID) || !validDate(evs[i].Date) {
-			errs[i] = redis.Permanent(errors.New("escalation event without a contact id or date"))
+			errs[i] = queue.Permanent(errors.New("escalation event without a contact id or date"))
 			continue
 		}
 		id := evs[i].ContactID
@@ -223,7 +224,7 @@ func (f *Flow) Event(ctx context.Context, ev event.Escalation) error {
 	case event.EscalationMissed:
 		return f.missed(ctx, m, ev)
 	}
-	return redis.Permanent(fmt.Errorf("unknown escalation kind %q", ev.Kind))
+	return queue.Permanent(fmt.Errorf("unknown escalation kind %q", ev.Kind))
 }
 
 // dayState is one contact-day's escalation.
@@ -428,16 +429,16 @@ func describe(m *mapping.Mapping, st dayState) string {
 
 // classify marks what no retry can fix as permanent.
 func classify(err error) error {
-	if err == nil || redis.IsPermanent(err) {
+	if err == nil || queue.IsPermanent(err) {
 		return err
 	}
 	var tw *twilio.APIError
 	if errors.As(err, &tw) && tw.Status >= 400 && tw.Status < 500 && tw.Status != 429 {
-		return redis.Permanent(err)
+		return queue.Permanent(err)
 	}
 	var sf *salesforce.APIError
 	if errors.As(err, &sf) && sf.Status >= 400 && sf.Status < 500 && !salesforce.TransientCode(sf.Code) {
-		return redis.Permanent(err)
+		return queue.Permanent(err)
 	}
 	return err
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/cityhealth/bridge/flow/escalation"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 	"github.com/cityhealth/bridge/test/redistest"
 )
@@ -115,11 +116,11 @@ func (f fakeMonitor) Reminded(_ context.Context, id, date string) (bool, error) 
 
 type fakeQueue struct {
 	mu    sync.Mutex
-	items []redis.Item
+	items []queue.Item
 	seen  map[string]bool
 }
 
-func (q *fakeQueue) Enqueue(_ context.Context, items ...redis.Item) ([]bool, error) {
+func (q *fakeQueue) Enqueue(_ context.Context, items ...queue.Item) ([]bool, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.seen == nil {
@@ -193,15 +194,15 @@ func mustEnv(t *testing.T, doc string) *env {
 	return e
 }
 
-func msg(t *testing.T, ev event.Escalation) redis.Message {
+func msg(t *testing.T, ev event.Escalation) queue.Message {
 	t.Helper()
 	raw, _ := json.Marshal(ev)
-	return redis.Message{ID: "1-0", Payload: raw}
+	return queue.Message{ID: "1-0", Payload: raw}
 }
 
 func (e *env) handle(t *testing.T, evs ...event.Escalation) []error {
 	t.Helper()
-	var msgs []redis.Message
+	var msgs []queue.Message
 	for _, ev := range evs {
 		msgs = append(msgs, msg(t, ev))
 	}
@@ -225,14 +226,14 @@ func fever(date string) event.Escalation {
 
 func TestBadEventsAreDeadLettered(t *testing.T) {
 	e := mustEnv(t, "")
-	errs := e.flow.Handle(context.Background(), []redis.Message{
+	errs := e.flow.Handle(context.Background(), []queue.Message{
 		{ID: "1-0", Payload: []byte("{not json")},
 		msg(t, event.Escalation{Kind: event.EscalationReply, ContactID: "not-an-id", Date: "2026-03-03"}),
 		msg(t, event.Escalation{Kind: event.EscalationReply, ContactID: contactID, Date: "03/03/2026"}),
 		msg(t, event.Escalation{Kind: "party", ContactID: contactID, Date: "2026-03-03"}),
 	})
 	for i, err := range errs {
-		if !redis.IsPermanent(err) {
+		if !queue.IsPermanent(err) {
 			t.Fatalf("event %d: %v, want a permanent error", i, err)
 		}
 	}
@@ -295,7 +296,7 @@ func TestAnswerWithoutSymptomsOpensNothing(t *testing.T) {
 func TestCreateOfUnknownOutcomeIsAdopted(t *testing.T) {
 	e := mustEnv(t, "")
 	e.tasks.createErr, e.tasks.created = &twilio.TransportError{Op: "create_task", Sent: true, Err: context.DeadlineExceeded}, true
-	if errs := e.handle(t, fever("2026-03-03")); errs[0] == nil || redis.IsPermanent(errs[0]) {
+	if errs := e.handle(t, fever("2026-03-03")); errs[0] == nil || queue.IsPermanent(errs[0]) {
 		t.Fatalf("first try: %v, want a retryable error", errs[0])
 	}
 	e.mustHandle(t, fever("2026-03-03"))
@@ -310,7 +311,7 @@ func TestCreateOfUnknownOutcomeIsAdopted(t *testing.T) {
 func TestCreateThatFailedIsRetried(t *testing.T) {
 	e := mustEnv(t, "")
 	e.tasks.createErr = &twilio.APIError{Status: 503, Code: 20503}
-	if errs := e.handle(t, fever("2026-03-03")); errs[0] == nil || redis.IsPermanent(errs[0]) {
+	if errs := e.handle(t, fever("2026-03-03")); errs[0] == nil || queue.IsPermanent(errs[0]) {
 		t.Fatalf("first try: %v", errs[0])
 	}
 	e.mustHandle(t, fever("2026-03-03"))
@@ -320,7 +321,7 @@ func TestCreateThatFailedIsRetried(t *testing.T) {
 	// A refused create (400) is permanent: it would never pass.
 	e.tasks.createErr = &twilio.APIError{Status: 400, Code: 20001}
 	errs := e.handle(t, event.Escalation{Kind: event.EscalationReply, ContactID: contactID, Date: "2026-03-05"})
-	if !redis.IsPermanent(errs[0]) {
+	if !queue.IsPermanent(errs[0]) {
 		t.Fatalf("400 on create: %v, want permanent", errs[0])
 	}
 }
@@ -328,7 +329,7 @@ func TestCreateThatFailedIsRetried(t *testing.T) {
 func TestActivityFailureDoesNotRecreateTheTask(t *testing.T) {
 	e := mustEnv(t, "")
 	e.crm.upsertErr = &salesforce.APIError{Status: 503, Code: "SERVER_UNAVAILABLE"}
-	if errs := e.handle(t, fever("2026-03-03")); errs[0] == nil || redis.IsPermanent(errs[0]) {
+	if errs := e.handle(t, fever("2026-03-03")); errs[0] == nil || queue.IsPermanent(errs[0]) {
 		t.Fatalf("first try: %v", errs[0])
 	}
 	e.mustHandle(t, fever("2026-03-03"))

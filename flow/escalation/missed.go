@@ -5,14 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
-	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
+	"slices"
+	"strings"
+	"time"
 )
 
 // ContactChanged keeps the due missed-day checks and the channel index in
@@ -102,11 +101,11 @@ func (f *Flow) EnqueueDue(ctx context.Context) (int, error) {
 			return n, err
 		}
 		date := now.In(f.cfg.Location).Format("2006-01-02")
-		items := make([]redis.Item, 0, len(members))
+		items := make([]queue.Item, 0, len(members))
 		for _, m := range members {
 			id, day, _ := strings.Cut(m, "|")
 			payload, _ := json.Marshal(event.Escalation{Kind: event.EscalationMissed, ContactID: id, Day: day, Date: date})
-			items = append(items, redis.Item{Key: "missed:" + id + ":" + day, Payload: payload})
+			items = append(items, queue.Item{Key: "missed:" + id + ":" + day, Payload: payload})
 		}
 		if len(items) > 0 {
 			if _, err := f.cfg.Queue.Enqueue(ctx, items...); err != nil {

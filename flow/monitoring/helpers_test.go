@@ -18,6 +18,7 @@ import (
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/sfsim"
@@ -132,27 +133,27 @@ var testKey = sync.OnceValue(func() *rsa.PrivateKey {
 
 var seq int
 
-func recordMsg(id string, fields map[string]any) redis.Message {
+func recordMsg(id string, fields map[string]any) queue.Message {
 	seq++
 	rec := event.Record{NotificationID: "04l" + strings.Repeat("0", 10) + string(rune('A'+seq%26)), Object: "Contact",
 		RecordID: id, Fields: fields, ReceivedAt: time.Now(), Source: "outbound"}
 	raw, _ := json.Marshal(rec) // the bare shape the outbound intake queues
-	return redis.Message{ID: "1-0", Key: rec.NotificationID, Payload: raw}
+	return queue.Message{ID: "1-0", Key: rec.NotificationID, Payload: raw}
 }
 
-func smsMsg(from, body, kind string) redis.Message {
+func smsMsg(from, body, kind string) queue.Message {
 	seq++
 	raw, _ := json.Marshal(event.Monitoring{SMS: &event.SMS{MessageSID: "SM" + strings.Repeat("a", 31) + string(rune('a'+seq%26)),
 		From: from, To: "+12125550000", Body: body, OptOutType: kind, ReceivedAt: epoch.Add(time.Duration(seq) * time.Second)}})
-	return redis.Message{ID: "2-0", Payload: raw}
+	return queue.Message{ID: "2-0", Payload: raw}
 }
 
-func (e *env) handle(tb testing.TB, msgs ...redis.Message) []error {
+func (e *env) handle(tb testing.TB, msgs ...queue.Message) []error {
 	tb.Helper()
 	return e.flow.Handle(context.Background(), msgs)
 }
 
-func (e *env) mustHandle(tb testing.TB, msgs ...redis.Message) {
+func (e *env) mustHandle(tb testing.TB, msgs ...queue.Message) {
 	tb.Helper()
 	for i, err := range e.handle(tb, msgs...) {
 		if err != nil {

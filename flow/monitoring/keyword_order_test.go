@@ -2,17 +2,16 @@ package monitoring_test
 
 import (
 	"encoding/json"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/queue"
+	"github.com/cityhealth/bridge/test/twiliosim"
 	"testing"
 	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
-	"github.com/cityhealth/bridge/event"
-	"github.com/cityhealth/bridge/test/twiliosim"
 )
 
-func keywordMsg(sid, kind string, at time.Time) redis.Message {
+func keywordMsg(sid, kind string, at time.Time) queue.Message {
 	raw, _ := json.Marshal(event.Monitoring{SMS: &event.SMS{MessageSID: sid, From: phone, To: "+12125550000", Body: kind, OptOutType: kind, ReceivedAt: at}})
-	return redis.Message{ID: "3-0", Payload: raw}
+	return queue.Message{ID: "3-0", Payload: raw}
 }
 
 // STOP and START apply in the order Twilio received them: an older START

@@ -27,12 +27,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/sendgrid"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 )
 
 // Messages is the part of Twilio the flow uses.
@@ -317,7 +317,7 @@ func (c contactState) dates() []string {
 // Handle is the monitoring queue's batch handler: record changes and
 // STOP/START texts. Messages about one contact (or one number) run in
 // order; different ones run concurrently.
-func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
+func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 	errs := make([]error, len(msgs))
 	type item struct {
 		idx int
@@ -334,7 +334,7 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 		}
 		rec, sms, err := decode(m.Payload)
 		if err != nil {
-			errs[i] = redis.Permanent(err)
+			errs[i] = queue.Permanent(err)
 			continue
 		}
 		var key string
@@ -438,20 +438,20 @@ func lastModified(fields map[string]any) string {
 // classify marks errors no retry can fix as permanent: Twilio and
 // Salesforce 4xx answers other than 429 and Salesforce's transient codes.
 func classify(err error) error {
-	if err == nil || redis.IsPermanent(err) {
+	if err == nil || queue.IsPermanent(err) {
 		return err
 	}
 	var re *mapping.RuleError
 	if errors.As(err, &re) {
-		return redis.Permanent(err) // the record must change first
+		return queue.Permanent(err) // the record must change first
 	}
 	var tw *twilio.APIError
 	if errors.As(err, &tw) && tw.Status >= 400 && tw.Status < 500 && tw.Status != 429 {
-		return redis.Permanent(err)
+		return queue.Permanent(err)
 	}
 	var sf *salesforce.APIError
 	if errors.As(err, &sf) && sf.Status >= 400 && sf.Status < 500 && !salesforce.TransientCode(sf.Code) {
-		return redis.Permanent(err)
+		return queue.Permanent(err)
 	}
 	return err
 }

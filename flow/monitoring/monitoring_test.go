@@ -4,18 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/flow/monitoring"
+	"github.com/cityhealth/bridge/queue"
+	"github.com/cityhealth/bridge/survey"
+	"github.com/cityhealth/bridge/test/twiliosim"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
-	"github.com/cityhealth/bridge/connector/twilio"
-	"github.com/cityhealth/bridge/event"
-	"github.com/cityhealth/bridge/flow/monitoring"
-	"github.com/cityhealth/bridge/survey"
-	"github.com/cityhealth/bridge/test/twiliosim"
 )
 
 const phone = "+12125550123"
@@ -118,7 +117,7 @@ func TestConcurrentDeliveriesScheduleOnce(t *testing.T) {
 	done := make(chan []error, 4)
 	for range 4 {
 		msg := recordMsg(id, rec)
-		go func() { done <- e.flow.Handle(context.Background(), []redis.Message{msg}) }()
+		go func() { done <- e.flow.Handle(context.Background(), []queue.Message{msg}) }()
 	}
 	busy := 0
 	for range 4 {
@@ -337,7 +336,7 @@ func TestAmbiguousFailureNeverDuplicates(t *testing.T) {
 	id, rec := e.contact(t, nil)
 	e.tw.SetLatency(twiliosim.OpScheduleMessage, 2*time.Second) // created, answer lost
 	errs := e.handle(t, recordMsg(id, rec))
-	if errs[0] == nil || redis.IsPermanent(errs[0]) {
+	if errs[0] == nil || queue.IsPermanent(errs[0]) {
 		t.Fatalf("want a retryable error, got %v", errs[0])
 	}
 	e.tw.SetLatency(twiliosim.OpScheduleMessage, 0)
@@ -357,7 +356,7 @@ func TestTransientAndPermanentErrors(t *testing.T) {
 	id, rec := e.contact(t, nil)
 	e.tw.FailNext(twiliosim.OpScheduleMessage, 1, 503)
 	errs := e.handle(t, recordMsg(id, rec))
-	if errs[0] == nil || redis.IsPermanent(errs[0]) {
+	if errs[0] == nil || queue.IsPermanent(errs[0]) {
 		t.Fatalf("503: want a retryable error, got %v", errs[0])
 	}
 	e.mustHandle(t, recordMsg(id, rec))
@@ -367,19 +366,19 @@ func TestTransientAndPermanentErrors(t *testing.T) {
 
 	id2, rec2 := e.contact(t, map[string]any{"MobilePhone": "+12125550125"})
 	e.tw.FailNext(twiliosim.OpScheduleMessage, 1, 400)
-	if errs := e.handle(t, recordMsg(id2, rec2)); !redis.IsPermanent(errs[0]) {
+	if errs := e.handle(t, recordMsg(id2, rec2)); !queue.IsPermanent(errs[0]) {
 		t.Fatalf("400: want a permanent error, got %v", errs[0])
 	}
 
 	id3, rec3 := e.contact(t, map[string]any{"MobilePhone": ""})
-	if errs := e.handle(t, recordMsg(id3, rec3)); !redis.IsPermanent(errs[0]) {
+	if errs := e.handle(t, recordMsg(id3, rec3)); !queue.IsPermanent(errs[0]) {
 		t.Fatalf("no number: want a permanent error, got %v", errs[0])
 	}
 
 	// STOP while Salesforce is down: retried, and the retry completes it
 	e.sf.Fail503(1)
 	errs = e.handle(t, smsMsg(phone, "STOP", "STOP"))
-	if errs[0] == nil || redis.IsPermanent(errs[0]) {
+	if errs[0] == nil || queue.IsPermanent(errs[0]) {
 		t.Fatalf("STOP with Salesforce down: %v", errs[0])
 	}
 	if n := len(e.tw.Scheduled()); n != 0 {
@@ -446,14 +445,14 @@ func TestPayloadShapes(t *testing.T) {
 	e := MustEnv(t)
 	id, rec := e.contact(t, nil)
 	raw, _ := json.Marshal(event.Monitoring{Record: &event.Record{NotificationID: "n1", Object: "Contact", RecordID: id, Fields: rec}})
-	e.mustHandle(t, redis.Message{ID: "1-0", Payload: raw})
+	e.mustHandle(t, queue.Message{ID: "1-0", Payload: raw})
 	if n := len(e.tw.Scheduled()); n != 14 {
 		t.Fatalf("wrapped record: %d scheduled", n)
 	}
 	// another object, and garbage
 	other, _ := json.Marshal(event.Record{NotificationID: "n2", Object: "Lead", RecordID: "00Q000000000001AAA", Fields: rec})
-	errs := e.handle(t, redis.Message{ID: "2-0", Payload: other}, redis.Message{ID: "3-0", Payload: []byte(`{"x":1}`)})
-	if errs[0] != nil || !redis.IsPermanent(errs[1]) {
+	errs := e.handle(t, queue.Message{ID: "2-0", Payload: other}, queue.Message{ID: "3-0", Payload: []byte(`{"x":1}`)})
+	if errs[0] != nil || !queue.IsPermanent(errs[1]) {
 		t.Fatalf("errs = %v", errs)
 	}
 }

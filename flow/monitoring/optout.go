@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
+	"strings"
 )
 
 // SMS handles STOP and START from a contact's phone. Every contact the
@@ -53,11 +52,11 @@ func (f *Flow) SMS(ctx context.Context, s event.SMS) error {
 	// failure retries them all; only all-permanent dead-letters at once.
 	joined := errors.Join(errs...)
 	for _, e := range errs {
-		if !redis.IsPermanent(e) {
+		if !queue.IsPermanent(e) {
 			return fmt.Errorf("opt-out keyword %s: %v", s.MessageSID, joined)
 		}
 	}
-	return redis.Permanent(joined)
+	return queue.Permanent(joined)
 }
 
 // stop: flag first (no new scheduling), cancel what is left, then write the

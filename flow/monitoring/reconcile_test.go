@@ -2,13 +2,12 @@ package monitoring_test
 
 import (
 	"context"
-	"testing"
-	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/flow/monitoring"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/test/twiliosim"
+	"testing"
+	"time"
 )
 
 func shortTimeout(_ *monitoring.Config, tc *twilio.Config) { tc.Timeout = 300 * time.Millisecond }
@@ -24,7 +23,7 @@ func (e *env) reminderDays() map[string]int {
 
 func mustRetryable(t *testing.T, err error) {
 	t.Helper()
-	if err == nil || redis.IsPermanent(err) {
+	if err == nil || queue.IsPermanent(err) {
 		t.Fatalf("want a retryable error, got %v", err)
 	}
 }

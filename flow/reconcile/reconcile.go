@@ -19,9 +19,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/webhooks"
 )
 
@@ -34,7 +34,7 @@ type History interface {
 // Enqueuer records items durably; false means "seen before" (the webhook's
 // intake, connector/redis.Queue).
 type Enqueuer interface {
-	Enqueue(ctx context.Context, items ...redis.Item) ([]bool, error)
+	Enqueue(ctx context.Context, items ...queue.Item) ([]bool, error)
 }
 
 // Store keeps the lease and the checkpoints (connector/redis.KV).
@@ -287,7 +287,7 @@ func (r *Reconciler) eventsOfType(ctx context.Context, typ string, start, end ti
 		if err != nil {
 			return err
 		}
-		var items []redis.Item
+		var items []queue.Item
 		var kinds []string
 		for _, form := range page.Forms {
 			res.Seen++
@@ -333,23 +333,23 @@ func (r *Reconciler) messages(ctx context.Context, res *Result) error {
 		if err != nil {
 			return err
 		}
-		byQueue := map[string][]redis.Item{}
+		byQueue := map[string][]queue.Item{}
 		kinds := map[string][]string{}
 		for _, m := range page.Inbound {
 			if !m.DateSent.IsZero() && m.DateSent.Before(start) {
 				continue
 			}
 			res.Seen++
-			queue, item, err := webhooks.SMSItem(m.Form, m.DateSent, m.DateSent)
+			dest, item, err := webhooks.SMSItem(m.Form, m.DateSent, m.DateSent)
 			if err != nil {
 				r.log.Warn("reconciled message is malformed; skipped", "message_sid", m.Form.Get("MessageSid"), "err", err)
 				continue
 			}
-			if queue == "" {
+			if dest == "" {
 				continue // HELP: Twilio answers it
 			}
-			byQueue[queue] = append(byQueue[queue], item)
-			kinds[queue] = append(kinds[queue], smsKind(m.Form))
+			byQueue[dest] = append(byQueue[dest], item)
+			kinds[dest] = append(kinds[dest], smsKind(m.Form))
 		}
 		for _, q := range []string{event.QueueMonitoring, event.QueueWriteback} {
 			target := r.cfg.Writeback
@@ -380,7 +380,7 @@ func smsKind(form url.Values) string {
 }
 
 // record enqueues items; the fresh ones are what the webhooks had missed.
-func (r *Reconciler) record(ctx context.Context, q Enqueuer, items []redis.Item, kinds []string, res *Result) error {
+func (r *Reconciler) record(ctx context.Context, q Enqueuer, items []queue.Item, kinds []string, res *Result) error {
 	if len(items) == 0 {
 		return nil
 	}

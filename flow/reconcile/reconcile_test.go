@@ -13,6 +13,7 @@ import (
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/twiliosim"
 	"github.com/cityhealth/bridge/webhooks"
@@ -180,7 +181,7 @@ func TestRecoversMissedEventsAndMessagesOnce(t *testing.T) {
 		t.Fatalf("monitoring holds %d, want 1 (the STOP)", n)
 	}
 	// The reconciled outcome is the webhook's item: same key, same payload.
-	fresh, err := e.writeback.Enqueue(ctx, redis.Item{Key: evs[1].Get("Sid")})
+	fresh, err := e.writeback.Enqueue(ctx, queue.Item{Key: evs[1].Get("Sid")})
 	if err != nil || fresh[0] {
 		t.Fatalf("the reconciled outcome is not under its EventSid: fresh=%v err=%v", fresh, err)
 	}

@@ -11,17 +11,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"log/slog"
 	"reflect"
 	"sort"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
-	"github.com/cityhealth/bridge/connector/twilio"
-	"github.com/cityhealth/bridge/event"
-	"github.com/cityhealth/bridge/mapping"
 )
 
 // Tasks is the part of TaskRouter the flow uses.
@@ -129,7 +128,7 @@ func lockKey(object, id string) string { return "recordsync:lock:" + object + ":
 // Handle is the queue's batch handler. Notifications for one record are
 // applied in order (LastModifiedDate, then arrival); different records run
 // concurrently, so a 100-notification message lands within seconds.
-func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
+func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 	errs := make([]error, len(msgs))
 	type item struct {
 		idx int
@@ -140,7 +139,7 @@ func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
 	for i, m := range msgs {
 		var rec event.Record
 		if err := json.Unmarshal(m.Payload, &rec); err != nil {
-			errs[i] = redis.Permanent(fmt.Errorf("decode record event: %w", err))
+			errs[i] = queue.Permanent(fmt.Errorf("decode record event: %w", err))
 			continue
 		}
 		key := rec.Object + ":" + rec.RecordID
@@ -228,7 +227,7 @@ func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToT
 	attrs, priority, err := rt.Apply(mapping.Record(rec.Fields))
 	if err != nil {
 		// A required rule that yields nothing will not fix itself on retry.
-		return "", redis.Permanent(fmt.Errorf("map record %s: %w", rec.RecordID, err))
+		return "", queue.Permanent(fmt.Errorf("map record %s: %w", rec.RecordID, err))
 	}
 	attrs["crm"] = map[string]any{"record_id": rec.RecordID, "object": rec.Object}
 	hash := hashOf(attrs, priority)
@@ -502,7 +501,7 @@ func taskGone(err error) bool {
 func classify(err error) error {
 	var apiErr *twilio.APIError
 	if errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 && apiErr.Status != 429 {
-		return redis.Permanent(err)
+		return queue.Permanent(err)
 	}
 	return err
 }

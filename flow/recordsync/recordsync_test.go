@@ -12,12 +12,11 @@ import (
 
 	"github.com/cityhealth/bridge/config"
 
-	"github.com/cityhealth/bridge/test/memkv"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
+	"github.com/cityhealth/bridge/test/memkv"
 )
 
 type fakeTasks struct {
@@ -155,7 +154,7 @@ func TestAmbiguousCreateIsReconciledNotRepeated(t *testing.T) {
 	tasks := &fakeTasks{}
 	tasks.create = func(map[string]any) (twilio.Task, error) { return twilio.Task{}, timeout }
 	f, _ := newFlow(t, tasks)
-	if _, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550123", "")); err == nil || redis.IsPermanent(err) {
+	if _, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550123", "")); err == nil || queue.IsPermanent(err) {
 		t.Fatalf("a timeout must be retried, got %v", err)
 	}
 	// The retry finds the task the timed-out create made and adopts it.
@@ -188,7 +187,7 @@ func TestErrorsAreClassified(t *testing.T) {
 			tasks := &fakeTasks{create: func(map[string]any) (twilio.Task, error) { return twilio.Task{}, tc.createErr }}
 			f, _ := newFlow(t, tasks)
 			_, err := f.Sync(context.Background(), tc.record)
-			if err == nil || redis.IsPermanent(err) != tc.permanent {
+			if err == nil || queue.IsPermanent(err) != tc.permanent {
 				t.Fatalf("err %v, permanent want %v", err, tc.permanent)
 			}
 		})
@@ -198,7 +197,7 @@ func TestErrorsAreClassified(t *testing.T) {
 func TestBusyRecordIsRetried(t *testing.T) {
 	f, store := newFlow(t, &fakeTasks{})
 	store.Put(lockKey("Contact", "003RM00000Qx1a2YAB"), "1")
-	if _, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550123", "")); !errors.Is(err, ErrBusy) || redis.IsPermanent(err) {
+	if _, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550123", "")); !errors.Is(err, ErrBusy) || queue.IsPermanent(err) {
 		t.Fatalf("want a retryable ErrBusy, got %v", err)
 	}
 }
@@ -212,8 +211,8 @@ func TestHandleAppliesOneRecordInOrder(t *testing.T) {
 	}
 	newer := rec("Needs Outreach", "2125550199", "2020-06-02T15:00:00.000Z")
 	older := rec("Needs Outreach", "2125550123", "2020-06-02T14:00:00.000Z")
-	errs := f.Handle(context.Background(), []redis.Message{{Payload: payload(newer)}, {Payload: payload(older)}, {Payload: []byte("{")}})
-	if errs[0] != nil || errs[1] != nil || !redis.IsPermanent(errs[2]) {
+	errs := f.Handle(context.Background(), []queue.Message{{Payload: payload(newer)}, {Payload: payload(older)}, {Payload: []byte("{")}})
+	if errs[0] != nil || errs[1] != nil || !queue.IsPermanent(errs[2]) {
 		t.Fatalf("errs %v", errs)
 	}
 	// Sorted by LastModifiedDate: the older one creates, the newer updates.
@@ -319,7 +318,7 @@ func TestUpdateRacingFlexIsRetriedLater(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := f.Sync(context.Background(), rec("Needs Outreach", "2125550199", ""))
-	if err == nil || redis.IsPermanent(err) {
+	if err == nil || queue.IsPermanent(err) {
 		t.Fatalf("err %v: want a retryable error", err)
 	}
 	if n := len(tasks.calls); n != 1+f.cfg.UpdateAttempts {

@@ -15,16 +15,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
-	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
+	"log/slog"
+	"strings"
+	"time"
 )
 
 // Messages sends an SMS now through the Messaging Service.
@@ -235,13 +234,13 @@ func firstWord(s string) string {
 // Handle is the "selfreport" queue's handler: a case record entering
 // case_contacts.when is texted a link once; leaving the state is noted,
 // so entering it again asks again.
-func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
+func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 	errs := make([]error, len(msgs))
 	cc := f.caseContacts()
 	for i, msg := range msgs {
 		var rec event.Record
 		if err := json.Unmarshal(msg.Payload, &rec); err != nil {
-			errs[i] = redis.Permanent(fmt.Errorf("decode record event: %w", err))
+			errs[i] = queue.Permanent(fmt.Errorf("decode record event: %w", err))
 			continue
 		}
 		if cc == nil || !strings.EqualFold(rec.Object, cc.Source()) || rec.RecordID == "" {
@@ -283,11 +282,11 @@ func (f *Flow) handleRecord(ctx context.Context, cc *mapping.CaseContacts, rec e
 func classify(err error) error {
 	var nr *NotReachableError
 	if errors.As(err, &nr) {
-		return redis.Permanent(err)
+		return queue.Permanent(err)
 	}
 	var tw *twilio.APIError
 	if errors.As(err, &tw) && tw.Status >= 400 && tw.Status < 500 && tw.Status != 429 {
-		return redis.Permanent(err)
+		return queue.Permanent(err)
 	}
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 	"github.com/cityhealth/bridge/test/redistest"
 )
@@ -83,13 +84,13 @@ func mustFlow(t *testing.T) *env {
 	return &env{flow: f, msgs: msgs, kv: kv}
 }
 
-func recordMsg(n int, status string) redis.Message {
+func recordMsg(n int, status string) queue.Message {
 	fields := map[string]any{"Id": caseID, "FirstName": "Marisol", "MobilePhone": "(917) 555-0142", "Elicitation_Status__c": status}
 	b, _ := json.Marshal(event.Record{NotificationID: "04l" + string(rune('A'+n)), Object: "Contact", RecordID: caseID, Fields: fields})
-	return redis.Message{ID: string(rune('a' + n)), Payload: b}
+	return queue.Message{ID: string(rune('a' + n)), Payload: b}
 }
 
-func (e *env) handle(t *testing.T, msgs ...redis.Message) []error {
+func (e *env) handle(t *testing.T, msgs ...queue.Message) []error {
 	t.Helper()
 	return e.flow.Handle(context.Background(), msgs)
 }
@@ -153,7 +154,7 @@ func TestSendFailures(t *testing.T) {
 	e := mustFlow(t)
 	e.msgs.fail = func() error { return &twilio.APIError{Status: 503, Code: 20003} }
 	errs := e.handle(t, recordMsg(0, "Requested"))
-	if errs[0] == nil || redis.IsPermanent(errs[0]) {
+	if errs[0] == nil || queue.IsPermanent(errs[0]) {
 		t.Fatalf("a 503 should be retried: %v", errs[0])
 	}
 	e.msgs.fail = nil
@@ -181,7 +182,7 @@ func TestSendFailures(t *testing.T) {
 
 	e3 := mustFlow(t)
 	e3.msgs.fail = func() error { return &twilio.APIError{Status: 400, Code: 21211} }
-	if errs := e3.handle(t, recordMsg(0, "Requested")); !redis.IsPermanent(errs[0]) || strings.Contains(errs[0].Error(), "555") {
+	if errs := e3.handle(t, recordMsg(0, "Requested")); !queue.IsPermanent(errs[0]) || strings.Contains(errs[0].Error(), "555") {
 		t.Fatalf("an invalid number is permanent, without the number: %v", errs[0])
 	}
 }
@@ -209,11 +210,11 @@ func TestRequestErrors(t *testing.T) {
 		t.Fatal("texts sent")
 	}
 	// and through the queue: permanent, and the state is not kept
-	errs := e.handle(t, func() redis.Message {
+	errs := e.handle(t, func() queue.Message {
 		b, _ := json.Marshal(event.Record{Object: "Contact", RecordID: caseID, Fields: map[string]any{"Elicitation_Status__c": "Requested"}})
-		return redis.Message{ID: "x", Payload: b}
+		return queue.Message{ID: "x", Payload: b}
 	}())
-	if !redis.IsPermanent(errs[0]) {
+	if !queue.IsPermanent(errs[0]) {
 		t.Fatalf("no number through the queue: %v", errs[0])
 	}
 	if _, found, _ := e.kv.Get(ctx, activeKey(caseID)); found {

@@ -4,11 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
+	"time"
 )
 
 // Escalations is the escalation queue. Survey answers and replies reach it
@@ -16,19 +15,19 @@ import (
 // task finds the survey row, and every channel's answer (web page, voice)
 // passes here exactly once per contact and day.
 type Escalations interface {
-	Enqueue(ctx context.Context, items ...redis.Item) ([]bool, error)
+	Enqueue(ctx context.Context, items ...queue.Item) ([]bool, error)
 }
 
 // escalations enqueues, for each message written without error, what
 // escalation needs: every survey (it marks the day answered, with the
 // fields that escalate) and every reply with an escalate keyword. A
 // failure fails the message, whose rows are upserts and safe to repeat.
-func (f *Flow) escalations(ctx context.Context, m *mapping.Mapping, msgs []redis.Message, errs []error) {
+func (f *Flow) escalations(ctx context.Context, m *mapping.Mapping, msgs []queue.Message, errs []error) {
 	if f.cfg.Escalations == nil || m == nil || m.Escalate() == nil {
 		return
 	}
 	x := m.Escalate()
-	var items []redis.Item
+	var items []queue.Item
 	var idx []int
 	for i, msg := range msgs {
 		if errs[i] != nil {
@@ -65,7 +64,7 @@ func (f *Flow) escalations(ctx context.Context, m *mapping.Mapping, msgs []redis
 			continue
 		}
 		payload, _ := json.Marshal(out)
-		items = append(items, redis.Item{Key: key, Payload: payload})
+		items = append(items, queue.Item{Key: key, Payload: payload})
 		idx = append(idx, i)
 	}
 	if len(items) == 0 {

@@ -4,20 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/queue"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
-	"github.com/cityhealth/bridge/event"
 )
 
 type fakeEscalations struct {
-	items []redis.Item
+	items []queue.Item
 	err   error
 }
 
-func (f *fakeEscalations) Enqueue(_ context.Context, items ...redis.Item) ([]bool, error) {
+func (f *fakeEscalations) Enqueue(_ context.Context, items ...queue.Item) ([]bool, error) {
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -25,10 +24,10 @@ func (f *fakeEscalations) Enqueue(_ context.Context, items ...redis.Item) ([]boo
 	return make([]bool, len(items)), nil
 }
 
-func wbMsg(t *testing.T, ev event.Writeback) redis.Message {
+func wbMsg(t *testing.T, ev event.Writeback) queue.Message {
 	t.Helper()
 	raw, _ := json.Marshal(ev)
-	return redis.Message{ID: "1-0", Payload: raw}
+	return queue.Message{ID: "1-0", Payload: raw}
 }
 
 func TestSurveysAndSickRepliesReachEscalation(t *testing.T) {
@@ -38,7 +37,7 @@ func TestSurveysAndSickRepliesReachEscalation(t *testing.T) {
 	f.cfg.Escalations = esc
 	// 23:30 UTC on 3 March is still the 3rd in New York.
 	at := time.Date(2026, 3, 3, 23, 30, 0, 0, time.UTC)
-	msgs := []redis.Message{
+	msgs := []queue.Message{
 		wbMsg(t, event.Writeback{Survey: &event.Survey{ContactID: "003RM00000Qx1a2YAB", Date: "2026-03-03", Language: "es",
 			Answers: map[string]string{"Fever__c": "yes", "Cough__c": "no", "Other_Symptoms__c": "private words"}, SubmittedAt: at}}),
 		wbMsg(t, event.Writeback{Survey: &event.Survey{ContactID: "003RM00000Qx1a2YAB", Date: "2026-03-02", Language: "es",
@@ -78,7 +77,7 @@ func TestSurveysAndSickRepliesReachEscalation(t *testing.T) {
 	// upsert, safe to repeat, runs again on the retry).
 	esc.err = errors.New("redis down")
 	errs := f.Handle(context.Background(), msgs[:1])
-	if errs[0] == nil || redis.IsPermanent(errs[0]) {
+	if errs[0] == nil || queue.IsPermanent(errs[0]) {
 		t.Fatalf("enqueue failure: %v, want a retryable error", errs[0])
 	}
 	// A row Salesforce refused triggers nothing.

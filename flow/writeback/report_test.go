@@ -3,17 +3,16 @@ package writeback
 import (
 	"context"
 	"encoding/json"
-	"strings"
-	"testing"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/queue"
+	"strings"
+	"testing"
 )
 
-func reportMsg(id string, r event.Report) redis.Message {
+func reportMsg(id string, r event.Report) queue.Message {
 	b, _ := json.Marshal(event.Writeback{Report: &r})
-	return redis.Message{ID: id, Key: "report:" + r.LinkID, Payload: b}
+	return queue.Message{ID: id, Key: "report:" + r.LinkID, Payload: b}
 }
 
 func TestReportRowsUpsertByCaseAndPhone(t *testing.T) {
@@ -24,7 +23,7 @@ func TestReportRowsUpsertByCaseAndPhone(t *testing.T) {
 		{FirstName: "Ben", Email: "ben@example.org"},
 	}}
 	// the same submission delivered twice in one batch: each person once
-	errs := f.Handle(context.Background(), []redis.Message{reportMsg("1", r), reportMsg("2", r)})
+	errs := f.Handle(context.Background(), []queue.Message{reportMsg("1", r), reportMsg("2", r)})
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("message %d: %v", i, err)
@@ -63,8 +62,8 @@ func TestReportRowErrorsCarryNoContactData(t *testing.T) {
 	}}
 	f := newFlow(t, crm)
 	r := event.Report{CaseID: "003RM00000Cs1a2YAB", LinkID: "abcdefghijklmnop", Contacts: []event.ReportedContact{{FirstName: "Ana", Phone: "+12125550101"}}}
-	errs := f.Handle(context.Background(), []redis.Message{reportMsg("1", r)})
-	if errs[0] == nil || !redis.IsPermanent(errs[0]) {
+	errs := f.Handle(context.Background(), []queue.Message{reportMsg("1", r)})
+	if errs[0] == nil || !queue.IsPermanent(errs[0]) {
 		t.Fatalf("err %v", errs[0])
 	}
 	if msg := errs[0].Error(); strings.Contains(msg, "555") || strings.Contains(msg, "Ana") || !strings.Contains(msg, "case 003RM00000Cs1a2YAB") {

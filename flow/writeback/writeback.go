@@ -10,15 +10,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/cityhealth/bridge/connector/redis"
-	"github.com/cityhealth/bridge/connector/salesforce"
-	"github.com/cityhealth/bridge/event"
-	"github.com/cityhealth/bridge/mapping"
 )
 
 // CRM is the part of Salesforce the flow writes through.
@@ -106,7 +105,7 @@ type target struct {
 // Handle is the queue's batch handler: it maps every message to rows, upserts
 // them in as few Collections calls as the 200-row limit allows, and reports
 // per message.
-func (f *Flow) Handle(ctx context.Context, msgs []redis.Message) []error {
+func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 	errs := make([]error, len(msgs))
 	m := f.cfg.Mappings.Current()
 	byTarget := map[target][]*row{}
@@ -230,17 +229,17 @@ func allOK(errs []error, idx []int) bool {
 // fail records err for each message unless it already failed permanently.
 func fail(errs []error, idx []int, err error) {
 	for _, i := range idx {
-		if errs[i] == nil || !redis.IsPermanent(errs[i]) {
+		if errs[i] == nil || !queue.IsPermanent(errs[i]) {
 			errs[i] = err
 		}
 	}
 }
 
 // rowsFor maps one queued event to the rows it writes.
-func (f *Flow) rowsFor(ctx context.Context, m *mapping.Mapping, msg redis.Message) ([]row, error) {
+func (f *Flow) rowsFor(ctx context.Context, m *mapping.Mapping, msg queue.Message) ([]row, error) {
 	var ev event.Writeback
 	if err := json.Unmarshal(msg.Payload, &ev); err != nil {
-		return nil, redis.Permanent(fmt.Errorf("decode writeback event: %w", err))
+		return nil, queue.Permanent(fmt.Errorf("decode writeback event: %w", err))
 	}
 	switch {
 	case ev.Task != nil:
@@ -254,7 +253,7 @@ func (f *Flow) rowsFor(ctx context.Context, m *mapping.Mapping, msg redis.Messag
 	case ev.Report != nil:
 		return f.reportRows(m, ev.Report)
 	}
-	return nil, redis.Permanent(errors.New("empty writeback event"))
+	return nil, queue.Permanent(errors.New("empty writeback event"))
 }
 
 func (f *Flow) outcomeRows(m *mapping.Mapping, t *event.Task) ([]row, error) {
@@ -265,7 +264,7 @@ func (f *Flow) outcomeRows(m *mapping.Mapping, t *event.Task) ([]row, error) {
 	}
 	fields, followUp, err := o.Apply(TaskTree(t))
 	if err != nil {
-		return nil, redis.Permanent(fmt.Errorf("map outcome of task %s: %w", t.TaskSID, err))
+		return nil, queue.Permanent(fmt.Errorf("map outcome of task %s: %w", t.TaskSID, err))
 	}
 	rows := []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: t.TaskSID, fields: salesforce.Record(fields)}}
 	if followUp != nil {
@@ -363,7 +362,7 @@ func (f *Flow) deliveryRows(ctx context.Context, m *mapping.Mapping, d *event.De
 func (f *Flow) surveyRows(m *mapping.Mapping, s *event.Survey) ([]row, error) {
 	sv := m.SurveyToCRM()
 	if sv == nil {
-		return nil, redis.Permanent(errors.New("no survey_to_crm mapping"))
+		return nil, queue.Permanent(errors.New("no survey_to_crm mapping"))
 	}
 	tree := map[string]any{
 		"contact": map[string]any{"id": s.ContactID, "language": s.Language},
@@ -371,7 +370,7 @@ func (f *Flow) surveyRows(m *mapping.Mapping, s *event.Survey) ([]row, error) {
 	}
 	fields, err := sv.Apply(tree, s.Answers)
 	if err != nil {
-		return nil, redis.Permanent(fmt.Errorf("map survey of %s: %w", s.ContactID, err))
+		return nil, queue.Permanent(fmt.Errorf("map survey of %s: %w", s.ContactID, err))
 	}
 	return []row{{object: sv.Object(), extField: sv.ExternalIDField(), extValue: mapping.SurveyKey(s.ContactID, s.Date), fields: salesforce.Record(fields)}}, nil
 }
@@ -382,7 +381,7 @@ func (f *Flow) surveyRows(m *mapping.Mapping, s *event.Survey) ([]row, error) {
 func (f *Flow) reportRows(m *mapping.Mapping, r *event.Report) ([]row, error) {
 	cc := m.CaseContacts()
 	if cc == nil {
-		return nil, redis.Permanent(errors.New("no case_contacts mapping"))
+		return nil, queue.Permanent(errors.New("no case_contacts mapping"))
 	}
 	rows := make([]row, 0, len(r.Contacts))
 	for i, c := range r.Contacts {
@@ -395,7 +394,7 @@ func (f *Flow) reportRows(m *mapping.Mapping, r *event.Report) ([]row, error) {
 		key := mapping.CaseContactKey(r.CaseID, c.Phone, c.Email)
 		fields, err := cc.Apply(map[string]any{"reported": reported, "case": map[string]any{"id": r.CaseID}}, key)
 		if err != nil {
-			return nil, redis.Permanent(fmt.Errorf("map contact %d reported by case %s: %w", i, r.CaseID, err))
+			return nil, queue.Permanent(fmt.Errorf("map contact %d reported by case %s: %w", i, r.CaseID, err))
 		}
 		rows = append(rows, row{object: cc.Object(), extField: cc.ExternalIDField(), extValue: key,
 			fields: salesforce.Record(fields), label: fmt.Sprintf("contact %d reported by case %s", i, r.CaseID)})
@@ -431,7 +430,7 @@ func rowError(object, extValue string, errs []salesforce.RowError) error {
 	}
 	err := fmt.Errorf("upsert %s %s: %s", object, extValue, strings.Join(codes, "; "))
 	if permanent {
-		return redis.Permanent(err)
+		return queue.Permanent(err)
 	}
 	return err
 }
@@ -472,7 +471,7 @@ func wholeRequestRefusal(err error) bool {
 func classify(err error) error {
 	var apiErr *salesforce.APIError
 	if errors.As(err, &apiErr) && permanentCodes[apiErr.Code] {
-		return redis.Permanent(err)
+		return queue.Permanent(err)
 	}
 	return err
 }

@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/config"
-
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 )
 
 // fakeCRM answers each row through rowResult; calls records every call.
@@ -67,20 +66,20 @@ func newFlow(t *testing.T, crm *fakeCRM) *Flow {
 	return f
 }
 
-func taskMsg(n int, followUp bool) redis.Message {
+func taskMsg(n int, followUp bool) queue.Message {
 	attrs := map[string]any{"crm": map[string]any{"record_id": "003RM00000Qx1a2YAB"}, "conversations": map[string]any{"outcome": "Reached"}}
 	if followUp {
 		attrs["follow_up_date"] = "2020-06-04"
 	}
 	ev := event.Writeback{Task: &event.Task{EventSID: fmt.Sprintf("EV%d", n), EventType: "task.completed", TaskSID: fmt.Sprintf("WT%d", n), TaskAge: 60, Attributes: attrs}}
 	b, _ := json.Marshal(ev)
-	return redis.Message{ID: fmt.Sprint(n), Payload: b}
+	return queue.Message{ID: fmt.Sprint(n), Payload: b}
 }
 
 func TestBatchIsOneCallPerTwoHundredRows(t *testing.T) {
 	crm := &fakeCRM{}
 	f := newFlow(t, crm)
-	var msgs []redis.Message
+	var msgs []queue.Message
 	for i := 0; i < 200; i++ {
 		msgs = append(msgs, taskMsg(i, false))
 	}
@@ -106,8 +105,8 @@ func TestFollowUpOnlyAfterTheOutcomeLands(t *testing.T) {
 		return salesforce.RowResult{Success: true}
 	}}
 	f := newFlow(t, crm)
-	errs := f.Handle(context.Background(), []redis.Message{taskMsg(1, true), taskMsg(2, true)})
-	if !redis.IsPermanent(errs[0]) || errs[1] != nil {
+	errs := f.Handle(context.Background(), []queue.Message{taskMsg(1, true), taskMsg(2, true)})
+	if !queue.IsPermanent(errs[0]) || errs[1] != nil {
 		t.Fatalf("errs %v", errs)
 	}
 	if len(crm.calls) != 2 || len(crm.calls[1]) != 1 || crm.calls[1][0]["Twilio_Task_Sid__c"] != "WT2-follow-up" {
@@ -136,8 +135,8 @@ func TestErrorsAreClassified(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := newFlow(t, tc.crm).Handle(context.Background(), []redis.Message{taskMsg(1, false)})
-			if errs[0] == nil || redis.IsPermanent(errs[0]) != tc.permanent {
+			errs := newFlow(t, tc.crm).Handle(context.Background(), []queue.Message{taskMsg(1, false)})
+			if errs[0] == nil || queue.IsPermanent(errs[0]) != tc.permanent {
 				t.Fatalf("err %v, permanent want %v", errs[0], tc.permanent)
 			}
 		})
@@ -147,16 +146,16 @@ func TestErrorsAreClassified(t *testing.T) {
 func TestRepliesAndSurveys(t *testing.T) {
 	crm := &fakeCRM{}
 	f := newFlow(t, crm)
-	enc := func(ev event.Writeback) redis.Message { b, _ := json.Marshal(ev); return redis.Message{Payload: b} }
+	enc := func(ev event.Writeback) queue.Message { b, _ := json.Marshal(ev); return queue.Message{Payload: b} }
 	at := time.Date(2020, 6, 3, 2, 0, 0, 0, time.UTC) // 22:00 on June 2 in New York
-	msgs := []redis.Message{
+	msgs := []queue.Message{
 		enc(event.Writeback{Reply: &event.SMS{MessageSID: "SM1", From: "+12125550123", Body: "fine", ReceivedAt: at}}),
 		enc(event.Writeback{Reply: &event.SMS{MessageSID: "SM2", From: "+19995550000", Body: "who?", ReceivedAt: at}}),
 		enc(event.Writeback{Survey: &event.Survey{ContactID: "003RM00000Qx1a2YAB", Date: "2020-06-02", Answers: map[string]string{"Fever__c": "yes", "Cough__c": "no"}}}),
 		enc(event.Writeback{Survey: &event.Survey{ContactID: "003RM00000Qx1a2YAB", Date: "2020-06-03", Answers: map[string]string{"Fever__c": "maybe"}}}),
 	}
 	errs := f.Handle(context.Background(), msgs)
-	if errs[0] != nil || errs[1] != nil || errs[2] != nil || !redis.IsPermanent(errs[3]) {
+	if errs[0] != nil || errs[1] != nil || errs[2] != nil || !queue.IsPermanent(errs[3]) {
 		t.Fatalf("errs %v", errs)
 	}
 	var reply, unmatched, survey salesforce.Record
@@ -189,7 +188,7 @@ func TestWhatsAppDeliveryFailureFindsTheContact(t *testing.T) {
 	f := newFlow(t, crm)
 	b, _ := json.Marshal(event.Writeback{Delivery: &event.Delivery{MessageSID: "SM3", To: "whatsapp:+12125550123", Status: "undelivered",
 		ErrorCode: 30003, At: time.Date(2020, 6, 3, 2, 0, 0, 0, time.UTC)}})
-	if errs := f.Handle(context.Background(), []redis.Message{{Payload: b}}); errs[0] != nil {
+	if errs := f.Handle(context.Background(), []queue.Message{{Payload: b}}); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
 	if len(crm.calls) != 1 || crm.calls[0][0]["WhoId"] != "003RM00000Qx1a2YAB" || crm.calls[0][0]["Twilio_Task_Sid__c"] != "SM3-delivery" {
@@ -200,10 +199,10 @@ func TestWhatsAppDeliveryFailureFindsTheContact(t *testing.T) {
 func TestDeliveryFailureIsOneActivityPerMessage(t *testing.T) {
 	crm := &fakeCRM{}
 	f := newFlow(t, crm)
-	enc := func(ev event.Writeback) redis.Message { b, _ := json.Marshal(ev); return redis.Message{Payload: b} }
+	enc := func(ev event.Writeback) queue.Message { b, _ := json.Marshal(ev); return queue.Message{Payload: b} }
 	at := time.Date(2020, 6, 3, 2, 0, 0, 0, time.UTC)
 	d := &event.Delivery{MessageSID: "SM1", To: "+12125550123", Status: "undelivered", ErrorCode: 30006, At: at}
-	errs := f.Handle(context.Background(), []redis.Message{
+	errs := f.Handle(context.Background(), []queue.Message{
 		enc(event.Writeback{Delivery: d}),
 		enc(event.Writeback{Delivery: d}), // a repeated callback in the same batch
 		enc(event.Writeback{Delivery: &event.Delivery{MessageSID: "SM2", To: "+19995550000", Status: "failed", ErrorCode: 30003, At: at}}),
@@ -244,14 +243,14 @@ func TestWholeRequestRefusalIsolatesTheBadRow(t *testing.T) {
 				return nil
 			}}
 			f := newFlow(t, crm)
-			var msgs []redis.Message
+			var msgs []queue.Message
 			for i := 0; i < 200; i++ {
 				msgs = append(msgs, taskMsg(i, false))
 			}
 			errs := f.Handle(context.Background(), msgs)
 			for i, err := range errs {
 				if i == 57 {
-					if !redis.IsPermanent(err) || !strings.Contains(err.Error(), refusal.Code) {
+					if !queue.IsPermanent(err) || !strings.Contains(err.Error(), refusal.Code) {
 						t.Fatalf("bad row: %v, want a permanent %s", err, refusal.Code)
 					}
 					if refusal.Code == "INVALID_FIELD" && !strings.Contains(err.Error(), "Extra__c") {
@@ -302,7 +301,7 @@ func TestUnknownFieldFailsTheRowsCarryingIt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var msgs []redis.Message
+	var msgs []queue.Message
 	for i := 0; i < 200; i++ {
 		ev := event.Writeback{Task: &event.Task{EventSID: fmt.Sprintf("EV%d", i), EventType: "task.completed", TaskSID: fmt.Sprintf("WT%d", i),
 			Attributes: map[string]any{"crm": map[string]any{"record_id": "003RM00000Qx1a2YAB"}}}}
@@ -310,11 +309,11 @@ func TestUnknownFieldFailsTheRowsCarryingIt(t *testing.T) {
 			ev.Task.Attributes["extra"] = "x"
 		}
 		b, _ := json.Marshal(ev)
-		msgs = append(msgs, redis.Message{ID: fmt.Sprint(i), Payload: b})
+		msgs = append(msgs, queue.Message{ID: fmt.Sprint(i), Payload: b})
 	}
 	errs := f.Handle(context.Background(), msgs)
 	for i, err := range errs {
-		if (i%10 == 3) != (err != nil) || (err != nil && !redis.IsPermanent(err)) {
+		if (i%10 == 3) != (err != nil) || (err != nil && !queue.IsPermanent(err)) {
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}

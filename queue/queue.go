@@ -1,0 +1,58 @@
+// Package queue is the contract between the bridge's intake and its flows:
+// what an item is when it is recorded, what a flow receives, and how a flow
+// says "never retry this". It has no dependencies; connector/redis
+// implements it with Redis Streams.
+package queue
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Item is one event to record: Key deduplicates it (a second Item with the
+// same Key is acknowledged and dropped), Payload is its JSON.
+type Item struct {
+	Key     string
+	Payload []byte
+}
+
+// Message is one recorded event handed to a Handler.
+type Message struct {
+	ID        string // the queue's entry id; changes when the message is retried
+	Key       string
+	Payload   []byte
+	Attempts  int       // 1 on first delivery; counts retries and takeovers
+	FirstSeen time.Time // when it was first recorded
+}
+
+// Handler handles a batch and returns one error (or nil) per message, in
+// order; a nil slice means all succeeded. An error wrapped with Permanent
+// dead-letters its message at once; any other error is retried with
+// backoff until the queue gives up.
+type Handler func(ctx context.Context, msgs []Message) []error
+
+// Enqueuer records items, reporting for each whether it was new.
+type Enqueuer interface {
+	Enqueue(ctx context.Context, items ...Item) ([]bool, error)
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as not worth retrying: the message goes to the dead
+// letters at once. Permanent(nil) is nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err was marked with Permanent.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
