@@ -23,7 +23,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cityhealth/bridge/admin"
-	"github.com/cityhealth/bridge/api"
+	"github.com/cityhealth/bridge/agent"
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/config"
 	"github.com/cityhealth/bridge/connector/redis"
@@ -453,10 +453,10 @@ func (s *Server) build(ctx context.Context) error {
 	// Body limits per route family (guard): the webhooks set their own
 	// (5 MB SOAP, 64 KB signed forms); a route added to a group gets its limit.
 	hooks.Register(e)
-	api.Register(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), c2c, s.log.With("component", "api"))
-	api.RegisterDesktop(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), lookup, s.mappings, s.log.With("component", "api"))
+	agent.Register(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), c2c, s.log.With("component", "agent"))
+	agent.RegisterDesktop(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), lookup, s.mappings, s.log.With("component", "agent"))
 	pages.Register(e.Group("", guard.BodyLimit(guard.PageBody)))
-	api.RegisterElicitation(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), elicit, s.log.With("component", "api"))
+	agent.RegisterElicitation(e.Group("", guard.BodyLimit(guard.AgentBody)), authn.Require(auth.RoleAgent), elicit, s.log.With("component", "agent"))
 	reports.Register(e.Group("", guard.BodyLimit(guard.PageBody)))
 	adminAPI.Register(e.Group("", guard.BodyLimit(guard.AdminBody)), authn.Require(auth.RoleAdmin))
 	if s.opts.Routes != nil {

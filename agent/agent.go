@@ -1,7 +1,7 @@
-// Package api serves the Flex agents' JSON routes (click-to-call and the
+// Package agent serves the Flex agents' JSON routes (click-to-call and the
 // screen-pop context) and holds the one place where flow errors become HTTP
 // statuses and user-safe messages.
-package api
+package agent
 
 import (
 	"context"
