@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/auth"
-	"github.com/cityhealth/bridge/test/load/world"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 func agentToken(b *testing.B, br *bridge, n int) string {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/event"
-	"github.com/cityhealth/bridge/test/load/world"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 // clients is how many HTTP clients post at once (keep-alive, loopback).

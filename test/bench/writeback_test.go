@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cityhealth/bridge/test/load/world"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 // postOutcomes posts outcomes from..from+n-1 (then the first dup of them

@@ -29,7 +29,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cityhealth/bridge/test/load/world"
+	"github.com/cityhealth/bridge/test/world"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
 )

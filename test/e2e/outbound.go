@@ -3,10 +3,10 @@ package e2e
 import (
 	"strings"
 
-	"github.com/cityhealth/bridge/test/load/world"
+	"github.com/cityhealth/bridge/test/world"
 )
 
-// The Outbound Message builders live in test/load/world, shared with the
+// The Outbound Message builders live in test/world, shared with the
 // load program; these names keep the tests short.
 type Notification = world.Notification
 

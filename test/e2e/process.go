@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cityhealth/bridge/test/load/world"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 var (

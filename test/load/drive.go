@@ -11,7 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cityhealth/bridge/test/load/world"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 // job is one request the load sends: a signed outcome or an Outbound

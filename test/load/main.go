@@ -18,7 +18,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cityhealth/bridge/connector/redis"
-	"github.com/cityhealth/bridge/test/load/world"
+	"github.com/cityhealth/bridge/test/world"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
 )

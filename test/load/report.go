@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/connector/redis"
-	"github.com/cityhealth/bridge/test/load/world"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 // sfTime is how sfsim (and Salesforce) writes CreatedDate (ms precision).
