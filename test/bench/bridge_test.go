@@ -19,10 +19,10 @@ import (
 
 	"github.com/cityhealth/bridge/config"
 	"github.com/cityhealth/bridge/server"
-	"github.com/cityhealth/bridge/test/world"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 func TestMain(m *testing.M) {

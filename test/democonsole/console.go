@@ -29,9 +29,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cityhealth/bridge/test/world"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 //go:embed web

@@ -30,10 +30,10 @@ import (
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/server"
-	"github.com/cityhealth/bridge/test/world"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 // PublicURL is what the bridge believes its external address is: webhooks

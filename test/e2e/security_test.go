@@ -21,9 +21,9 @@ import (
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/server"
 	"github.com/cityhealth/bridge/survey"
-	"github.com/cityhealth/bridge/test/world"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 // foldNext regroups a signed form as an attacker can: the key after key (in

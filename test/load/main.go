@@ -18,9 +18,9 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cityhealth/bridge/connector/redis"
-	"github.com/cityhealth/bridge/test/world"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 type urlList []string
