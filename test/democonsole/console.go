@@ -238,7 +238,8 @@ var editable = []string{"FirstName", "LastName", "MobilePhone", "Preferred_Langu
 // reAnswered finds the bridge's status in twiliosim's delivery error.
 var reAnswered = regexp.MustCompile(`callback answered (\d{3})`)
 
-var reSurveyURL = regexp.MustCompile(`https?://\S+/survey/[A-Za-z0-9_.~-]+`)
+// reSurveyURL finds a survey or self-report link in a message body.
+var reSurveyURL = regexp.MustCompile(`https?://\S+/(survey|report)/[A-Za-z0-9_.~-]+`)
 
 func (c *Console) masked(row map[string]any) map[string]any {
 	out := make(map[string]any, len(row))

@@ -92,7 +92,7 @@
       const body = el("td", { class: "body" });
       const at = m.survey_url ? v(m.body).indexOf(m.survey_url) : -1;
       if (at < 0) body.textContent = v(m.body);
-      else body.append(v(m.body).slice(0, at), el("a", { href: m.survey_url, target: "_blank", rel: "noopener", title: m.survey_url, text: "/survey/…" }), v(m.body).slice(at + m.survey_url.length));
+      else body.append(v(m.body).slice(0, at), el("a", { href: m.survey_url, target: "_blank", rel: "noopener", title: m.survey_url, text: m.survey_url.includes("/report/") ? "/report/…" : "/survey/…" }), v(m.body).slice(at + m.survey_url.length));
       return el("tr", { id: "tw-" + m.sid }, idCell(m.sid), el("td", {}, el("div", { text: v(m.to) }), reply), cell(ref("sf", m.record_id)),
         cell(list([status(m.status), m.error_code ? el("span", { text: " " + m.error_code }) : null].filter(Boolean))),
         cell(when(m.send_at)), body);
