@@ -2,6 +2,7 @@ package redis
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -64,6 +65,29 @@ func (kv *KV) SetNX(ctx context.Context, key, value string, ttl time.Duration) (
 		return false, fmt.Errorf("kv setnx %s: %w", key, err)
 	}
 	return ok, nil
+}
+
+// unlockScript deletes a lock only while it holds the releasing token.
+var unlockScript = newScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`)
+
+// Lock takes key for ttl under a random token and reports whether it did.
+// release deletes the key only while it still holds that token: a holder
+// that outlived its ttl never frees a newer holder's lock. Work under a
+// lock must end before ttl does.
+func (kv *KV) Lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error) {
+	tok := rand.Text()
+	full := kv.prefix + key
+	ok, err = kv.c.SetNX(ctx, full, tok, ttl).Result()
+	if err != nil {
+		return nil, false, fmt.Errorf("kv lock %s: %w", key, err)
+	}
+	if !ok {
+		return nil, false, nil
+	}
+	return func() { _, _ = eval(context.WithoutCancel(ctx), kv.c, unlockScript, []string{full}, tok) }, true, nil
 }
 
 // Del removes keys; absent keys are fine.

@@ -54,6 +54,9 @@ type Store interface {
 	Set(ctx context.Context, key, value string, ttl time.Duration) error
 	SetNX(ctx context.Context, key, value string, ttl time.Duration) (bool, error)
 	Del(ctx context.Context, keys ...string) error
+	// Lock takes key for ttl; release frees it only while it is still
+	// this holder's (connector/redis.KV.Lock).
+	Lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error)
 }
 
 // Sender sends a message now: the days the bridge sends itself (too near

@@ -51,16 +51,16 @@ func unlockCtx(ctx context.Context) context.Context { return context.WithoutCanc
 
 // lock takes a short-lived lock; unlock is safe to call once.
 func (f *Flow) lock(ctx context.Context, kind, name string) (unlock func(), err error) {
-	key := lockKey(kind, name)
-	ok, err := f.cfg.Store.SetNX(ctx, key, "1", f.cfg.LockTTL)
+	release, ok, err := f.cfg.Store.Lock(ctx, lockKey(kind, name), f.cfg.LockTTL)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s %s: %w", kind, name, err)
 	}
 	if !ok {
 		return nil, ErrBusy
 	}
-	// A lock left behind only delays the next attempt by LockTTL.
-	return func() { _ = f.cfg.Store.Del(context.WithoutCancel(ctx), key) }, nil
+	// A lock left behind only delays the next attempt by LockTTL; release
+	// frees it only while it is still ours.
+	return release, nil
 }
 
 // lockWait retries lock briefly; for the short pending-index edits.

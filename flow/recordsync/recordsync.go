@@ -40,6 +40,9 @@ type Store interface {
 	Set(ctx context.Context, key, value string, ttl time.Duration) error
 	SetNX(ctx context.Context, key, value string, ttl time.Duration) (bool, error)
 	Del(ctx context.Context, keys ...string) error
+	// Lock takes key for ttl; release frees it only while it is still
+	// this holder's (connector/redis.KV.Lock).
+	Lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error)
 }
 
 // Mappings gives the mapping in force.
@@ -177,17 +180,16 @@ func (f *Flow) Sync(ctx context.Context, rec event.Record) (Outcome, error) {
 	}
 	log := f.log.With("record_id", rec.RecordID, "notification_id", rec.NotificationID)
 
-	ok, err := f.cfg.Store.SetNX(ctx, lockKey(rec.Object, rec.RecordID), "1", f.cfg.LockTTL)
+	release, ok, err := f.cfg.Store.Lock(ctx, lockKey(rec.Object, rec.RecordID), f.cfg.LockTTL)
 	if err != nil {
 		return "", fmt.Errorf("lock record %s: %w", rec.RecordID, err)
 	}
 	if !ok {
 		return "", ErrBusy
 	}
-	defer func() {
-		// A lock left behind only delays the next sync by LockTTL.
-		_ = f.cfg.Store.Del(context.WithoutCancel(ctx), lockKey(rec.Object, rec.RecordID))
-	}()
+	// A lock left behind only delays the next sync by LockTTL; release
+	// frees it only while it is still ours.
+	defer release()
 
 	l, err := f.loadLink(ctx, rec)
 	if err != nil {

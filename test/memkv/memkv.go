@@ -5,6 +5,7 @@ package memkv
 
 import (
 	"context"
+	"crypto/rand"
 	"sync"
 	"time"
 )
@@ -69,4 +70,23 @@ func (s *Store) put(key, value string) {
 		s.m = map[string]string{}
 	}
 	s.m[key] = value
+}
+
+// Lock takes key under a random token, as connector/redis.KV.Lock does:
+// release deletes it only while it holds that token (the TTL is ignored).
+func (s *Store) Lock(_ context.Context, key string, _ time.Duration) (func(), bool, error) {
+	tok := rand.Text()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.m[key]; ok {
+		return nil, false, nil
+	}
+	s.put(key, tok)
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.m[key] == tok {
+			delete(s.m, key)
+		}
+	}, true, nil
 }
