@@ -42,16 +42,15 @@ func TestClusterQueue(t *testing.T) {
 	if err := dl.Replay(ctx, letters[0].ID); err != nil {
 		t.Fatalf("replay on cluster: %v", err)
 	}
-	cl2, err := NewClaims(c, "cl")
+	kv, err := NewKV(c, "cl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 10 {
-		if ok, err := cl2.Claim(ctx, fmt.Sprint(i), time.Minute); !ok || err != nil {
-			t.Fatalf("claim on cluster: %v %v", ok, err)
+		release, ok, err := kv.Lock(ctx, fmt.Sprint("lock:", i), time.Minute)
+		if !ok || err != nil {
+			t.Fatalf("lock on cluster: %v %v", ok, err)
 		}
-		if err := cl2.Release(ctx, fmt.Sprint(i)); err != nil {
-			t.Fatal(err)
-		}
+		release()
 	}
 }

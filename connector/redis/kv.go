@@ -3,7 +3,6 @@ package redis
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -104,48 +103,6 @@ func (kv *KV) Del(ctx context.Context, keys ...string) error {
 		return fmt.Errorf("kv del: %w", err)
 	}
 	return nil
-}
-
-// GetDel returns the value and removes it in one step (single-use tokens).
-func (kv *KV) GetDel(ctx context.Context, key string) (string, bool, error) {
-	v, err := kv.c.GetDel(ctx, kv.prefix+key).Result()
-	if errors.Is(err, goredis.Nil) {
-		return "", false, nil
-	}
-	if err != nil {
-		return "", false, fmt.Errorf("kv getdel %s: %w", key, err)
-	}
-	return v, true, nil
-}
-
-// GetJSON decodes the value into v and reports whether it was there.
-func (kv *KV) GetJSON(ctx context.Context, key string, v any) (bool, error) {
-	s, ok, err := kv.Get(ctx, key)
-	if err != nil || !ok {
-		return ok, err
-	}
-	if err := json.Unmarshal([]byte(s), v); err != nil {
-		return true, fmt.Errorf("kv decode %s: %w", key, err)
-	}
-	return true, nil
-}
-
-// SetJSON stores v encoded as JSON.
-func (kv *KV) SetJSON(ctx context.Context, key string, v any, ttl time.Duration) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("kv encode %s: %w", key, err)
-	}
-	return kv.Set(ctx, key, string(b), ttl)
-}
-
-// SetNXJSON stores v as JSON only if key is absent.
-func (kv *KV) SetNXJSON(ctx context.Context, key string, v any, ttl time.Duration) (bool, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return false, fmt.Errorf("kv encode %s: %w", key, err)
-	}
-	return kv.SetNX(ctx, key, string(b), ttl)
 }
 
 // ZAdd sets member's score in the sorted set key (no expiry).

@@ -35,31 +35,11 @@ func TestKV(t *testing.T) {
 	if ok, _ := kv.SetNX(ctx, "b", "2", 0); !ok {
 		t.Fatal("SetNX refused a new key")
 	}
-	if v, ok, err := kv.GetDel(ctx, "b"); v != "2" || !ok || err != nil {
-		t.Fatalf("getdel: %q %v %v", v, ok, err)
-	}
-	if _, ok, _ := kv.GetDel(ctx, "b"); ok {
-		t.Fatal("GetDel twice found the value")
-	}
 	if err := kv.Del(ctx, "a", "missing"); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := kv.Get(ctx, "a"); ok {
 		t.Fatal("Del left the key")
-	}
-	type link struct {
-		Contact string `json:"contact"`
-		Day     int    `json:"day"`
-	}
-	if err := kv.SetJSON(ctx, "j", link{"003x", 3}, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	var got link
-	if ok, err := kv.GetJSON(ctx, "j", &got); !ok || err != nil || got != (link{"003x", 3}) {
-		t.Fatalf("json: %+v %v %v", got, ok, err)
-	}
-	if ok, err := kv.SetNXJSON(ctx, "j", link{}, 0); ok || err != nil {
-		t.Fatalf("SetNXJSON on existing: %v %v", ok, err)
 	}
 	root, _ := NewKV(c, "")
 	if root.Key("x") != "bridge:x" {

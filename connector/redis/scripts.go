@@ -89,13 +89,6 @@ redis.call('ZREM', KEYS[1], ARGV[1])
 return 1
 `)
 
-// releaseScript: KEYS[1]=claim key; deletes it only while it is a claim,
-// never a finished mark.
-var releaseScript = newScript(`
-if redis.call('GET', KEYS[1]) == 'claimed' then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
-
 type script struct{ src, sha string }
 
 func newScript(src string) *script {
