@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/cityhealth/bridge/test/kvcontract"
 )
 
 func TestKV(t *testing.T) {
@@ -47,34 +49,13 @@ func TestKV(t *testing.T) {
 	}
 }
 
-// A holder whose lock expired cannot free the next holder's lock.
-func TestKVLockReleasesOnlyItsOwn(t *testing.T) {
+func TestKVContract(t *testing.T) {
 	c := mustOpen(t, privateURL(t))
-	kv, err := NewKV(c, uniqueName(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	slow, ok, err := kv.Lock(ctx, "lock:c1", time.Minute)
-	if !ok || err != nil {
-		t.Fatalf("first lock: %v %v", ok, err)
-	}
-	if _, ok, _ := kv.Lock(ctx, "lock:c1", time.Minute); ok {
-		t.Fatal("a held lock was taken twice")
-	}
-	c.Del(ctx, kv.Key("lock:c1")) // slow outlives its ttl: the key expires
-	next, ok, err := kv.Lock(ctx, "lock:c1", time.Minute)
-	if !ok || err != nil {
-		t.Fatalf("lock after expiry: %v %v", ok, err)
-	}
-	slow()
-	if _, ok, _ := kv.Lock(ctx, "lock:c1", time.Minute); ok {
-		t.Fatal("the stale holder freed the newer holder's lock")
-	}
-	next()
-	if again, ok, _ := kv.Lock(ctx, "lock:c1", time.Minute); !ok {
-		t.Fatal("release did not free the lock")
-	} else {
-		again()
-	}
+	kvcontract.Run(t, func(t *testing.T) kvcontract.Store {
+		kv, err := NewKV(c, uniqueName(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	})
 }

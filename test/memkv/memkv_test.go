@@ -1,0 +1,12 @@
+package memkv_test
+
+import (
+	"testing"
+
+	"github.com/cityhealth/bridge/test/kvcontract"
+	"github.com/cityhealth/bridge/test/memkv"
+)
+
+func TestContract(t *testing.T) {
+	kvcontract.Run(t, func(*testing.T) kvcontract.Store { return &memkv.Store{} })
+}
