@@ -59,3 +59,6 @@ func (e *RuleError) Error() string {
 	}
 	return s
 }
+
+// Permanent: the record (or the mapping) must change before a retry can pass.
+func (e *RuleError) Permanent() bool { return true }

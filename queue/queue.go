@@ -56,3 +56,28 @@ func IsPermanent(err error) bool {
 	var p *permanentError
 	return errors.As(err, &p)
 }
+
+// Classify marks err permanent when an error in its chain says no retry
+// can fix it (a connector's typed error or a mapping rule error, through a
+// `Permanent() bool` method); anything else is left to be retried.
+func Classify(err error) error {
+	if err == nil || IsPermanent(err) {
+		return err
+	}
+	var p interface{ Permanent() bool }
+	if errors.As(err, &p) && p.Permanent() {
+		return Permanent(err)
+	}
+	return err
+}
+
+// LogText is err for a log line: a vendor error's status and code (through
+// its `LogText() string` method), never the vendor's message, which can
+// quote values from a record.
+func LogText(err error) string {
+	var l interface{ LogText() string }
+	if errors.As(err, &l) {
+		return l.LogText()
+	}
+	return err.Error()
+}

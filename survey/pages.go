@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -345,9 +346,15 @@ func (p *Pages) message(c *gin.Context, status int, lang string, pick func(text)
 }
 
 func (p *Pages) render(c *gin.Context, status int, name string, v any) {
+	renderPage(c, p.log, pages, "survey", status, name, v)
+}
+
+// renderPage renders a whole page before answering, so a template error
+// is a clean 500 rather than half a page.
+func renderPage(c *gin.Context, log *slog.Logger, set *template.Template, kind string, status int, name string, v any) {
 	var b strings.Builder
-	if err := pages.ExecuteTemplate(&b, name, v); err != nil {
-		p.log.Error("survey page render failed", "page", name, "err", err)
+	if err := set.ExecuteTemplate(&b, name, v); err != nil {
+		log.Error(kind+" page render failed", "page", name, "err", err)
 		c.Status(http.StatusInternalServerError)
 		return
 	}

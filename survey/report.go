@@ -304,11 +304,5 @@ func (r *Reports) message(c *gin.Context, status int, lang string, pick func(rep
 }
 
 func (r *Reports) render(c *gin.Context, status int, name string, v any) {
-	var b strings.Builder
-	if err := reportPages.ExecuteTemplate(&b, name, v); err != nil {
-		r.log.Error("report page render failed", "page", name, "err", err)
-		c.Status(http.StatusInternalServerError)
-		return
-	}
-	c.Data(status, "text/html; charset=utf-8", []byte(b.String()))
+	renderPage(c, r.log, reportPages, "report", status, name, v)
 }

@@ -192,3 +192,14 @@ func readAPIError(resp *http.Response) *APIError {
 }
 
 var reNoSuchColumn = regexp.MustCompile(`No such column '([A-Za-z][A-Za-z0-9_.]{0,120})'`)
+
+// Permanent reports whether a retry cannot help: a 4xx whose code is not
+// one of Salesforce's transient ones (UNABLE_TO_LOCK_ROW, …).
+func (e *APIError) Permanent() bool {
+	return e.Status >= 400 && e.Status < 500 && !TransientCode(e.Code)
+}
+
+// LogText is the status and code only: Salesforce's message can quote values.
+func (e *APIError) LogText() string {
+	return fmt.Sprintf("salesforce status %d code %s", e.Status, e.Code)
+}

@@ -132,3 +132,17 @@ func IsAmbiguous(err error) bool {
 	}
 	return false
 }
+
+// Permanent reports whether a retry cannot help: a 4xx other than 429.
+func (e *APIError) Permanent() bool { return e.Status >= 400 && e.Status < 500 && e.Status != 429 }
+
+// LogText is the status and code only: Twilio's message can quote a number.
+func (e *APIError) LogText() string { return fmt.Sprintf("twilio status %d code %d", e.Status, e.Code) }
+
+// LogText says whether Twilio may have acted, without the transport's text.
+func (e *TransportError) LogText() string {
+	if e.Sent {
+		return "twilio: no answer, outcome unknown"
+	}
+	return "twilio: no answer, not sent"
+}

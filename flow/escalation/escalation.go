@@ -191,7 +191,7 @@ func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			f.log.Warn("escalation event failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "kind", evs[i].Kind, "contact_id", evs[i].ContactID, "err", logErr(err))
+			f.log.Warn("escalation event failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "kind", evs[i].Kind, "contact_id", evs[i].ContactID, "err", queue.LogText(err))
 		}
 	}
 	return errs
@@ -272,7 +272,7 @@ func (f *Flow) escalate(ctx context.Context, m *mapping.Mapping, id, date, reaso
 		// An earlier create may have worked: look before creating again.
 		tasks, err := f.cfg.Tasks.FindOpenTasks(ctx, findExpr(id, date))
 		if err != nil {
-			return classify(fmt.Errorf("look for escalation task of %s: %w", id, err))
+			return queue.Classify(fmt.Errorf("look for escalation task of %s: %w", id, err))
 		}
 		if len(tasks) > 0 {
 			st.State, st.TaskSID = stateCreated, tasks[0].SID
@@ -294,7 +294,7 @@ func (f *Flow) escalate(ctx context.Context, m *mapping.Mapping, id, date, reaso
 		task, err := f.cfg.Tasks.CreateTask(ctx, attrs, m.Escalate().Priority())
 		if err != nil {
 			// Left "creating": the retry asks TaskRouter first.
-			return classify(fmt.Errorf("create escalation task for %s: %w", id, err))
+			return queue.Classify(fmt.Errorf("create escalation task for %s: %w", id, err))
 		}
 		st.State, st.TaskSID = stateCreated, task.SID
 		if err := f.saveDay(context.WithoutCancel(ctx), id, date, st); err != nil {
@@ -346,7 +346,7 @@ func (f *Flow) attributes(ctx context.Context, m *mapping.Mapping, object, id, d
 		}
 		rec, err := f.cfg.CRM.Get(ctx, object, id, fields)
 		if err != nil {
-			return nil, classify(fmt.Errorf("read contact %s: %w", id, err))
+			return nil, queue.Classify(fmt.Errorf("read contact %s: %w", id, err))
 		}
 		mapped, _, err := rt.Apply(mapping.Record(m.Redact(mapping.Record(rec))))
 		if err != nil {
@@ -391,10 +391,10 @@ func (f *Flow) activity(ctx context.Context, m *mapping.Mapping, object, id, dat
 	}
 	res, err := f.cfg.CRM.Upsert(ctx, o.Object(), o.ExternalIDField(), ActivityKey(id, date), rec)
 	if err != nil {
-		return classify(fmt.Errorf("write escalation activity of %s: %w", id, err))
+		return queue.Classify(fmt.Errorf("write escalation activity of %s: %w", id, err))
 	}
 	if err := res.Err(); err != nil {
-		return classify(fmt.Errorf("write escalation activity of %s: %w", id, err))
+		return queue.Classify(fmt.Errorf("write escalation activity of %s: %w", id, err))
 	}
 	return nil
 }
@@ -425,42 +425,6 @@ func describe(m *mapping.Mapping, st dayState) string {
 		return "An SMS reply contained one of the escalate.keywords (the reply itself is its own activity)."
 	}
 	return ""
-}
-
-// classify marks what no retry can fix as permanent.
-func classify(err error) error {
-	if err == nil || queue.IsPermanent(err) {
-		return err
-	}
-	var tw *twilio.APIError
-	if errors.As(err, &tw) && tw.Status >= 400 && tw.Status < 500 && tw.Status != 429 {
-		return queue.Permanent(err)
-	}
-	var sf *salesforce.APIError
-	if errors.As(err, &sf) && sf.Status >= 400 && sf.Status < 500 && !salesforce.TransientCode(sf.Code) {
-		return queue.Permanent(err)
-	}
-	return err
-}
-
-// logErr keeps vendor codes and drops vendor messages, which can quote values.
-func logErr(err error) string {
-	var tw *twilio.APIError
-	if errors.As(err, &tw) {
-		return fmt.Sprintf("twilio status %d code %d", tw.Status, tw.Code)
-	}
-	var sf *salesforce.APIError
-	if errors.As(err, &sf) {
-		return fmt.Sprintf("salesforce status %d code %s", sf.Status, sf.Code)
-	}
-	var te *twilio.TransportError
-	if errors.As(err, &te) {
-		if te.Sent {
-			return "twilio: no answer, outcome unknown"
-		}
-		return "twilio: no answer, not sent"
-	}
-	return err.Error()
 }
 
 // answered reports whether the contact answered date's survey on any

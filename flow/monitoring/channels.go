@@ -13,6 +13,7 @@ import (
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 )
 
@@ -132,7 +133,7 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 	case twilio.IsAmbiguous(sendErr) || sendgrid.IsAmbiguous(sendErr):
 		// Perhaps sent: never again for this day. An SMS (it has a body
 		// hash) is settled by reconcile; the others stay unknown.
-		log.Warn("reminder outcome unknown; not repeated", "err", logErr(sendErr))
+		log.Warn("reminder outcome unknown; not repeated", "err", queue.LogText(sendErr))
 		f.m.reminder(channel, "bridge", "unknown")
 		if err := save(dayState{State: stateUnknown}); err != nil {
 			return false, err
@@ -144,7 +145,7 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 		}
 		return false, nil
 	case isPermanentSend(sendErr):
-		log.Warn("reminder refused by the vendor; day skipped", "err", logErr(sendErr))
+		log.Warn("reminder refused by the vendor; day skipped", "err", queue.LogText(sendErr))
 		f.m.reminder(channel, "bridge", "refused")
 		return false, save(dayState{State: stateSkipped})
 	default:
@@ -153,7 +154,7 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 		if err := release(); err != nil {
 			return false, err
 		}
-		return false, fmt.Errorf("send reminder %s %s: %s", id, date, logErr(sendErr))
+		return false, fmt.Errorf("send reminder %s %s: %s", id, date, queue.LogText(sendErr))
 	}
 }
 
@@ -297,7 +298,7 @@ func (f *Flow) fallbackActivity(ctx context.Context, m *mapping.Mapping, id stri
 		"ActivityDate": d.At.In(f.cfg.Location).Format("2006-01-02"),
 	}
 	if _, err := f.cfg.Activities.Upsert(ctx, o.Object(), o.ExternalIDField(), id+"-fallback", fields); err != nil {
-		return classify(fmt.Errorf("write fallback activity of %s: %w", id, err))
+		return queue.Classify(fmt.Errorf("write fallback activity of %s: %w", id, err))
 	}
 	return nil
 }

@@ -387,7 +387,7 @@ func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 	}
 	for i, err := range errs {
 		if err != nil {
-			f.log.Warn("monitoring event failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "err", logErr(err))
+			f.log.Warn("monitoring event failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "err", queue.LogText(err))
 		}
 	}
 	return errs
@@ -436,46 +436,4 @@ func lastModified(fields map[string]any) string {
 		}
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000000000Z")
-}
-
-// classify marks errors no retry can fix as permanent: Twilio and
-// Salesforce 4xx answers other than 429 and Salesforce's transient codes.
-func classify(err error) error {
-	if err == nil || queue.IsPermanent(err) {
-		return err
-	}
-	var re *mapping.RuleError
-	if errors.As(err, &re) {
-		return queue.Permanent(err) // the record must change first
-	}
-	var tw *twilio.APIError
-	if errors.As(err, &tw) && tw.Status >= 400 && tw.Status < 500 && tw.Status != 429 {
-		return queue.Permanent(err)
-	}
-	var sf *salesforce.APIError
-	if errors.As(err, &sf) && sf.Status >= 400 && sf.Status < 500 && !salesforce.TransientCode(sf.Code) {
-		return queue.Permanent(err)
-	}
-	return err
-}
-
-// logErr keeps vendor codes and drops vendor messages, which can quote
-// values from the record.
-func logErr(err error) string {
-	var tw *twilio.APIError
-	if errors.As(err, &tw) {
-		return fmt.Sprintf("twilio status %d code %d", tw.Status, tw.Code)
-	}
-	var sf *salesforce.APIError
-	if errors.As(err, &sf) {
-		return fmt.Sprintf("salesforce status %d code %s", sf.Status, sf.Code)
-	}
-	var te *twilio.TransportError
-	if errors.As(err, &te) {
-		if te.Sent {
-			return "twilio: no answer, outcome unknown"
-		}
-		return "twilio: no answer, not sent"
-	}
-	return err.Error()
 }

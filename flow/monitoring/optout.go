@@ -89,7 +89,7 @@ func (f *Flow) stop(ctx context.Context, id string, s event.SMS) (err error) {
 		// it so that it is canceled below. On failure cancel the rest,
 		// write the field and fail, so the queue tries again.
 		if rerr = f.reconcile(ctx, id, c); rerr != nil {
-			f.log.Warn("reconciling reminders of unknown outcome failed", "contact_id", id, "err", logErr(rerr))
+			f.log.Warn("reconciling reminders of unknown outcome failed", "contact_id", id, "err", queue.LogText(rerr))
 		}
 		n, err := f.cancelDays(ctx, id, c, nil)
 		if err != nil {
@@ -167,7 +167,7 @@ func (f *Flow) writeOptOut(ctx context.Context, id string, c contactState, on bo
 		return nil // the contact is not a record of the object opt-outs live on
 	}
 	if err := f.cfg.CRM.Update(ctx, object, id, salesforce.Record{field: on}); err != nil {
-		return classify(fmt.Errorf("write %s.%s of %s: %w", object, field, id, err))
+		return queue.Classify(fmt.Errorf("write %s.%s of %s: %w", object, field, id, err))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 )
 
@@ -244,7 +245,7 @@ func (f *Flow) RunRetention(ctx context.Context, interval time.Duration) {
 	defer t.Stop()
 	for {
 		if n, err := f.SweepRetention(ctx); err != nil && ctx.Err() == nil {
-			f.log.Warn("retention sweep failed", "forgotten", n, "err", logErr(err))
+			f.log.Warn("retention sweep failed", "forgotten", n, "err", queue.LogText(err))
 		} else if n > 0 {
 			f.log.Info("retention sweep", "forgotten", n)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 )
 
 // The rolling schedule. Each contact in monitoring sits in one sorted set
@@ -132,7 +133,7 @@ func (f *Flow) Run(ctx context.Context) error {
 		}
 		if f.cfg.Enabled {
 			if n, err := f.SchedulePending(ctx); err != nil && ctx.Err() == nil {
-				f.log.Warn("rolling schedule round failed", "handled", n, "err", logErr(err))
+				f.log.Warn("rolling schedule round failed", "handled", n, "err", queue.LogText(err))
 			} else if n > 0 {
 				f.log.Info("rolling schedule round", "handled", n)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 )
 
@@ -70,7 +71,7 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 	var rerr error
 	if found {
 		if rerr = f.reconcile(ctx, id, old); rerr != nil {
-			log.Warn("reconciling reminders of unknown outcome failed", "err", logErr(rerr))
+			log.Warn("reconciling reminders of unknown outcome failed", "err", queue.LogText(rerr))
 		}
 	}
 	if !r.Active(fields) || optedOut {
@@ -102,7 +103,7 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 	if err != nil {
 		// An email contact needs no phone number.
 		if r.Channel(fields) != mapping.ChannelEmail || r.Email(fields) == "" {
-			return classify(fmt.Errorf("reminders of %s: %w", id, err))
+			return queue.Classify(fmt.Errorf("reminders of %s: %w", id, err))
 		}
 		to = ""
 	}
@@ -276,7 +277,7 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 	case twilio.IsAmbiguous(err):
 		// The message may exist: never ask again for this day before
 		// reconcile has looked for it.
-		f.log.Warn("reminder outcome unknown; day left for reconciliation", "contact_id", id, "date", date, "err", logErr(err))
+		f.log.Warn("reminder outcome unknown; day left for reconciliation", "contact_id", id, "date", date, "err", queue.LogText(err))
 		if serr := save(dayState{State: stateUnknown}); serr != nil {
 			return false, false, serr
 		}
@@ -288,7 +289,7 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 		if rerr := release(); rerr != nil {
 			return false, false, rerr
 		}
-		return false, false, classify(fmt.Errorf("schedule reminder %s %s: %w", id, date, err))
+		return false, false, queue.Classify(fmt.Errorf("schedule reminder %s %s: %w", id, date, err))
 	}
 }
 
@@ -331,7 +332,7 @@ func (f *Flow) cancelDays(ctx context.Context, id string, c contactState, keep f
 		case twilio.HasCode(err, twilio.CodeNotCancelable) || isNotFound(err):
 			d.State = stateGone // already sent or canceled: fine
 		default:
-			return n, classify(fmt.Errorf("cancel reminder %s %s: %w", id, date, err))
+			return n, queue.Classify(fmt.Errorf("cancel reminder %s %s: %w", id, date, err))
 		}
 		if err := f.saveDay(unlockCtx(ctx), id, date, d); err != nil {
 			return n, err
@@ -387,7 +388,7 @@ func (f *Flow) reconcile(ctx context.Context, id string, c contactState) error {
 	}
 	list, err := f.cfg.Messages.ListMessagesTo(ctx, c.Phone)
 	if err != nil {
-		return classify(fmt.Errorf("reconcile reminders of %s: %w", id, err))
+		return queue.Classify(fmt.Errorf("reconcile reminders of %s: %w", id, err))
 	}
 	byHash := make(map[string]twilio.Message, len(list))
 	for _, m := range list {
