@@ -30,6 +30,7 @@ import (
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/sendgrid"
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/callers"
 	"github.com/cityhealth/bridge/flow/clicktocall"
@@ -131,6 +132,7 @@ type Server struct {
 	mappings   *admin.Store
 	recordSync *recordsync.Flow
 	monitoring *monitoring.Flow
+	contacts   *contacts.Registry
 	reconciler *reconcile.Reconciler
 	escalation *escalation.Flow
 	kv         *redis.KV
@@ -301,7 +303,7 @@ func (s *Server) build(ctx context.Context) error {
 	// tells escalation of every contact change: monRef closes the loop.
 	monRef := &monitorRef{}
 	esc, err := escalation.New(escalation.Config{
-		Tasks: s.tw, CRM: s.sf, Redis: s.rdb, Mappings: s.mappings, Monitor: monRef, Answers: kv,
+		Tasks: s.tw, CRM: s.sf, Redis: s.rdb, Mappings: s.mappings, Monitor: monRef, Answers: kv, UsedKey: survey.UsedKey,
 		Queue: s.queues[event.QueueEscalation], Location: cfg.Timezone, Now: s.opts.Now,
 		Interval: s.opts.Tuning.EscalationInterval, Logger: s.log.With("flow", "escalation"), Registerer: s.reg,
 	})
@@ -314,13 +316,23 @@ func (s *Server) build(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The registry forgets a contact with monitoring (its days), escalation
+	// and the dead letters; monRef reaches monitoring, built after it.
+	reg, err := contacts.New(contacts.Config{
+		Store: kv, Location: cfg.Timezone, Now: s.opts.Now, Logger: s.log.With("component", "contacts"),
+		Retention: cfg.Retention, Deadlines: deadlines,
+		Forgetters: []contacts.Forgetter{monRef, esc, redis.NewDeadLetters(s.rdb)},
+	})
+	if err != nil {
+		return err
+	}
+	s.contacts = reg
 	mon, err := monitoring.New(monitoring.Config{
-		Messages: s.tw, CRM: s.sf, Store: kv, Mappings: s.mappings, Links: surveys,
+		Messages: s.tw, CRM: s.sf, Store: kv, Contacts: reg, Mappings: s.mappings, Links: surveys,
 		Location: cfg.Timezone, Enabled: cfg.Twilio.MessagingServiceSID != "",
 		Logger: s.log.With("flow", "monitoring"), Now: s.opts.Now,
-		Retention: cfg.Retention, Deadlines: deadlines, Watcher: esc,
-		Forgetters: []monitoring.Forgetter{esc, redis.NewDeadLetters(s.rdb)},
-		Horizon:    cfg.ReminderHorizon, Interval: s.opts.Tuning.MonitoringInterval,
+		Watcher: esc, UsedKey: survey.UsedKey,
+		Horizon: cfg.ReminderHorizon, Interval: s.opts.Tuning.MonitoringInterval,
 		Caller: caller, VoiceFrom: cfg.Twilio.VoiceFrom, CallsPerSecond: cfg.Twilio.CallsPerSecond, Mailer: mailer,
 		Registerer: s.reg,
 	})
@@ -335,7 +347,7 @@ func (s *Server) build(ctx context.Context) error {
 	s.monitoring = mon
 
 	wb, err := writeback.New(writeback.Config{
-		CRM: s.sf, Contacts: mon, Mappings: s.mappings, Location: cfg.Timezone, Logger: s.log.With("flow", "writeback"),
+		CRM: s.sf, Contacts: reg, Mappings: s.mappings, Location: cfg.Timezone, Logger: s.log.With("flow", "writeback"),
 		Escalations: s.queues[event.QueueEscalation],
 	})
 	if err != nil {
@@ -394,7 +406,7 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	voice, err := survey.NewVoice(survey.VoiceConfig{
-		Links: surveys, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Contacts: mon, Store: kv,
+		Links: surveys, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Contacts: reg, Store: kv,
 		Logger: s.log.With("component", "voice"), Now: s.opts.Now,
 	})
 	if err != nil {
@@ -413,7 +425,7 @@ func (s *Server) build(ctx context.Context) error {
 	}
 
 	pages, err := survey.NewPages(survey.PagesConfig{
-		Links: surveys, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Contacts: mon, Store: kv,
+		Links: surveys, Mappings: s.mappings, Submissions: s.queues[event.QueueWriteback], Contacts: reg, Store: kv,
 		Logger: s.log.With("component", "survey"), Now: s.opts.Now,
 	})
 	if err != nil {
@@ -475,11 +487,16 @@ func (s *Server) owner() string {
 	return host + "-" + strconv.Itoa(os.Getpid())
 }
 
-// monitorRef lets escalation reach monitoring, which is built after it.
+// monitorRef lets escalation and the contact registry reach monitoring,
+// which is built after them.
 type monitorRef struct{ *monitoring.Flow }
 
 func (m *monitorRef) Reminded(ctx context.Context, contactID, date string) (bool, error) {
 	return m.Flow.Reminded(ctx, contactID, date)
+}
+
+func (m *monitorRef) Forget(ctx context.Context, contactID string, phones []string) error {
+	return m.Flow.Forget(ctx, contactID, phones)
 }
 
 // flexValidator adapts the Twilio connector's IAM check to auth's seam.
@@ -577,7 +594,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.wg.Add(1)
 	go func() { defer s.wg.Done(); _ = s.reconciler.Run(bg) }()
 	s.wg.Add(2)
-	go func() { defer s.wg.Done(); s.monitoring.RunRetention(bg, s.opts.Tuning.RetentionInterval) }()
+	go func() { defer s.wg.Done(); s.contacts.RunRetention(bg, s.opts.Tuning.RetentionInterval) }()
 	go func() { defer s.wg.Done(); s.escalation.Run(bg) }()
 	for name, q := range s.queues {
 		q, h := q, s.handlers[name]

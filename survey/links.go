@@ -171,6 +171,20 @@ func (l *Links) Link(contactID, date, lang string, validUntil time.Time) (string
 	return l.base + "/survey/" + tok, nil
 }
 
+// DayLink is Link for a contact's monitoring day, valid until
+// ValidUntil(date, loc) (flow/monitoring's Links).
+func (l *Links) DayLink(contactID, date, lang string, loc *time.Location) (string, error) {
+	until, err := ValidUntil(date, loc)
+	if err != nil {
+		return "", err
+	}
+	return l.Link(contactID, date, lang, until)
+}
+
+// Language is NormalizeLanguage, for flows that mint links through an
+// interface.
+func (l *Links) Language(tag string) string { return NormalizeLanguage(tag) }
+
 // Verify checks a token. A forged, malformed or not-yet-valid token gives
 // ErrInvalid; a genuine one past its expiry gives ErrExpired together with
 // its claims, so the 410 page can speak the contact's language.

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
 	"github.com/gin-gonic/gin"
@@ -19,14 +20,11 @@ import (
 
 // Contact is what the page may know of a contact: the greeting's first
 // name and the language. Nothing about the case, ever.
-type Contact struct {
-	FirstName string
-	Language  string
-}
+type Contact = contacts.Greeting
 
-// Contacts looks up a contact for the page (flow/monitoring keeps them).
+// Contacts looks up a contact for the page (*contacts.Registry).
 type Contacts interface {
-	SurveyContact(ctx context.Context, contactID string) (Contact, bool, error)
+	Greeting(ctx context.Context, contactID string) (Contact, bool, error)
 }
 
 // Verifier checks link tokens (*Links).
@@ -287,7 +285,7 @@ func (p *Pages) form(c *gin.Context, status int, cl Claims, qs []mapping.Questio
 	t, chromeLang := chrome(cl.Language)
 	name := ""
 	if p.cfg.Contacts != nil {
-		ct, found, err := p.cfg.Contacts.SurveyContact(c.Request.Context(), cl.ContactID)
+		ct, found, err := p.cfg.Contacts.Greeting(c.Request.Context(), cl.ContactID)
 		if err != nil {
 			p.log.Warn("survey contact lookup failed; greeting without name", "contact_id", cl.ContactID, "err", err)
 		} else if found {

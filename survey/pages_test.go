@@ -64,7 +64,7 @@ type contacts struct {
 	ByID map[string]survey.Contact
 }
 
-func (c contacts) SurveyContact(_ context.Context, id string) (survey.Contact, bool, error) {
+func (c contacts) Greeting(_ context.Context, id string) (survey.Contact, bool, error) {
 	ct, ok := c.ByID[id]
 	return ct, ok, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
+	registry "github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/mapping"
@@ -54,13 +55,17 @@ func TestReminderLinkOpensThePage(t *testing.T) {
 	m := mustMapping(t)
 	holder := mapping.NewHolder(m, 1)
 	links := mustLinks(t, clk)
-	mon, err := monitoring.New(monitoring.Config{Messages: tc, CRM: crm, Store: kv, Mappings: holder, Links: links,
+	reg, err := registry.New(registry.Config{Store: kv, Location: ny, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mon, err := monitoring.New(monitoring.Config{Messages: tc, CRM: crm, Store: kv, Contacts: reg, Mappings: holder, Links: links,
 		Location: ny, Enabled: true, Now: clk.Now, Horizon: monitoring.MaxLead})
 	if err != nil {
 		t.Fatal(err)
 	}
 	subs := &submissions{}
-	pages, err := survey.NewPages(survey.PagesConfig{Links: links, Mappings: holder, Submissions: subs, Contacts: mon, Store: kv, Now: clk.Now})
+	pages, err := survey.NewPages(survey.PagesConfig{Links: links, Mappings: holder, Submissions: subs, Contacts: reg, Store: kv, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -143,7 +143,7 @@ func (v *Voice) Greet(c *gin.Context, form url.Values) {
 	}
 	name := ""
 	if v.cfg.Contacts != nil {
-		if ct, found, err := v.cfg.Contacts.SurveyContact(c.Request.Context(), cl.ContactID); err == nil && found {
+		if ct, found, err := v.cfg.Contacts.Greeting(c.Request.Context(), cl.ContactID); err == nil && found {
 			name = ct.FirstName
 		}
 	}

@@ -32,7 +32,6 @@ import (
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
-	"github.com/cityhealth/bridge/survey"
 )
 
 // Task attribute values.
@@ -61,7 +60,7 @@ type Monitor interface {
 	Reminded(ctx context.Context, contactID, date string) (bool, error)
 }
 
-// Answers reads the survey pages' used marks (survey.UsedKey).
+// Answers reads the survey pages' used marks (Config.UsedKey).
 type Answers interface {
 	Get(ctx context.Context, key string) (string, bool, error)
 }
@@ -84,6 +83,9 @@ type Config struct {
 	Mappings Mappings
 	Monitor  Monitor
 	Answers  Answers
+	// UsedKey is the survey pages' used mark of a contact's day
+	// (survey.UsedKey): the key Answers is asked for.
+	UsedKey  func(contactID, date string) string
 	Queue    Enqueuer // where due missed-day checks go
 	Location *time.Location
 	Now      func() time.Time
@@ -115,6 +117,9 @@ var ErrBusy = errors.New("escalation: contact is being handled by another worker
 func New(cfg Config) (*Flow, error) {
 	if cfg.Tasks == nil || cfg.CRM == nil || cfg.Redis == nil || cfg.Mappings == nil || cfg.Monitor == nil || cfg.Answers == nil || cfg.Queue == nil {
 		return nil, errors.New("escalation: Tasks, CRM, Redis, Mappings, Monitor, Answers and Queue are required")
+	}
+	if cfg.UsedKey == nil {
+		return nil, errors.New("escalation: UsedKey is required (survey.UsedKey)")
 	}
 	if cfg.Location == nil {
 		loc, err := time.LoadLocation("America/New_York")
@@ -430,7 +435,7 @@ func describe(m *mapping.Mapping, st dayState) string {
 // answered reports whether the contact answered date's survey on any
 // channel: the page's used mark, or the answer this flow recorded.
 func (f *Flow) answered(ctx context.Context, id, date string) (bool, error) {
-	if _, ok, err := f.cfg.Answers.Get(ctx, survey.UsedKey(id, date)); err != nil || ok {
+	if _, ok, err := f.cfg.Answers.Get(ctx, f.cfg.UsedKey(id, date)); err != nil || ok {
 		return ok, err
 	}
 	v, err := f.dayMark(ctx, id, date)

@@ -16,9 +16,9 @@ import (
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/escalation"
-	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
@@ -185,7 +185,7 @@ func mustEnv(t *testing.T, doc string) *env {
 		clock: &clock{t: time.Date(2026, 3, 3, 11, 0, 0, 0, ny)}, ny: ny,
 	}
 	e.flow, err = escalation.New(escalation.Config{
-		Tasks: e.tasks, CRM: e.crm, Redis: rdb, Mappings: mapping.NewHolder(m, 1), Monitor: e.mon, Answers: kv,
+		Tasks: e.tasks, CRM: e.crm, Redis: rdb, Mappings: mapping.NewHolder(m, 1), Monitor: e.mon, Answers: kv, UsedKey: survey.UsedKey,
 		Queue: e.queue, Location: ny, Now: e.clock.Now,
 	})
 	if err != nil {
@@ -400,12 +400,12 @@ func TestMissedDaysInARowEscalateOnce(t *testing.T) {
 func TestDueChecksFollowTheContact(t *testing.T) {
 	e := mustEnv(t, "")
 	ctx := context.Background()
-	var days []monitoring.Day
+	var days []contacts.Day
 	for i := range 3 {
 		d := time.Date(2026, 3, 3+i, 10, 0, 0, 0, e.ny)
-		days = append(days, monitoring.Day{Date: d.Format("2006-01-02"), SendAt: d})
+		days = append(days, contacts.Day{Date: d.Format("2006-01-02"), SendAt: d})
 	}
-	c := monitoring.Contact{ID: contactID, Object: "Contact", Active: true, Channel: "voice", Days: days}
+	c := contacts.Change{ID: contactID, Object: "Contact", Active: true, Channel: "voice", Days: days}
 	if err := e.flow.ContactChanged(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +449,7 @@ func TestForgetLeavesNothing(t *testing.T) {
 	ctx := context.Background()
 	e.mustHandle(t, fever("2026-03-03"), missed("2026-03-02", "2026-03-03"))
 	d := time.Date(2026, 3, 9, 10, 0, 0, 0, e.ny)
-	if err := e.flow.ContactChanged(ctx, monitoring.Contact{ID: contactID, Active: true, Days: []monitoring.Day{{Date: "2026-03-09", SendAt: d}}}); err != nil {
+	if err := e.flow.ContactChanged(ctx, contacts.Change{ID: contactID, Active: true, Days: []contacts.Day{{Date: "2026-03-09", SendAt: d}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.flow.Forget(ctx, contactID, nil); err != nil {

@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/event"
-	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
 	"slices"
@@ -19,7 +19,7 @@ import (
 // is checked once its send time plus escalate.grace has passed. The dates
 // with a check are listed in the contact's hash, so nothing scans the
 // whole schedule.
-func (f *Flow) ContactChanged(ctx context.Context, c monitoring.Contact) error {
+func (f *Flow) ContactChanged(ctx context.Context, c contacts.Change) error {
 	scheduled, err := f.dueDates(ctx, c.ID)
 	if err != nil {
 		return err
@@ -69,14 +69,14 @@ func (f *Flow) ContactChanged(ctx context.Context, c monitoring.Contact) error {
 
 func dueMember(id, date string) string { return id + "|" + date }
 
-func channelOf(c monitoring.Contact) string {
+func channelOf(c contacts.Change) string {
 	if c.Channel == "" {
 		return mapping.ChannelSMS
 	}
 	return c.Channel
 }
 
-func dayIn(days []monitoring.Day, date string) bool {
+func dayIn(days []contacts.Day, date string) bool {
 	for _, d := range days {
 		if d.Date == date {
 			return true

@@ -11,10 +11,10 @@ import (
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/sendgrid"
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
-	"github.com/cityhealth/bridge/survey"
 )
 
 // stateSent: the bridge sent the day itself (sid: the message, call or email).
@@ -34,15 +34,10 @@ const voiceRing = 30
 // cannot schedule (too near, or a channel without a scheduler). It is at
 // most once: an ambiguous answer is never simply repeated. stop reports
 // that the number is opted out (21610).
-func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date string, at time.Time, c *contactState) (stop bool, err error) {
+func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date string, at time.Time, c *contacts.Contact) (stop bool, err error) {
 	release := func() error { return f.cfg.Store.Del(unlockCtx(ctx), dayKey(id, date)) }
-	log := f.log.With("contact_id", id, "date", date, "channel", c.channel())
-	until, err := survey.ValidUntil(date, f.cfg.Location)
-	if err != nil {
-		_ = release()
-		return false, err
-	}
-	link, err := f.cfg.Links.Link(id, date, c.Language, until)
+	log := f.log.With("contact_id", id, "date", date, "channel", c.ChannelOrSMS())
+	link, err := f.cfg.Links.DayLink(id, date, c.Language, f.cfg.Location)
 	if err != nil {
 		_ = release()
 		return false, fmt.Errorf("survey link for %s %s: %w", id, date, err)
@@ -54,11 +49,11 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 	}
 	skip := func(why string) (bool, error) {
 		log.Warn("reminder day skipped: "+why, "send_at", at.Unix())
-		f.m.reminder(c.channel(), "bridge", "skipped")
+		f.m.reminder(c.ChannelOrSMS(), "bridge", "skipped")
 		return false, save(dayState{State: stateSkipped})
 	}
 
-	channel := c.channel()
+	channel := c.ChannelOrSMS()
 	var sid string
 	var sendErr error
 	switch channel {
@@ -129,7 +124,7 @@ func (f *Flow) sendDay(ctx context.Context, r *mapping.Reminders, id, date strin
 		if err := save(dayState{State: stateBlocked}); err != nil {
 			return true, err
 		}
-		return true, f.setOptOut(unlockCtx(ctx), id, true)
+		return true, f.cfg.Contacts.SetOptOut(unlockCtx(ctx), id, true)
 	case twilio.IsAmbiguous(sendErr) || sendgrid.IsAmbiguous(sendErr):
 		// Perhaps sent: never again for this day. An SMS (it has a body
 		// hash) is settled by reconcile; the others stay unknown.
@@ -225,7 +220,7 @@ func (f *Flow) Delivery(ctx context.Context, d event.Delivery) error {
 		return nil
 	}
 	fb := m.Reminders().Fallback()
-	ids, err := f.contactsByPhone(ctx, d.To)
+	ids, err := f.cfg.Contacts.ContactsByPhone(ctx, d.To)
 	if err != nil {
 		return err
 	}
@@ -239,16 +234,16 @@ func (f *Flow) Delivery(ctx context.Context, d event.Delivery) error {
 }
 
 func (f *Flow) fallBack(ctx context.Context, m *mapping.Mapping, id, fb string, d event.Delivery) error {
-	ctx, release, err := f.lockContact(ctx, id)
+	ctx, release, err := f.cfg.Contacts.Lock(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer release()
-	c, found, err := f.loadContact(ctx, id)
+	c, found, err := f.cfg.Contacts.Load(ctx, id)
 	if err != nil || !found {
 		return err
 	}
-	from := c.channel()
+	from := c.ChannelOrSMS()
 	if from == mapping.ChannelVoice || from == mapping.ChannelEmail || c.FellBack || from == fb {
 		return nil // calls and email are not texts; and a contact falls back once
 	}
@@ -272,7 +267,7 @@ func (f *Flow) fallBack(ctx context.Context, m *mapping.Mapping, id, fb string, 
 	if !c.Active || !f.cfg.Enabled {
 		return nil
 	}
-	if ok, err := f.OptedOut(ctx, id); err != nil || ok {
+	if ok, err := f.cfg.Contacts.OptedOut(ctx, id); err != nil || ok {
 		return err
 	}
 	c.Pending = -1
@@ -282,7 +277,7 @@ func (f *Flow) fallBack(ctx context.Context, m *mapping.Mapping, id, fb string, 
 
 // fallbackActivity writes the channel change once per contact, upserted
 // by "<contact>-fallback".
-func (f *Flow) fallbackActivity(ctx context.Context, m *mapping.Mapping, id string, c contactState, d event.Delivery) error {
+func (f *Flow) fallbackActivity(ctx context.Context, m *mapping.Mapping, id string, c contacts.Contact, d event.Delivery) error {
 	o := m.OutcomeToCRM()
 	if f.cfg.Activities == nil || o == nil {
 		return nil
@@ -292,8 +287,8 @@ func (f *Flow) fallbackActivity(ctx context.Context, m *mapping.Mapping, id stri
 	}
 	fields := salesforce.Record{
 		"WhoId":        id,
-		"Subject":      "Reminders moved to " + c.channel(),
-		"Description":  fmt.Sprintf("Twilio error %d on message %s: the number cannot receive texts. Daily reminders now go by %s.", d.ErrorCode, d.MessageSID, c.channel()),
+		"Subject":      "Reminders moved to " + c.ChannelOrSMS(),
+		"Description":  fmt.Sprintf("Twilio error %d on message %s: the number cannot receive texts. Daily reminders now go by %s.", d.ErrorCode, d.MessageSID, c.ChannelOrSMS()),
 		"Status":       "Completed",
 		"ActivityDate": d.At.In(f.cfg.Location).Format("2006-01-02"),
 	}

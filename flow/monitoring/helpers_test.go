@@ -15,6 +15,7 @@ import (
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/mapping"
@@ -39,6 +40,7 @@ func (c *clock) Add(d time.Duration) {
 
 type env struct {
 	flow  *monitoring.Flow
+	reg   *contacts.Registry
 	tw    *twiliosim.Server
 	sf    *sfsim.Server
 	kv    *redis.KV
@@ -54,6 +56,16 @@ const secret = "test-survey-secret-0123456789abcdef"
 var epoch = time.Date(2026, 2, 28, 12, 0, 0, 0, time.UTC)
 
 func MustEnv(tb testing.TB, mods ...func(*monitoring.Config, *twilio.Config)) *env {
+	tb.Helper()
+	return MustEnvWith(tb, nil, mods...)
+}
+
+// flowRef lets the registry forget a contact's days with the flow, which
+// is built after it (as server wires it).
+type flowRef struct{ *monitoring.Flow }
+
+// MustEnvWith is MustEnv with the contact registry's config changed by cmod.
+func MustEnvWith(tb testing.TB, cmod func(*contacts.Config), mods ...func(*monitoring.Config, *twilio.Config)) *env {
 	tb.Helper()
 	clk := &clock{t: epoch}
 	ny, err := time.LoadLocation("America/New_York")
@@ -88,8 +100,19 @@ func MustEnv(tb testing.TB, mods ...func(*monitoring.Config, *twilio.Config)) *e
 	}
 	tcfg := twilio.Config{AccountSID: tw.AccountSID, AuthToken: tw.AuthToken, WorkspaceSID: tw.WorkspaceSID,
 		WorkflowSID: tw.WorkflowSID, MessagingServiceSID: tw.MessagingServiceSID, APIURL: tw.URL}
-	cfg := monitoring.Config{CRM: crm, Store: kv, Mappings: mapping.NewHolder(m, 1), Links: links,
-		Location: ny, Enabled: true, Now: clk.Now, Interval: 10 * time.Millisecond, Horizon: monitoring.MaxLead}
+	ref := &flowRef{}
+	ccfg := contacts.Config{Store: kv, Location: ny, Now: clk.Now}
+	if cmod != nil {
+		cmod(&ccfg)
+	}
+	ccfg.Forgetters = append([]contacts.Forgetter{ref}, ccfg.Forgetters...)
+	reg, err := contacts.New(ccfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg := monitoring.Config{CRM: crm, Store: kv, Contacts: reg, Mappings: mapping.NewHolder(m, 1), Links: links,
+		Location: ny, Enabled: true, Now: clk.Now, Interval: 10 * time.Millisecond, Horizon: monitoring.MaxLead,
+		UsedKey: survey.UsedKey}
 	for _, mod := range mods {
 		mod(&cfg, &tcfg)
 	}
@@ -102,7 +125,8 @@ func MustEnv(tb testing.TB, mods ...func(*monitoring.Config, *twilio.Config)) *e
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &env{flow: f, tw: tw, sf: sf, kv: kv, links: links, clock: clk, ny: ny, m: m}
+	ref.Flow = f
+	return &env{flow: f, reg: reg, tw: tw, sf: sf, kv: kv, links: links, clock: clk, ny: ny, m: m}
 }
 
 // contact adds a Contact in monitoring to sfsim and returns its id and fields

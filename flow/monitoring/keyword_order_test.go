@@ -30,7 +30,7 @@ func TestKeywordsApplyInTwilioOrder(t *testing.T) {
 	// The START again (a replay), then an older START arriving late.
 	e.mustHandle(t, keywordMsg(startSID, "START", t0.Add(time.Hour)))
 	e.mustHandle(t, keywordMsg("SM0123456789abcdef0123456789abcde3", "START", t0.Add(30*time.Second)))
-	if out, err := e.flow.OptedOut(t.Context(), id); err != nil || !out {
+	if out, err := e.reg.OptedOut(t.Context(), id); err != nil || !out {
 		t.Fatalf("an older or replayed START undid a newer STOP: opted out = %v, %v", out, err)
 	}
 	if n := e.tw.Calls(twiliosim.OpScheduleMessage) - scheduled; n != 0 {
@@ -42,7 +42,7 @@ func TestKeywordsApplyInTwilioOrder(t *testing.T) {
 
 	// A genuinely newer START resumes.
 	e.mustHandle(t, keywordMsg("SM0123456789abcdef0123456789abcde4", "START", t0.Add(2*time.Minute)))
-	if out, _ := e.flow.OptedOut(t.Context(), id); out {
+	if out, _ := e.reg.OptedOut(t.Context(), id); out {
 		t.Fatal("a newer START was not applied")
 	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/sendgrid"
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
@@ -48,15 +49,27 @@ type CRM interface {
 	Update(ctx context.Context, object, id string, fields salesforce.Record) error
 }
 
-// Store holds claims, contact state and locks.
+// Store holds the days' claims, the keyword order and the schedule's lease.
 type Store interface {
 	Get(ctx context.Context, key string) (string, bool, error)
 	Set(ctx context.Context, key, value string, ttl time.Duration) error
 	SetNX(ctx context.Context, key, value string, ttl time.Duration) (bool, error)
 	Del(ctx context.Context, keys ...string) error
-	// Lock takes key for ttl; release frees it only while it is still
-	// this holder's (connector/redis.KV.Lock).
-	Lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error)
+}
+
+// Contacts is the contact registry (*contacts.Registry): the contact's
+// state, opt-out, lock and phone index.
+type Contacts interface {
+	Lock(ctx context.Context, id string) (context.Context, func(), error)
+	LockTTL() time.Duration
+	Load(ctx context.Context, id string) (contacts.Contact, bool, error)
+	Save(ctx context.Context, id string, c contacts.Contact) (contacts.Contact, bool, error)
+	RetainUntil(c contacts.Contact) time.Time
+	OptedOut(ctx context.Context, id string) (bool, error)
+	SetOptOut(ctx context.Context, id string, on bool) error
+	ContactsByPhone(ctx context.Context, phone string) ([]string, error)
+	RememberPhone(ctx context.Context, phone, id string) error
+	ForgetPhone(ctx context.Context, phone, id string) error
 }
 
 // Sender sends a message now: the days the bridge sends itself (too near
@@ -93,9 +106,13 @@ type Mappings interface {
 	Current() *mapping.Mapping
 }
 
-// Links mints survey links (survey.Links).
+// Links mints survey links (*survey.Links).
 type Links interface {
-	Link(contactID, date, lang string, validUntil time.Time) (string, error)
+	// DayLink is the survey link of a contact's day, valid for the
+	// survey's window after date in loc.
+	DayLink(contactID, date, lang string, loc *time.Location) (string, error)
+	// Language is the language tag the survey reads from a record's value.
+	Language(tag string) string
 }
 
 // Config wires the flow.
@@ -103,6 +120,7 @@ type Config struct {
 	Messages Messages
 	CRM      CRM
 	Store    Store
+	Contacts Contacts
 	Mappings Mappings
 	Links    Links
 	Location *time.Location // BRIDGE_TIMEZONE; default America/New_York
@@ -114,10 +132,6 @@ type Config struct {
 	// Interval is how often Run works the rolling schedule (days to hand
 	// over, days the bridge sends itself at their time); default 30 s.
 	Interval time.Duration
-	// LockTTL bounds a per-contact lock; work under it stops before it ends.
-	// Default 25 s: with the queue's 30 s takeover, work a dead instance held
-	// is redone within the 60 s SPEC allows (the work itself stops at 5/6).
-	LockTTL time.Duration
 	// Parallelism bounds the contacts handled at once within one batch.
 	Parallelism int // default 8
 	// Grace is how long after an ambiguous attempt a message missing from
@@ -148,11 +162,11 @@ type Config struct {
 	// still go out (an outage, a slow round); older days are skipped.
 	// Default 6 hours: half the usual escalation grace.
 	Late time.Duration
-	// Retention and its collaborators: see retention.go.
-	Retention  time.Duration // BRIDGE_RETENTION; default 336h
-	Deadlines  Deadlines     // retention deadlines; nil = Redis TTLs only
-	Watcher    Watcher       // hears of contact changes; may be nil
-	Forgetters []Forgetter   // forget a contact with the flow
+	// Watcher hears of contact changes; may be nil.
+	Watcher Watcher
+	// UsedKey is the survey's used mark of a contact's day (survey.UsedKey),
+	// deleted with the contact; nil = none to delete.
+	UsedKey func(contactID, date string) string
 }
 
 // Twilio's scheduling window, with margins for the request's own latency
@@ -165,20 +179,21 @@ const (
 )
 
 // ErrBusy means another worker holds the contact; the queue retries later.
-var ErrBusy = errors.New("monitoring: contact is being handled by another worker")
+var ErrBusy = contacts.ErrBusy
 
 // Flow is the monitoring flow.
 type Flow struct {
-	cfg   Config
-	log   *slog.Logger
-	sched Schedule
-	m     *metrics
+	cfg     Config
+	log     *slog.Logger
+	sched   Schedule
+	m       *metrics
+	lockTTL time.Duration // the contact lock's, from the registry
 }
 
 // New checks cfg.
 func New(cfg Config) (*Flow, error) {
-	if cfg.Messages == nil || cfg.CRM == nil || cfg.Store == nil || cfg.Mappings == nil || cfg.Links == nil {
-		return nil, errors.New("monitoring: Messages, CRM, Store, Mappings and Links are required")
+	if cfg.Messages == nil || cfg.CRM == nil || cfg.Store == nil || cfg.Contacts == nil || cfg.Mappings == nil || cfg.Links == nil {
+		return nil, errors.New("monitoring: Messages, CRM, Store, Contacts, Mappings and Links are required")
 	}
 	if cfg.Location == nil {
 		loc, err := time.LoadLocation("America/New_York")
@@ -193,17 +208,11 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 30 * time.Second
 	}
-	if cfg.LockTTL <= 0 {
-		cfg.LockTTL = 25 * time.Second
-	}
 	if cfg.Parallelism <= 0 {
 		cfg.Parallelism = 8
 	}
 	if cfg.Grace <= 0 {
 		cfg.Grace = 2 * time.Minute
-	}
-	if cfg.Retention <= 0 {
-		cfg.Retention = DefaultRetention
 	}
 	if cfg.Horizon <= 0 {
 		cfg.Horizon = 48 * time.Hour
@@ -236,7 +245,7 @@ func New(cfg Config) (*Flow, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := &Flow{cfg: cfg, log: cfg.Logger, sched: cfg.Schedule, m: m}
+	f := &Flow{cfg: cfg, log: cfg.Logger, sched: cfg.Schedule, m: m, lockTTL: cfg.Contacts.LockTTL()}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
@@ -270,52 +279,6 @@ type dayState struct {
 }
 
 func resumable(state string) bool { return state == stateCanceled || state == stateBlocked }
-
-// contactState is what the bridge keeps of a contact in monitoring: enough
-// to schedule later days, answer STOP and greet on the survey page. Never a
-// protected field.
-type contactState struct {
-	Object       string `json:"object"`
-	Phone        string `json:"phone,omitempty"`
-	FirstName    string `json:"first_name,omitempty"`
-	Language     string `json:"language,omitempty"`
-	Start        string `json:"start,omitempty"` // YYYY-MM-DD
-	Days         int    `json:"days,omitempty"`
-	Active       bool   `json:"active"`
-	LastModified string `json:"last_modified,omitempty"`
-	// Pending is the unix time of the contact's next action (a day to hand
-	// to Twilio, or to send); 0 when none. Mirrors the rolling schedule.
-	Pending int64 `json:"pending,omitempty"`
-	// Channel is the contact's reminder channel ("" = sms); FellBack means
-	// a delivery failure moved it to reminders.fallback, which a later
-	// record change does not undo.
-	Channel  string `json:"channel,omitempty"`
-	FellBack bool   `json:"fell_back,omitempty"`
-	Email    string `json:"email,omitempty"`
-	// Time is the contact's own HH:MM (reminders.time); "" = reminders.at.
-	Time string `json:"time,omitempty"`
-	// Ended is when monitoring stopped (unix), 0 while it runs.
-	Ended int64 `json:"ended,omitempty"`
-}
-
-func (c contactState) channel() string {
-	if c.Channel == "" {
-		return mapping.ChannelSMS
-	}
-	return c.Channel
-}
-
-func (c contactState) dates() []string {
-	d, err := time.Parse("2006-01-02", c.Start)
-	if err != nil {
-		return nil
-	}
-	out := make([]string, c.Days)
-	for i := range out {
-		out[i] = d.AddDate(0, 0, i).Format("2006-01-02")
-	}
-	return out
-}
 
 // Handle is the monitoring queue's batch handler: record changes and
 // STOP/START texts. Messages about one contact (or one number) run in

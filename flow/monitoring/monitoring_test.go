@@ -78,11 +78,11 @@ func TestEnteringMonitoringSchedulesOneReminderPerDay(t *testing.T) {
 					t.Errorf("day %d: link expires %s, want %s", i+1, c.ExpiresAt.Time, wantExp)
 				}
 			}
-			got, found, err := e.flow.ContactByPhone(context.Background(), phone)
+			got, found, err := e.reg.ContactByPhone(context.Background(), phone)
 			if err != nil || !found || got != id {
 				t.Errorf("ContactByPhone = %q %v %v", got, found, err)
 			}
-			sc, found, err := e.flow.SurveyContact(context.Background(), id)
+			sc, found, err := e.reg.Greeting(context.Background(), id)
 			if err != nil || !found || sc.FirstName != "Ana" || sc.Language != tt.lang {
 				t.Errorf("SurveyContact = %+v %v %v", sc, found, err)
 			}
@@ -263,7 +263,7 @@ func TestStopCancelsAndSetsOptOutStartClearsAndResumes(t *testing.T) {
 	if v := e.sf.Record("Contact", id)["SMS_Opt_Out__c"]; v != true {
 		t.Fatalf("SMS_Opt_Out__c = %v, want true", v)
 	}
-	if out, err := e.flow.OptedOut(ctx, id); err != nil || !out {
+	if out, err := e.reg.OptedOut(ctx, id); err != nil || !out {
 		t.Fatalf("opt-out flag: %v %v", out, err)
 	}
 	// STOP re-delivered: idempotent
@@ -279,7 +279,7 @@ func TestStopCancelsAndSetsOptOutStartClearsAndResumes(t *testing.T) {
 	if v := e.sf.Record("Contact", id)["SMS_Opt_Out__c"]; v != false {
 		t.Fatalf("SMS_Opt_Out__c = %v after START, want false", v)
 	}
-	if out, _ := e.flow.OptedOut(ctx, id); out {
+	if out, _ := e.reg.OptedOut(ctx, id); out {
 		t.Fatal("opt-out flag survives START")
 	}
 	// the 12 canceled days come back, once each
@@ -321,7 +321,7 @@ func TestOptedOutIsNeverScheduled(t *testing.T) {
 		if n := e.tw.Calls(twiliosim.OpScheduleMessage); n != 1 {
 			t.Fatalf("%d schedule calls, want 1 (then stop)", n)
 		}
-		if out, err := e.flow.OptedOut(ctx, id); err != nil || !out {
+		if out, err := e.reg.OptedOut(ctx, id); err != nil || !out {
 			t.Fatalf("not marked opted out: %v", err)
 		}
 		e.mustHandle(t, recordMsg(id, rec))
@@ -405,10 +405,10 @@ func TestPhoneChangeMovesReminders(t *testing.T) {
 		}
 	}
 	ctx := context.Background()
-	if _, found, _ := e.flow.ContactByPhone(ctx, phone); found {
+	if _, found, _ := e.reg.ContactByPhone(ctx, phone); found {
 		t.Error("old number still maps to the contact")
 	}
-	if got, found, _ := e.flow.ContactByPhone(ctx, "+12125550199"); !found || got != id {
+	if got, found, _ := e.reg.ContactByPhone(ctx, "+12125550199"); !found || got != id {
 		t.Error("new number not remembered")
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/queue"
-	"github.com/cityhealth/bridge/survey"
 	"strings"
 )
 
@@ -19,7 +19,7 @@ func (f *Flow) SMS(ctx context.Context, s event.SMS) error {
 	if kind != "STOP" && kind != "START" {
 		return nil
 	}
-	ids, err := f.contactsByPhone(ctx, s.From)
+	ids, err := f.cfg.Contacts.ContactsByPhone(ctx, s.From)
 	if err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func (f *Flow) SMS(ctx context.Context, s event.SMS) error {
 // stop: flag first (no new scheduling), cancel what is left, then write the
 // opt-out field on the contact.
 func (f *Flow) stop(ctx context.Context, id string, s event.SMS) (err error) {
-	ctx, release, err := f.lockContact(ctx, id)
+	ctx, release, err := f.cfg.Contacts.Lock(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -76,10 +76,10 @@ func (f *Flow) stop(ctx context.Context, id string, s event.SMS) (err error) {
 			err = f.keywordApplied(ctx, id, s, ord)
 		}
 	}()
-	if err := f.setOptOut(ctx, id, true); err != nil {
+	if err := f.cfg.Contacts.SetOptOut(ctx, id, true); err != nil {
 		return err
 	}
-	c, found, err := f.loadContact(ctx, id)
+	c, found, err := f.cfg.Contacts.Load(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func (f *Flow) stop(ctx context.Context, id string, s event.SMS) (err error) {
 // start: clear the flag and the field, then resume the days left if the
 // contact is still in monitoring.
 func (f *Flow) start(ctx context.Context, id string, s event.SMS) (err error) {
-	ctx, release, err := f.lockContact(ctx, id)
+	ctx, release, err := f.cfg.Contacts.Lock(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -127,10 +127,10 @@ func (f *Flow) start(ctx context.Context, id string, s event.SMS) (err error) {
 			err = f.keywordApplied(ctx, id, s, ord)
 		}
 	}()
-	if err := f.setOptOut(ctx, id, false); err != nil {
+	if err := f.cfg.Contacts.SetOptOut(ctx, id, false); err != nil {
 		return err
 	}
-	c, found, err := f.loadContact(ctx, id)
+	c, found, err := f.cfg.Contacts.Load(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -138,7 +138,7 @@ func (f *Flow) start(ctx context.Context, id string, s event.SMS) (err error) {
 		return err
 	}
 	if found {
-		if err := f.watch(ctx, id, c); err != nil {
+		if err := f.saveContact(ctx, id, c); err != nil {
 			return err
 		}
 	}
@@ -154,7 +154,7 @@ func (f *Flow) start(ctx context.Context, id string, s event.SMS) (err error) {
 	return nil
 }
 
-func (f *Flow) writeOptOut(ctx context.Context, id string, c contactState, on bool) error {
+func (f *Flow) writeOptOut(ctx context.Context, id string, c contacts.Contact, on bool) error {
 	m := f.cfg.Mappings.Current()
 	if m == nil {
 		return nil
@@ -170,14 +170,4 @@ func (f *Flow) writeOptOut(ctx context.Context, id string, c contactState, on bo
 		return queue.Classify(fmt.Errorf("write %s.%s of %s: %w", object, field, id, err))
 	}
 	return nil
-}
-
-// SurveyContact gives the survey page the contact's first name and
-// language, as last seen on the record; nothing else is kept.
-func (f *Flow) SurveyContact(ctx context.Context, contactID string) (survey.Contact, bool, error) {
-	c, found, err := f.loadContact(ctx, contactID)
-	if err != nil || !found {
-		return survey.Contact{}, false, err
-	}
-	return survey.Contact{FirstName: c.FirstName, Language: c.Language}, true, nil
 }

@@ -50,7 +50,7 @@ func TestAmbiguousReminderIsFoundAndCanceledOnStop(t *testing.T) {
 	if n := e.tw.Calls(twiliosim.OpListMessages); n != 1 {
 		t.Errorf("list calls = %d, want 1", n)
 	}
-	if out, err := e.flow.OptedOut(ctx, id); err != nil || !out {
+	if out, err := e.reg.OptedOut(ctx, id); err != nil || !out {
 		t.Fatalf("opt-out flag: %v %v", out, err)
 	}
 	if v := e.sf.Record("Contact", id)["SMS_Opt_Out__c"]; v != true {

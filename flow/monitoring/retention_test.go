@@ -8,16 +8,17 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/flow/monitoring"
 )
 
-// fakeDeadlines is an in-memory monitoring.Deadlines.
+// fakeDeadlines is an in-memory contacts.Deadlines.
 type fakeDeadlines struct {
 	mu  sync.Mutex
 	due map[string]time.Time
 }
 
-var _ monitoring.Deadlines = (*fakeDeadlines)(nil)
+var _ contacts.Deadlines = (*fakeDeadlines)(nil)
 
 func (f *fakeDeadlines) Set(_ context.Context, at time.Time, members ...string) error {
 	f.mu.Lock()
@@ -58,10 +59,10 @@ func (f *fakeDeadlines) at(id string) time.Time {
 
 type fakeWatcher struct {
 	mu   sync.Mutex
-	last map[string]monitoring.Contact
+	last map[string]contacts.Change
 }
 
-func (w *fakeWatcher) ContactChanged(_ context.Context, c monitoring.Contact) error {
+func (w *fakeWatcher) ContactChanged(_ context.Context, c contacts.Change) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.last[c.ID] = c
@@ -79,11 +80,11 @@ func (f *fakeForgetter) Forget(_ context.Context, id string, phones []string) er
 
 func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
 	dl := &fakeDeadlines{due: map[string]time.Time{}}
-	w := &fakeWatcher{last: map[string]monitoring.Contact{}}
+	w := &fakeWatcher{last: map[string]contacts.Change{}}
 	fg := &fakeForgetter{forgot: map[string][]string{}}
-	e := MustEnv(t, func(c *monitoring.Config, _ *twilio.Config) {
-		c.Retention, c.Deadlines, c.Watcher, c.Forgetters = 48*time.Hour, dl, w, []monitoring.Forgetter{fg}
-	})
+	e := MustEnvWith(t, func(c *contacts.Config) {
+		c.Retention, c.Deadlines, c.Forgetters = 48*time.Hour, dl, []contacts.Forgetter{fg}
+	}, func(c *monitoring.Config, _ *twilio.Config) { c.Watcher = w })
 	ctx := context.Background()
 	id, rec := e.contact(t, nil)
 	e.mustHandle(t, recordMsg(id, rec))
@@ -125,26 +126,26 @@ func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
 		t.Fatalf("deadline after START %s", at)
 	}
 	e.clock.Add(2 * time.Hour)
-	if n, err := e.flow.SweepRetention(ctx); err != nil || n != 0 {
+	if n, err := e.reg.SweepRetention(ctx); err != nil || n != 0 {
 		t.Fatalf("sweep of a contact back in monitoring: %d, %v", n, err)
 	}
 
 	// Past the end of monitoring plus 48 h: forgotten.
 	e.clock.Add(endOfLast.Add(48*time.Hour - time.Minute).Sub(e.clock.Now()))
-	if n, _ := e.flow.SweepRetention(ctx); n != 0 {
+	if n, _ := e.reg.SweepRetention(ctx); n != 0 {
 		t.Fatal("forgotten a minute early")
 	}
 	e.clock.Add(2 * time.Minute)
-	if n, err := e.flow.SweepRetention(ctx); err != nil || n != 1 {
+	if n, err := e.reg.SweepRetention(ctx); err != nil || n != 1 {
 		t.Fatalf("sweep: %d, %v", n, err)
 	}
 	if !slices.Equal(fg.forgot[id], []string{"+12125550123"}) {
 		t.Fatalf("forgetters told %v", fg.forgot)
 	}
-	if _, found, _ := e.flow.ContactByPhone(ctx, phone); found {
+	if _, found, _ := e.reg.ContactByPhone(ctx, phone); found {
 		t.Fatal("the phone index still finds the contact")
 	}
-	if _, found, _ := e.flow.SurveyContact(ctx, id); found {
+	if _, found, _ := e.reg.Greeting(ctx, id); found {
 		t.Fatal("the contact's state survives retention")
 	}
 	if ok, _ := e.flow.Reminded(ctx, id, "2026-03-02"); ok {
@@ -153,7 +154,7 @@ func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
 	if e.sf.Record("Contact", id)["FirstName"] != "Ana" {
 		t.Fatal("retention touched Salesforce")
 	}
-	if n, _ := e.flow.SweepRetention(ctx); n != 0 {
+	if n, _ := e.reg.SweepRetention(ctx); n != 0 {
 		t.Fatal("forgotten twice")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
 )
@@ -34,7 +35,7 @@ const capRetry = 5 * time.Minute
 // Horizon go to Twilio's scheduler, days the bridge sends itself go out
 // when their time has come. The contact's next action goes to the rolling
 // schedule. It returns how many days it handed over or sent.
-func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c *contactState) (int, error) {
+func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c *contacts.Contact) (int, error) {
 	now := f.cfg.Now()
 	handled, late := 0, 0
 	var next int64 // the earliest later action
@@ -43,7 +44,7 @@ func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c 
 			f.log.Info("reminder days long past their time not sent", "contact_id", id, "days", late)
 		}
 	}()
-	for _, date := range c.dates() {
+	for _, date := range c.Dates() {
 		at, err := f.sendAt(r, c, date)
 		if err != nil {
 			return handled, err
@@ -54,7 +55,7 @@ func (f *Flow) schedule(ctx context.Context, r *mapping.Reminders, id string, c 
 			}
 			continue
 		}
-		viaTwilio := schedulable(c.channel()) && !at.Before(now.Add(MinLead+leadMargin))
+		viaTwilio := schedulable(c.ChannelOrSMS()) && !at.Before(now.Add(MinLead+leadMargin))
 		act := at // the bridge sends it itself at its time
 		if viaTwilio {
 			act = at.Add(-f.cfg.Horizon)
@@ -129,7 +130,7 @@ func (f *Flow) Run(ctx context.Context) error {
 	migrated := false
 	for {
 		if !migrated {
-			migrated = f.migratePending(ctx) == nil
+			migrated = f.migratePending(ctx) == nil && f.migrateUnknown(ctx) == nil
 		}
 		if f.cfg.Enabled {
 			if n, err := f.SchedulePending(ctx); err != nil && ctx.Err() == nil {
@@ -175,18 +176,14 @@ func (f *Flow) SchedulePending(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	unknown, err := f.unknown(ctx)
+	// Days of unknown outcome whose grace is over: reconcile can conclude.
+	unknown, err := f.unknownDue(ctx, now, roundLimit)
 	if err != nil {
 		return 0, err
 	}
 	due := map[string]bool{}
-	for _, id := range ids {
+	for _, id := range append(ids, unknown...) {
 		due[id] = true
-	}
-	for id, tried := range unknown {
-		if now.Sub(time.Unix(tried, 0)) >= f.cfg.Grace {
-			due[id] = true // reconcile can conclude
-		}
 	}
 	// Contacts in parallel (calls stay paced across all of them).
 	var (
@@ -218,12 +215,12 @@ func (f *Flow) SchedulePending(ctx context.Context) (int, error) {
 }
 
 func (f *Flow) schedulePendingContact(ctx context.Context, r *mapping.Reminders, id string) (int, error) {
-	ctx, release, err := f.lockContact(ctx, id)
+	ctx, release, err := f.cfg.Contacts.Lock(ctx, id)
 	if err != nil {
 		return 0, err
 	}
 	defer release()
-	c, found, err := f.loadContact(ctx, id)
+	c, found, err := f.cfg.Contacts.Load(ctx, id)
 	if err != nil {
 		return 0, err
 	}
@@ -237,7 +234,7 @@ func (f *Flow) schedulePendingContact(ctx context.Context, r *mapping.Reminders,
 	if err := f.reconcile(ctx, id, c); err != nil {
 		return 0, err
 	}
-	optedOut, err := f.OptedOut(ctx, id)
+	optedOut, err := f.cfg.Contacts.OptedOut(ctx, id)
 	if err != nil {
 		return 0, err
 	}
@@ -279,4 +276,27 @@ func (f *Flow) migratePending(ctx context.Context) error {
 	}
 	f.log.Info("legacy pending index moved to the rolling schedule", "contacts", len(idx))
 	return f.cfg.Store.Del(ctx, legacyPendingKey)
+}
+
+// migrateUnknown moves the legacy JSON unknown index (contact id -> unix
+// time) into the sorted set, each contact at its own time, then deletes
+// it. (An entry written meanwhile may get the older time: its contact is
+// only looked at sooner, and reconcile puts it back as it finds it.)
+func (f *Flow) migrateUnknown(ctx context.Context) error {
+	idx := map[string]int64{}
+	found, err := f.getJSON(ctx, legacyUnknownKey, &idx)
+	if err != nil || !found {
+		return err
+	}
+	for id, tried := range idx {
+		if tried <= 0 {
+			continue
+		}
+		if err := f.sched.ZAdd(ctx, unknownKey, id, float64(tried)); err != nil {
+			f.log.Warn("legacy unknown index not migrated yet", "err", err)
+			return fmt.Errorf("unknown index: %w", err)
+		}
+	}
+	f.log.Info("legacy unknown index moved to a sorted set", "contacts", len(idx))
+	return f.cfg.Store.Del(ctx, legacyUnknownKey)
 }

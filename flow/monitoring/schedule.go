@@ -10,27 +10,11 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
-	"github.com/cityhealth/bridge/survey"
 )
-
-// work bounds what runs under a contact lock so it ends before the lock does.
-// lockContact takes the contact's lock and bounds the work under it by the
-// lock's life; release undoes both.
-func (f *Flow) lockContact(ctx context.Context, id string) (context.Context, func(), error) {
-	unlock, err := f.lock(ctx, "contact", id)
-	if err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := f.work(ctx)
-	return ctx, func() { cancel(); unlock() }, nil
-}
-
-func (f *Flow) work(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, f.cfg.LockTTL*5/6)
-}
 
 // Record applies one change of a record of the reminders' object: it
 // schedules the contact's reminders while the record is active and not
@@ -42,14 +26,14 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 	}
 	r := m.Reminders()
 	id := rec.RecordID
-	ctx, release, err := f.lockContact(ctx, id)
+	ctx, release, err := f.cfg.Contacts.Lock(ctx, id)
 	if err != nil {
 		return err
 	}
 	defer release()
 	log := f.log.With("contact_id", id, "notification_id", rec.NotificationID)
 
-	old, found, err := f.loadContact(ctx, id)
+	old, found, err := f.cfg.Contacts.Load(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -59,7 +43,7 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 		return nil
 	}
 	fields := mapping.Record(rec.Fields)
-	optedOut, err := f.OptedOut(ctx, id)
+	optedOut, err := f.cfg.Contacts.OptedOut(ctx, id)
 	if err != nil {
 		return err
 	}
@@ -115,8 +99,8 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 	default:
 		start = f.cfg.Now().In(f.cfg.Location).Format("2006-01-02")
 	}
-	cur := contactState{
-		Object: rec.Object, Phone: to, FirstName: r.Name(fields), Language: survey.NormalizeLanguage(r.Language(fields)),
+	cur := contacts.Contact{
+		Object: rec.Object, Phone: to, FirstName: r.Name(fields), Language: f.cfg.Links.Language(r.Language(fields)),
 		Start: start, Days: r.Days(), Active: true, LastModified: maxString(lm, old.LastModified),
 		Pending: old.Pending, Channel: r.Channel(fields), Email: r.Email(fields),
 	}
@@ -132,13 +116,13 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 		// A new number: what is scheduled goes to the old one. Cancel it;
 		// canceled days are rescheduled to the new number below.
 		var keep func(string) bool
-		if old.Phone == cur.Phone && old.channel() == cur.channel() && old.Time == cur.Time {
-			keep = inSet(cur.dates())
+		if old.Phone == cur.Phone && old.ChannelOrSMS() == cur.ChannelOrSMS() && old.Time == cur.Time {
+			keep = inSet(cur.Dates())
 		}
 		if n, err := f.cancelDays(ctx, id, old, keep); err != nil {
 			return err
 		} else if n > 0 {
-			log.Info("reminders moved", "canceled", n, "phone_changed", old.Phone != cur.Phone, "channel", cur.channel())
+			log.Info("reminders moved", "canceled", n, "phone_changed", old.Phone != cur.Phone, "channel", cur.ChannelOrSMS())
 		}
 		if old.Phone != cur.Phone {
 			// Days of the old number not handed over are dropped with it:
@@ -148,13 +132,13 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 			}
 		}
 		if old.Phone != "" && old.Phone != cur.Phone {
-			if err := f.rememberPhone(ctx, old.Phone, id, false); err != nil {
+			if err := f.cfg.Contacts.ForgetPhone(ctx, old.Phone, id); err != nil {
 				return err
 			}
 		}
 	}
 	// Remember the number before texting it, so a quick STOP finds the contact.
-	if err := f.rememberPhone(ctx, cur.Phone, id, true); err != nil {
+	if err := f.cfg.Contacts.RememberPhone(ctx, cur.Phone, id); err != nil {
 		return err
 	}
 	if err := f.saveContact(ctx, id, cur); err != nil {
@@ -189,7 +173,7 @@ func recordOptedOut(m *mapping.Mapping, rec event.Record) bool {
 // sendAt is the day's reminder time in the reminders' zone, at the
 // contact's own time when it has one; time.Date keeps 10:00 local across
 // DST changes.
-func (f *Flow) sendAt(r *mapping.Reminders, c *contactState, date string) (time.Time, error) {
+func (f *Flow) sendAt(r *mapping.Reminders, c *contacts.Contact, date string) (time.Time, error) {
 	d, err := time.Parse("2006-01-02", date)
 	if err != nil {
 		return time.Time{}, err
@@ -216,14 +200,9 @@ func deferRetry(now, at time.Time) time.Time {
 // scheduleDay makes the one Twilio call for a claimed day. stop reports
 // that Twilio refused the number (21610); deferred, that Twilio refused the
 // day's time for now and the day was released to be tried again.
-func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date string, at time.Time, c *contactState) (stop, deferred bool, err error) {
+func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date string, at time.Time, c *contacts.Contact) (stop, deferred bool, err error) {
 	release := func() error { return f.cfg.Store.Del(unlockCtx(ctx), dayKey(id, date)) }
-	until, err := survey.ValidUntil(date, f.cfg.Location)
-	if err != nil {
-		_ = release()
-		return false, false, err
-	}
-	link, err := f.cfg.Links.Link(id, date, c.Language, until)
+	link, err := f.cfg.Links.DayLink(id, date, c.Language, f.cfg.Location)
 	if err != nil {
 		_ = release()
 		return false, false, fmt.Errorf("survey link for %s %s: %w", id, date, err)
@@ -255,7 +234,7 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 		if err := save(dayState{State: stateBlocked}); err != nil {
 			return true, false, err
 		}
-		return true, false, f.setOptOut(unlockCtx(ctx), id, true)
+		return true, false, f.cfg.Contacts.SetOptOut(unlockCtx(ctx), id, true)
 	case twilio.IsSchedulingWindow(err):
 		// 35114, 35115 or 35117: this day cannot be scheduled now (Twilio's
 		// clock or window differs from ours). Never fail the contact: the
@@ -295,10 +274,10 @@ func (f *Flow) scheduleDay(ctx context.Context, r *mapping.Reminders, id, date s
 
 // cancelDays cancels the scheduled reminders of c whose date keep rejects
 // (nil keep: all of them) and returns how many it canceled.
-func (f *Flow) cancelDays(ctx context.Context, id string, c contactState, keep func(string) bool) (int, error) {
+func (f *Flow) cancelDays(ctx context.Context, id string, c contacts.Contact, keep func(string) bool) (int, error) {
 	now := f.cfg.Now()
 	n := 0
-	for _, date := range c.dates() {
+	for _, date := range c.Dates() {
 		if keep != nil && keep(date) {
 			continue
 		}
@@ -356,7 +335,7 @@ func (f *Flow) unsettled(d dayState, now time.Time) bool {
 		return false
 	}
 	return d.State == stateUnknown ||
-		(d.State == stateClaimed && now.Sub(time.Unix(d.Tried, 0)) > f.cfg.LockTTL)
+		(d.State == stateClaimed && now.Sub(time.Unix(d.Tried, 0)) > f.lockTTL)
 }
 
 // reconcile settles c's days of unknown outcome with Twilio's list of
@@ -367,14 +346,14 @@ func (f *Flow) unsettled(d dayState, now time.Time) bool {
 // day is scheduled again, or the day is skipped when it is too late for
 // Twilio's window. Days still within Grace keep the contact in the
 // unknown index for Run.
-func (f *Flow) reconcile(ctx context.Context, id string, c contactState) error {
+func (f *Flow) reconcile(ctx context.Context, id string, c contacts.Contact) error {
 	now := f.cfg.Now()
 	type open struct {
 		date string
 		d    dayState
 	}
 	var days []open
-	for _, date := range c.dates() {
+	for _, date := range c.Dates() {
 		d, found, err := f.loadDay(ctx, id, date)
 		if err != nil {
 			return err
@@ -436,7 +415,7 @@ func isNotFound(err error) bool {
 }
 
 // setPending keeps the rolling schedule in step with c.Pending.
-func (f *Flow) setPending(ctx context.Context, id string, c *contactState, next int64) error {
+func (f *Flow) setPending(ctx context.Context, id string, c *contacts.Contact, next int64) error {
 	if c.Pending == next {
 		return nil
 	}
