@@ -16,6 +16,7 @@ import (
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/clicktocall"
+	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/flow/writeback"
 	"github.com/cityhealth/bridge/mapping"
 )
@@ -230,23 +231,12 @@ func (a *API) previewReminders(ctx context.Context, m *mapping.Mapping, req prev
 	if err != nil && active {
 		return nil, err
 	}
-	loc := a.cfg.Location
-	start, fromRecord := r.Start(rec)
-	day, perr := time.ParseInLocation("2006-01-02", start, loc)
-	if !fromRecord || perr != nil {
-		now := a.cfg.Now().In(loc)
-		day = time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, loc)
-		fromRecord = false
+	plan := monitoring.PlanReminders(r, rec, a.cfg.Now(), a.cfg.Location, PreviewLink)
+	msgs := make([]reminderMessage, len(plan.Days))
+	for i, d := range plan.Days {
+		msgs[i] = reminderMessage{Day: i + 1, Date: d.Date, SendAt: d.SendAt.Format(time.RFC3339), Body: d.Body}
 	}
-	lang, name := r.Language(rec), r.Name(rec)
-	hour, minute := r.At()
-	msgs := make([]reminderMessage, r.Days())
-	for i := range msgs {
-		d := day.AddDate(0, 0, i)
-		at := time.Date(d.Year(), d.Month(), d.Day(), hour, minute, 0, 0, loc)
-		msgs[i] = reminderMessage{Day: i + 1, Date: d.Format("2006-01-02"), SendAt: at.Format(time.RFC3339), Body: r.Render(lang, name, PreviewLink)}
-	}
-	out := gin.H{"active": active, "start": day.Format("2006-01-02"), "start_from_record": fromRecord, "language": lang, "messages": msgs}
+	out := gin.H{"active": active, "start": plan.Start, "start_from_record": plan.StartFromRecord, "language": plan.Language, "messages": msgs}
 	if to != "" {
 		out["to"] = to
 	}

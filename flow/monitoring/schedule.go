@@ -91,21 +91,15 @@ func (f *Flow) Record(ctx context.Context, rec event.Record) error {
 		}
 		to = ""
 	}
-	start, ok := r.Start(fields)
-	switch {
-	case ok:
-	case found && old.Start != "":
+	plan := PlanReminders(r, fields, f.cfg.Now(), f.cfg.Location, "")
+	start := plan.Start
+	if !plan.StartFromRecord && found && old.Start != "" {
 		start = old.Start // "today" must not move with every later change
-	default:
-		start = f.cfg.Now().In(f.cfg.Location).Format("2006-01-02")
 	}
 	cur := contacts.Contact{
 		Object: rec.Object, Phone: to, FirstName: r.Name(fields), Language: f.cfg.Links.Language(r.Language(fields)),
 		Start: start, Days: r.Days(), Active: true, LastModified: maxString(lm, old.LastModified),
-		Pending: old.Pending, Channel: r.Channel(fields), Email: r.Email(fields),
-	}
-	if h, mi, ok := r.TimeOf(fields); ok {
-		cur.Time = fmt.Sprintf("%02d:%02d", h, mi)
+		Pending: old.Pending, Channel: r.Channel(fields), Email: r.Email(fields), Time: plan.Time,
 	}
 	if found && old.FellBack && old.Phone == cur.Phone {
 		// The number still cannot receive texts: keep the fallback.
@@ -171,20 +165,17 @@ func recordOptedOut(m *mapping.Mapping, rec event.Record) bool {
 }
 
 // sendAt is the day's reminder time in the reminders' zone, at the
-// contact's own time when it has one; time.Date keeps 10:00 local across
-// DST changes.
+// contact's own time when it has one (as PlanReminders plans it).
 func (f *Flow) sendAt(r *mapping.Reminders, c *contacts.Contact, date string) (time.Time, error) {
 	d, err := time.Parse("2006-01-02", date)
 	if err != nil {
 		return time.Time{}, err
 	}
-	h, mi := r.At()
-	if c != nil && c.Time != "" {
-		if th, tm, ok := mapping.ParseTimeOfDay(c.Time); ok {
-			h, mi = th, tm
-		}
+	own := ""
+	if c != nil {
+		own = c.Time
 	}
-	return time.Date(d.Year(), d.Month(), d.Day(), h, mi, 0, 0, f.cfg.Location), nil
+	return dayAt(r, d, own, f.cfg.Location), nil
 }
 
 // deferRetry is when a day Twilio refused as outside its window is tried
