@@ -25,8 +25,8 @@ type CRM interface {
 	UpsertCollection(ctx context.Context, object, extField string, recs []salesforce.Record) ([]salesforce.RowResult, error)
 }
 
-// Contacts finds the contact a phone number belongs to (monitoring remembers
-// the numbers it texts).
+// Contacts finds the contact a phone number belongs to (*contacts.Registry
+// remembers the numbers monitoring texts).
 type Contacts interface {
 	ContactByPhone(ctx context.Context, phone string) (contactID string, found bool, err error)
 }
