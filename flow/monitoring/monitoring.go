@@ -1,7 +1,7 @@
 // Package monitoring schedules the daily reminder SMS of contacts in
 // monitoring through Twilio's scheduled messages, cancels what is left when
-// monitoring ends or the contact texts STOP, and remembers which number
-// belongs to which contact.
+// monitoring ends or the contact texts STOP. The contact's own state and
+// the number it is texted at are the contact registry's (package contacts).
 //
 // The worst outcome is a duplicate SMS reaching a person, so scheduling is
 // at most once per contact and day: a day is claimed in Redis (SET NX)
