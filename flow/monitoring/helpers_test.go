@@ -24,6 +24,7 @@ import (
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
+	goredis "github.com/redis/go-redis/v9"
 )
 
 type clock struct {
@@ -44,6 +45,7 @@ type env struct {
 	tw    *twiliosim.Server
 	sf    *sfsim.Server
 	kv    *redis.KV
+	rdb   *goredis.Client
 	links *survey.Links
 	clock *clock
 	ny    *time.Location
@@ -126,7 +128,7 @@ func MustEnvWith(tb testing.TB, cmod func(*contacts.Config), mods ...func(*monit
 		tb.Fatal(err)
 	}
 	ref.Flow = f
-	return &env{flow: f, reg: reg, tw: tw, sf: sf, kv: kv, links: links, clock: clk, ny: ny, m: m}
+	return &env{flow: f, reg: reg, rdb: rdb, tw: tw, sf: sf, kv: kv, links: links, clock: clk, ny: ny, m: m}
 }
 
 // contact adds a Contact in monitoring to sfsim and returns its id and fields

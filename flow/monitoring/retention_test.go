@@ -3,6 +3,7 @@ package monitoring_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/flow/monitoring"
+	"github.com/cityhealth/bridge/survey"
 )
 
 // fakeDeadlines is an in-memory contacts.Deadlines.
@@ -156,5 +158,45 @@ func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
 	}
 	if n, _ := e.reg.SweepRetention(ctx); n != 0 {
 		t.Fatal("forgotten twice")
+	}
+}
+
+// Forgetting a contact leaves none of the flow's keys naming it but the
+// opt-out flag: not its days, their survey used marks, the rolling schedule
+// or the unknown index.
+func TestForgetLeavesOnlyTheOptOut(t *testing.T) {
+	dl := &fakeDeadlines{due: map[string]time.Time{}}
+	e := MustEnvWith(t, func(c *contacts.Config) { c.Retention, c.Deadlines = 48*time.Hour, dl })
+	ctx := context.Background()
+	id, rec := e.contact(t, nil)
+	e.mustHandle(t, recordMsg(id, rec))
+	if err := e.kv.Set(ctx, survey.UsedKey(id, "2026-03-02"), "1", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// In the unknown index and the rolling schedule, as an ambiguous
+	// attempt and a far day leave it.
+	_ = e.kv.ZAdd(ctx, "monitoring:{schedule}:unknown", id, float64(e.clock.Now().Unix()))
+	_ = e.kv.ZAdd(ctx, "monitoring:{schedule}:due", id, float64(e.clock.Now().Add(time.Hour).Unix()))
+	e.mustHandle(t, smsMsg(phone, "STOP", "STOP"))
+	e.clock.Add(49 * time.Hour)
+	if n, err := e.reg.SweepRetention(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep: %d, %v", n, err)
+	}
+	keys, err := e.rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		switch {
+		case strings.HasSuffix(k, "monitoring:optout:"+id), strings.HasSuffix(k, "monitoring:keyword:"+id):
+			// A STOP outlives retention (and the order it was applied in).
+		case strings.Contains(k, id):
+			t.Errorf("key %s survives retention", k)
+		}
+	}
+	for _, set := range []string{"monitoring:{schedule}:unknown", "monitoring:{schedule}:due"} {
+		if _, err := e.rdb.ZScore(ctx, e.kv.Key(set), id).Result(); err == nil {
+			t.Errorf("%s still holds the contact", set)
+		}
 	}
 }
