@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -299,6 +300,24 @@ func run(t *testing.T, backend func(t *testing.T) (contacts.Store, contacts.Dead
 		}
 		if _, found, _ := e.reg.ContactByPhone(ctx, c.Phone); found {
 			t.Fatal("the phone index still finds the contact")
+		}
+	})
+
+	t.Run("a backlog larger than one claim is swept at once", func(t *testing.T) {
+		e := newEnv(t)
+		c := active
+		c.Active = false
+		for i := range 250 {
+			if _, _, err := e.reg.Save(ctx, fmt.Sprintf("003%04d", i), c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e.clock.Add(retention + time.Minute)
+		if n, err := e.reg.SweepRetention(ctx); n != 250 || err != nil {
+			t.Fatalf("sweep: %d %v", n, err)
+		}
+		if len(e.fg.forgot) != 250 {
+			t.Fatalf("forgetters told of %d contacts", len(e.fg.forgot))
 		}
 	})
 

@@ -14,8 +14,13 @@ import (
 // within the 2 minutes SPEC allows with a 30 s sweep.
 const retentionLease = time.Minute
 
-// sweepBatch is how many deadlines one claim takes.
-const sweepBatch = 100
+// sweepBatch is how many deadlines one claim takes, sweepRounds how many
+// claims one sweep makes at most: a backlog beyond 10,000 contacts waits
+// for the next sweep.
+const (
+	sweepBatch  = 100
+	sweepRounds = 100
+)
 
 // SweepRetention forgets every contact whose retention deadline has passed
 // and returns how many it forgot. RunRetention calls it every interval.
@@ -25,7 +30,7 @@ func (r *Registry) SweepRetention(ctx context.Context) (int, error) {
 	}
 	n := 0
 	var errs []error
-	for {
+	for round := 1; ; round++ {
 		now := r.cfg.Now()
 		ids, err := r.cfg.Deadlines.Claim(ctx, now, retentionLease, sweepBatch)
 		if err != nil {
@@ -42,8 +47,8 @@ func (r *Registry) SweepRetention(ctx context.Context) (int, error) {
 			}
 		}
 		// Claimed deadlines leave the due range for the lease, so each
-		// round takes new ones: the loop ends with the due ones.
-		if len(ids) < sweepBatch || ctx.Err() != nil {
+		// round takes new ones.
+		if len(ids) < sweepBatch || round == sweepRounds || ctx.Err() != nil {
 			return n, errors.Join(errs...)
 		}
 	}
