@@ -34,6 +34,11 @@ type DayPlan struct {
 func PlanReminders(r *mapping.Reminders, rec mapping.Record, now time.Time, loc *time.Location, link string) Plan {
 	p := Plan{Language: r.Language(rec)}
 	start, fromRecord := r.Start(rec)
+	// A Salesforce DateTime passes as a start day too: its day is its
+	// first ten characters, as the mapping's date transform reads it.
+	if len(start) > 10 {
+		start = start[:10]
+	}
 	day, err := time.ParseInLocation("2006-01-02", start, loc)
 	if !fromRecord || err != nil {
 		now = now.In(loc)

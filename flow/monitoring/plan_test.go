@@ -32,6 +32,8 @@ func TestPlanReminders(t *testing.T) {
 			"2026-03-04", false, "en", "", time.Date(2026, 3, 4, 10, 0, 0, 0, ny), "2026-03-17", "Hi Bo, please answer today's short health check: LINK"},
 		{"the contact's own time, across the DST change of 8 March", mapping.Record{"Monitoring_Start__c": "2026-03-07", "Preferred_Time__c": "18:30:00.000Z"},
 			"2026-03-07", true, "en", "18:30", time.Date(2026, 3, 7, 18, 30, 0, 0, ny), "2026-03-20", "Hi , please answer today's short health check: LINK"},
+		{"a DateTime start is its day", mapping.Record{"Monitoring_Start__c": "2026-03-03T00:00:00.000+0000"},
+			"2026-03-03", true, "en", "", time.Date(2026, 3, 3, 10, 0, 0, 0, ny), "2026-03-16", "Hi , please answer today's short health check: LINK"},
 		{"a start that is not a date counts as none", mapping.Record{"Monitoring_Start__c": "soon"},
 			"2026-03-04", false, "en", "", time.Date(2026, 3, 4, 10, 0, 0, 0, ny), "2026-03-17", "Hi , please answer today's short health check: LINK"},
 	}
