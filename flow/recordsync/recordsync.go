@@ -19,7 +19,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -137,37 +136,25 @@ func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 		idx int
 		rec event.Record
 	}
-	groups := map[string][]item{}
-	var order []string
+	var items []item
 	for i, m := range msgs {
 		var rec event.Record
 		if err := json.Unmarshal(m.Payload, &rec); err != nil {
 			errs[i] = queue.Permanent(fmt.Errorf("decode record event: %w", err))
 			continue
 		}
-		key := rec.Object + ":" + rec.RecordID
-		if _, seen := groups[key]; !seen {
-			order = append(order, key)
-		}
-		groups[key] = append(groups[key], item{i, rec})
+		items = append(items, item{i, rec})
 	}
-	sem := make(chan struct{}, f.cfg.Parallelism)
-	var wg sync.WaitGroup
-	for _, key := range order {
-		group := groups[key]
-		sort.SliceStable(group, func(a, b int) bool {
-			return lastModified(group[a].rec.Fields) < lastModified(group[b].rec.Fields)
+	synced := queue.ByKey(ctx, items, f.cfg.Parallelism,
+		func(it item) string { return it.rec.Object + ":" + it.rec.RecordID },
+		func(a, b item) bool { return lastModified(a.rec.Fields) < lastModified(b.rec.Fields) },
+		func(ctx context.Context, it item) error {
+			_, err := f.Sync(ctx, it.rec)
+			return err
 		})
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			for _, it := range group {
-				_, errs[it.idx] = f.Sync(ctx, it.rec)
-			}
-		}()
+	for j, err := range synced {
+		errs[items[j].idx] = err
 	}
-	wg.Wait()
 	return errs
 }
 
