@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,20 +141,33 @@ func signedHeader(b *Bridge, path string, form url.Values) string {
 	return twilio.Sign(b.Config.Twilio.AuthToken, PublicURL+path, form)
 }
 
-// postOutcomes sends n outcomes (and dup of them again) from workers goroutines.
+// postOutcomes sends n outcomes (and dup of them again) from workers
+// goroutines, each until the bridge takes it; one it never takes within
+// postPatience fails the test and stops the posting.
 func postOutcomes(t *testing.T, b *Bridge, from, n, dup int) {
 	t.Helper()
+	const postPatience = 60 * time.Second
 	var wg sync.WaitGroup
+	var failed atomic.Bool
 	jobs := make(chan int)
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
+				if failed.Load() {
+					continue // drain, so the sender is not blocked
+				}
 				form := TaskEvent(t, sid("EV", i), sid("WT", i), ContactID(i), map[string]any{"follow_up_date": nil})
+				deadline := time.Now().Add(postPatience)
 				for {
 					resp, _ := b.PostTwilio("/webhooks/twilio/taskrouter", form)
 					if resp.StatusCode == http.StatusOK {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("outcome %d not taken after %s: last answer %d", i, postPatience, resp.StatusCode)
+						failed.Store(true)
 						break
 					}
 					time.Sleep(50 * time.Millisecond) // Twilio retries a failed delivery
@@ -169,6 +183,9 @@ func postOutcomes(t *testing.T, b *Bridge, from, n, dup int) {
 	}
 	close(jobs)
 	wg.Wait()
+	if failed.Load() {
+		t.FailNow()
+	}
 }
 
 func TestWriteback1000OutcomesExactlyOnceInFewCalls(t *testing.T) {
