@@ -57,6 +57,7 @@ func rowsByExternalID(b *Bridge) map[string]int {
 }
 
 func TestWritebackOutcomeAndFollowUp(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.Log.Plant("Reached - agreed to quarantine", "+12125550123")
 	form := TaskEvent(t, sid("EV", 1), sid("WT", 1), "003RM00000Qx1a2YAB",
@@ -103,6 +104,7 @@ func TestWritebackOutcomeAndFollowUp(t *testing.T) {
 }
 
 func TestWritebackSignatureAndFiltering(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	form := TaskEvent(t, sid("EV", 2), sid("WT", 2), ContactID(2), nil)
 	for name, sig := range map[string]string{"missing": "", "forged": "bm90IGEgc2lnbmF0dXJl", "other token": "Zm9yZ2VkLXdpdGgtYW5vdGhlci10b2tlbg=="} {
@@ -188,6 +190,8 @@ func postOutcomes(t *testing.T, b *Bridge, from, n, dup int) {
 	}
 }
 
+// Serial, as are the fault and takeover tests: they load the machine and
+// count calls or time, and serial tests finish before parallel ones start.
 func TestWriteback1000OutcomesExactlyOnceInFewCalls(t *testing.T) {
 	b := MustStart(t, Options{})
 	postOutcomes(t, b, 0, 1000, 333)
@@ -253,6 +257,7 @@ func deadLetters(t *testing.T, b *Bridge) []map[string]any {
 }
 
 func TestWritebackInvalidFieldDeadLettersThenReplays(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.SF.RejectField("Task", "CallObject")
 	b.PostTwilio("/webhooks/twilio/taskrouter", TaskEvent(t, sid("EV", 9), sid("WT", 9), ContactID(9), nil))
@@ -282,6 +287,7 @@ func TestWritebackInvalidFieldDeadLettersThenReplays(t *testing.T) {
 }
 
 func TestTwilioWebhooksRedisDownAnswer503(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	form := TaskEvent(t, sid("EV", 70), sid("WT", 70), ContactID(70), map[string]any{"follow_up_date": nil})
 	b.Redis.Kill()
@@ -343,6 +349,7 @@ func TestKilledInstanceWorkTakenOverWithinAMinute(t *testing.T) {
 // cancels a task; such a task was never worked and writes nothing. A worked
 // task that is canceled (it carries an outcome or a call_sid) is written.
 func TestWritebackCanceledOnlyWhenWorked(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	post := func(n int, reason string, attrs map[string]any) {
 		t.Helper()
@@ -379,6 +386,7 @@ func TestWritebackCanceledOnlyWhenWorked(t *testing.T) {
 // INVALID_FIELD or JSON_PARSER_ERROR). That outcome is dead-lettered with its
 // code (and field, when Salesforce names it); the others land once.
 func TestWritebackBadRowDoesNotHoldTheBatch(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		code, rule, field string
 		attrs             map[string]any
