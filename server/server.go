@@ -302,8 +302,12 @@ func (s *Server) build(ctx context.Context) error {
 	// Escalation asks monitoring whether a day was reminded; monitoring
 	// tells escalation of every contact change: monRef closes the loop.
 	monRef := &monitorRef{}
+	escDue, err := redis.NewSchedule(s.rdb, "escalation:due")
+	if err != nil {
+		return err
+	}
 	esc, err := escalation.New(escalation.Config{
-		Tasks: s.tw, CRM: s.sf, Redis: s.rdb, Mappings: s.mappings, Monitor: monRef, Answers: kv, UsedKey: survey.UsedKey,
+		Tasks: s.tw, CRM: s.sf, Store: kv, Due: escDue, Mappings: s.mappings, Monitor: monRef, Answers: kv, UsedKey: survey.UsedKey,
 		Queue: s.queues[event.QueueEscalation], Location: cfg.Timezone, Now: s.opts.Now,
 		Interval: s.opts.Tuning.EscalationInterval, Logger: s.log.With("flow", "escalation"), Registerer: s.reg,
 	})

@@ -134,3 +134,90 @@ func (kv *KV) ZDue(ctx context.Context, key string, max float64, limit int64) ([
 func (kv *KV) ZCard(ctx context.Context, key string) (int64, error) {
 	return kv.c.ZCard(ctx, kv.Key(key)).Result()
 }
+
+// HGet returns field of the hash key and whether it was there.
+func (kv *KV) HGet(ctx context.Context, key, field string) (string, bool, error) {
+	v, err := kv.c.HGet(ctx, kv.prefix+key, field).Result()
+	if errors.Is(err, goredis.Nil) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("kv hget %s: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// HGetAll returns the hash key's fields (empty when it is absent).
+func (kv *KV) HGetAll(ctx context.Context, key string) (map[string]string, error) {
+	m, err := kv.c.HGetAll(ctx, kv.prefix+key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("kv hgetall %s: %w", key, err)
+	}
+	return m, nil
+}
+
+// hsetExpireScript and saddExpireScript write and (re)start the key's
+// expiry together; a write Redis refuses (a key of another type) aborts the
+// script before the expiry changes, which MULTI would not.
+var (
+	hsetExpireScript = newScript(`
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return redis.call('PEXPIRE', KEYS[1], ARGV[3])
+`)
+	saddExpireScript = newScript(`
+redis.call('SADD', KEYS[1], ARGV[1])
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+`)
+)
+
+// HSet sets field of the hash key. A ttl above 0 (re)starts the whole
+// hash's expiry with the write; 0 leaves its expiry as it was.
+func (kv *KV) HSet(ctx context.Context, key, field, value string, ttl time.Duration) error {
+	full := kv.prefix + key
+	var err error
+	if ttl > 0 {
+		_, err = eval(ctx, kv.c, hsetExpireScript, []string{full}, field, value, ttl.Milliseconds())
+	} else {
+		err = kv.c.HSet(ctx, full, field, value).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("kv hset %s: %w", key, err)
+	}
+	return nil
+}
+
+// HDel removes fields of the hash key; absent ones are fine.
+func (kv *KV) HDel(ctx context.Context, key string, fields ...string) error {
+	if len(fields) == 0 {
+		return nil
+	}
+	if err := kv.c.HDel(ctx, kv.prefix+key, fields...).Err(); err != nil {
+		return fmt.Errorf("kv hdel %s: %w", key, err)
+	}
+	return nil
+}
+
+// SAdd adds member to the set key. A ttl above 0 (re)starts the set's
+// expiry with the write; 0 leaves its expiry as it was.
+func (kv *KV) SAdd(ctx context.Context, key, member string, ttl time.Duration) error {
+	full := kv.prefix + key
+	var err error
+	if ttl > 0 {
+		_, err = eval(ctx, kv.c, saddExpireScript, []string{full}, member, ttl.Milliseconds())
+	} else {
+		err = kv.c.SAdd(ctx, full, member).Err()
+	}
+	if err != nil {
+		return fmt.Errorf("kv sadd %s: %w", key, err)
+	}
+	return nil
+}
+
+// SMembers lists the set key (empty when it is absent).
+func (kv *KV) SMembers(ctx context.Context, key string) ([]string, error) {
+	m, err := kv.c.SMembers(ctx, kv.prefix+key).Result()
+	if err != nil {
+		return nil, fmt.Errorf("kv smembers %s: %w", key, err)
+	}
+	return m, nil
+}

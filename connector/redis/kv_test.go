@@ -59,3 +59,84 @@ func TestKVContract(t *testing.T) {
 		return kv
 	})
 }
+
+func TestKVHashAndSet(t *testing.T) {
+	c := mustOpen(t, privateURL(t))
+	kv, err := NewKV(c, uniqueName(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if v, ok, err := kv.HGet(ctx, "h", "f"); v != "" || ok || err != nil {
+		t.Fatalf("missing hash: %q %v %v", v, ok, err)
+	}
+	if m, err := kv.HGetAll(ctx, "h"); len(m) != 0 || err != nil {
+		t.Fatalf("missing hash: %v %v", m, err)
+	}
+	if err := kv.HSet(ctx, "h", "f", "1", 0); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := c.TTL(ctx, kv.Key("h")).Val(); ttl != -1 {
+		t.Fatalf("ttl 0 set an expiry: %s", ttl)
+	}
+	if err := kv.HSet(ctx, "h", "g", "2", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := c.TTL(ctx, kv.Key("h")).Val(); ttl <= 0 || ttl > time.Hour {
+		t.Fatalf("ttl %s", ttl)
+	}
+	// ttl 0 leaves the expiry as it was.
+	if err := kv.HSet(ctx, "h", "f", "3", 0); err != nil {
+		t.Fatal(err)
+	}
+	if ttl := c.TTL(ctx, kv.Key("h")).Val(); ttl <= 0 {
+		t.Fatalf("ttl 0 dropped the expiry: %s", ttl)
+	}
+	if v, ok, _ := kv.HGet(ctx, "h", "f"); v != "3" || !ok {
+		t.Fatalf("hget %q %v", v, ok)
+	}
+	if m, _ := kv.HGetAll(ctx, "h"); len(m) != 2 || m["f"] != "3" || m["g"] != "2" {
+		t.Fatalf("hgetall %v", m)
+	}
+	if err := kv.HDel(ctx, "h", "f", "missing"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kv.HDel(ctx, "h"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := kv.HGet(ctx, "h", "f"); ok {
+		t.Fatal("HDel left the field")
+	}
+
+	if m, err := kv.SMembers(ctx, "s"); len(m) != 0 || err != nil {
+		t.Fatalf("missing set: %v %v", m, err)
+	}
+	for _, m := range []string{"a", "b", "a"} {
+		if err := kv.SAdd(ctx, "s", m, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ttl := c.TTL(ctx, kv.Key("s")).Val(); ttl <= 0 {
+		t.Fatalf("set ttl %s", ttl)
+	}
+	if m, _ := kv.SMembers(ctx, "s"); len(m) != 2 {
+		t.Fatalf("smembers %v", m)
+	}
+
+	// A value of the wrong type is a clear error, not an empty answer.
+	if err := kv.Set(ctx, "str", "x", 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := kv.HGet(ctx, "str", "f"); err == nil {
+		t.Fatal("HGet of a string: no error")
+	}
+	if err := kv.HSet(ctx, "str", "f", "v", time.Hour); err == nil {
+		t.Fatal("HSet to a string: no error")
+	}
+	if err := kv.SAdd(ctx, "str", "m", time.Hour); err == nil {
+		t.Fatal("SAdd to a string: no error")
+	}
+	if ttl := c.TTL(ctx, kv.Key("str")).Val(); ttl != -1 {
+		t.Fatalf("a failed SAdd changed the key's expiry: %s", ttl)
+	}
+}

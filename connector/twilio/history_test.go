@@ -43,6 +43,9 @@ func TestListEventsPageRebuildsTheCallbackForm(t *testing.T) {
 		if page.Next == "" {
 			break
 		}
+		if pages > 10 {
+			t.Fatalf("still paging after %d pages", pages)
+		}
 		cursor = page.Next
 	}
 	if pages != 2 || len(forms) != 3 {

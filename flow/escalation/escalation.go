@@ -24,9 +24,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
@@ -79,7 +77,8 @@ type Mappings interface {
 type Config struct {
 	Tasks    Tasks
 	CRM      CRM
-	Redis    goredis.UniversalClient
+	Store    Store
+	Due      Schedule
 	Mappings Mappings
 	Monitor  Monitor
 	Answers  Answers
@@ -106,7 +105,7 @@ type Config struct {
 type Flow struct {
 	cfg     Config
 	log     *slog.Logger
-	due     *redis.Schedule
+	due     Schedule
 	metrics *metrics
 }
 
@@ -115,8 +114,8 @@ var ErrBusy = errors.New("escalation: contact is being handled by another worker
 
 // New checks cfg.
 func New(cfg Config) (*Flow, error) {
-	if cfg.Tasks == nil || cfg.CRM == nil || cfg.Redis == nil || cfg.Mappings == nil || cfg.Monitor == nil || cfg.Answers == nil || cfg.Queue == nil {
-		return nil, errors.New("escalation: Tasks, CRM, Redis, Mappings, Monitor, Answers and Queue are required")
+	if cfg.Tasks == nil || cfg.CRM == nil || cfg.Store == nil || cfg.Due == nil || cfg.Mappings == nil || cfg.Monitor == nil || cfg.Answers == nil || cfg.Queue == nil {
+		return nil, errors.New("escalation: Tasks, CRM, Store, Due, Mappings, Monitor, Answers and Queue are required")
 	}
 	if cfg.UsedKey == nil {
 		return nil, errors.New("escalation: UsedKey is required (survey.UsedKey)")
@@ -143,15 +142,11 @@ func New(cfg Config) (*Flow, error) {
 	if cfg.ActivitySubject == "" {
 		cfg.ActivitySubject = "Monitoring escalation"
 	}
-	due, err := redis.NewSchedule(cfg.Redis, "escalation:due")
-	if err != nil {
-		return nil, err
-	}
 	mt, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("escalation metrics: %w", err)
 	}
-	f := &Flow{cfg: cfg, log: cfg.Logger, due: due, metrics: mt}
+	f := &Flow{cfg: cfg, log: cfg.Logger, due: cfg.Due, metrics: mt}
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}

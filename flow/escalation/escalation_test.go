@@ -3,6 +3,7 @@ package escalation_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -176,6 +177,10 @@ func mustEnv(t *testing.T, doc string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	due, err := redis.NewSchedule(rdb, "escalation:due")
+	if err != nil {
+		t.Fatal(err)
+	}
 	ny, _ := time.LoadLocation("America/New_York")
 	e := &env{
 		tasks: &fakeTasks{},
@@ -185,7 +190,7 @@ func mustEnv(t *testing.T, doc string) *env {
 		clock: &clock{t: time.Date(2026, 3, 3, 11, 0, 0, 0, ny)}, ny: ny,
 	}
 	e.flow, err = escalation.New(escalation.Config{
-		Tasks: e.tasks, CRM: e.crm, Redis: rdb, Mappings: mapping.NewHolder(m, 1), Monitor: e.mon, Answers: kv, UsedKey: survey.UsedKey,
+		Tasks: e.tasks, CRM: e.crm, Store: kv, Due: due, Mappings: mapping.NewHolder(m, 1), Monitor: e.mon, Answers: kv, UsedKey: survey.UsedKey,
 		Queue: e.queue, Location: ny, Now: e.clock.Now,
 	})
 	if err != nil {
@@ -498,5 +503,43 @@ func TestBatchOfManyContactsRunsConcurrently(t *testing.T) {
 	e.mustHandle(t, evs...)
 	if e.tasks.creates != 30 || len(e.crm.upserts) != 30 {
 		t.Fatalf("%d creates and %d activities for 30 contacts, each twice", e.tasks.creates, len(e.crm.upserts))
+	}
+}
+
+// The Redis keys stay what they were when the flow held its own client:
+// the contact's hash and lock share its hash tag (one Cluster slot), and
+// the hashes expire.
+func TestRedisKeysAndExpiry(t *testing.T) {
+	e := mustEnv(t, "")
+	ctx := context.Background()
+	e.mustHandle(t, fever("2026-03-03"), missed("2026-03-02", "2026-03-03"))
+	d := time.Date(2026, 3, 9, 10, 0, 0, 0, e.ny)
+	if err := e.flow.ContactChanged(ctx, contacts.Change{ID: contactID, Active: true, Days: []contacts.Day{{Date: "2026-03-09", SendAt: d}}}); err != nil {
+		t.Fatal(err)
+	}
+	days := "bridge:escalation:{" + contactID + "}:days"
+	for key, typ := range map[string]string{
+		days:                               "hash",
+		"bridge:escalation:log:2026-03-03": "hash",
+		"bridge:escalation:channels":       "hash",
+		"bridge:escalation:due":            "zset",
+	} {
+		if got := e.rdb.Type(ctx, key).Val(); got != typ {
+			t.Errorf("%s is a %q, want a %s", key, got, typ)
+		}
+	}
+	for _, key := range []string{days, "bridge:escalation:log:2026-03-03"} {
+		if ttl := e.rdb.TTL(ctx, key).Val(); ttl <= 0 {
+			t.Errorf("%s has ttl %s", key, ttl)
+		}
+	}
+	if ttl := e.rdb.TTL(ctx, "bridge:escalation:channels").Val(); ttl != -1 {
+		t.Errorf("the channel index expires: ttl %s", ttl)
+	}
+	// The lock is the contact's: held, the contact's events wait.
+	e.rdb.Set(ctx, "bridge:escalation:{"+contactID+"}:lock", "other", time.Minute)
+	errs := e.flow.Handle(ctx, []queue.Message{msg(t, fever("2026-03-04"))})
+	if !errors.Is(errs[0], escalation.ErrBusy) || queue.IsPermanent(errs[0]) {
+		t.Fatalf("locked contact: %v", errs[0])
 	}
 }

@@ -62,9 +62,9 @@ func (f *Flow) ContactChanged(ctx context.Context, c contacts.Change) error {
 		return err
 	}
 	if !c.Active {
-		return f.cfg.Redis.HDel(ctx, channelsKey, c.ID).Err()
+		return f.cfg.Store.HDel(ctx, channelsKey, c.ID)
 	}
-	return f.cfg.Redis.HSet(ctx, channelsKey, c.ID, channelOf(c)).Err()
+	return f.cfg.Store.HSet(ctx, channelsKey, c.ID, channelOf(c), 0)
 }
 
 func dueMember(id, date string) string { return id + "|" + date }

@@ -2,29 +2,51 @@ package escalation
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
-
-	goredis "github.com/redis/go-redis/v9"
 )
 
-// Keys. A contact's escalation state is one hash (its days' escalations and
-// answered/missed marks), under the contact's hash tag; the indexes the
-// admin page reads hold ids only.
-func contactKey(id string) string { return "bridge:escalation:{" + id + "}:days" }
-func lockKey(id string) string    { return "bridge:escalation:{" + id + "}:lock" }
-func logKey(date string) string   { return "bridge:escalation:log:" + date }
-func missedKey(date string) string {
-	return "bridge:escalation:missed:" + date
+// Store keeps the flow's state in Redis (connector/redis.KV with the root
+// namespace: keys are under bridge:).
+type Store interface {
+	// Lock takes key for ttl; release frees it only while it is still
+	// this holder's (connector/redis.KV.Lock).
+	Lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error)
+	HGet(ctx context.Context, key, field string) (string, bool, error)
+	HGetAll(ctx context.Context, key string) (map[string]string, error)
+	// HSet with a ttl above 0 restarts the hash's expiry with the write.
+	HSet(ctx context.Context, key, field, value string, ttl time.Duration) error
+	HDel(ctx context.Context, key string, fields ...string) error
+	// SAdd with a ttl above 0 restarts the set's expiry with the write.
+	SAdd(ctx context.Context, key, member string, ttl time.Duration) error
+	SMembers(ctx context.Context, key string) ([]string, error)
+	Del(ctx context.Context, keys ...string) error
 }
 
-const channelsKey = "bridge:escalation:channels"
+// Schedule holds the due missed-day checks (connector/redis.Schedule
+// "escalation:due").
+type Schedule interface {
+	SetEach(ctx context.Context, due map[string]time.Time) error
+	Remove(ctx context.Context, members ...string) error
+	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
+	Done(ctx context.Context, member string, claimedAt time.Time, lease time.Duration) error
+	Len(ctx context.Context, t time.Time) (int64, error)
+}
+
+// Keys, under the Store's bridge: prefix. A contact's escalation state is
+// one hash (its days' escalations and answered/missed marks), under the
+// contact's hash tag; the indexes the admin page reads hold ids only.
+func contactKey(id string) string { return "escalation:{" + id + "}:days" }
+func lockKey(id string) string    { return "escalation:{" + id + "}:lock" }
+func logKey(date string) string   { return "escalation:log:" + date }
+func missedKey(date string) string {
+	return "escalation:missed:" + date
+}
+
+const channelsKey = "escalation:channels"
 
 // Marks of a monitoring day in the contact's hash.
 const (
@@ -38,36 +60,26 @@ const (
 	logKeep     = 3 * 24 * time.Hour
 )
 
-var unlockScript = goredis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`)
-
-// lock takes the contact's lock with a token, so a late unlock never
-// frees a lock another worker took after this one expired.
+// lock takes the contact's lock; a late unlock never frees a lock another
+// worker took after this one expired.
 func (f *Flow) lock(ctx context.Context, id string) (func(), error) {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	tok := hex.EncodeToString(b[:])
-	ok, err := f.cfg.Redis.SetNX(ctx, lockKey(id), tok, f.cfg.LockTTL).Result()
+	release, ok, err := f.cfg.Store.Lock(ctx, lockKey(id), f.cfg.LockTTL)
 	if err != nil {
 		return nil, fmt.Errorf("lock escalation of %s: %w", id, err)
 	}
 	if !ok {
 		return nil, ErrBusy
 	}
-	return func() {
-		_ = unlockScript.Run(context.WithoutCancel(ctx), f.cfg.Redis, []string{lockKey(id)}, tok).Err()
-	}, nil
+	return release, nil
 }
 
 func (f *Flow) loadDay(ctx context.Context, id, date string) (dayState, bool, error) {
-	raw, err := f.cfg.Redis.HGet(ctx, contactKey(id), "esc:"+date).Result()
-	if errors.Is(err, goredis.Nil) {
-		return dayState{}, false, nil
-	}
+	raw, found, err := f.cfg.Store.HGet(ctx, contactKey(id), "esc:"+date)
 	if err != nil {
 		return dayState{}, false, fmt.Errorf("load escalation %s %s: %w", id, date, err)
+	}
+	if !found {
+		return dayState{}, false, nil
 	}
 	var st dayState
 	if err := json.Unmarshal([]byte(raw), &st); err != nil {
@@ -78,30 +90,21 @@ func (f *Flow) loadDay(ctx context.Context, id, date string) (dayState, bool, er
 
 func (f *Flow) saveDay(ctx context.Context, id, date string, st dayState) error {
 	raw, _ := json.Marshal(st)
-	pipe := f.cfg.Redis.TxPipeline()
-	pipe.HSet(ctx, contactKey(id), "esc:"+date, raw)
-	pipe.Expire(ctx, contactKey(id), contactKeep)
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := f.cfg.Store.HSet(ctx, contactKey(id), "esc:"+date, string(raw), contactKeep); err != nil {
 		return fmt.Errorf("save escalation %s %s: %w", id, date, err)
 	}
 	return nil
 }
 
 func (f *Flow) markDay(ctx context.Context, id, date, mark string) error {
-	pipe := f.cfg.Redis.TxPipeline()
-	pipe.HSet(ctx, contactKey(id), "mark:"+date, mark)
-	pipe.Expire(ctx, contactKey(id), contactKeep)
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := f.cfg.Store.HSet(ctx, contactKey(id), "mark:"+date, mark, contactKeep); err != nil {
 		return fmt.Errorf("mark day %s %s: %w", id, date, err)
 	}
 	return nil
 }
 
 func (f *Flow) dayMark(ctx context.Context, id, date string) (string, error) {
-	v, err := f.cfg.Redis.HGet(ctx, contactKey(id), "mark:"+date).Result()
-	if errors.Is(err, goredis.Nil) {
-		return "", nil
-	}
+	v, _, err := f.cfg.Store.HGet(ctx, contactKey(id), "mark:"+date)
 	if err != nil {
 		return "", fmt.Errorf("read day %s %s: %w", id, date, err)
 	}
@@ -109,7 +112,7 @@ func (f *Flow) dayMark(ctx context.Context, id, date string) (string, error) {
 }
 
 func (f *Flow) marks(ctx context.Context, id string) (map[string]string, error) {
-	all, err := f.cfg.Redis.HGetAll(ctx, contactKey(id)).Result()
+	all, err := f.cfg.Store.HGetAll(ctx, contactKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("read days of %s: %w", id, err)
 	}
@@ -124,10 +127,7 @@ func (f *Flow) marks(ctx context.Context, id string) (map[string]string, error) 
 
 // logToday lists the escalation for the admin page (ids and reasons).
 func (f *Flow) logToday(ctx context.Context, id, date, reason string) error {
-	pipe := f.cfg.Redis.TxPipeline()
-	pipe.HSet(ctx, logKey(date), id, reason)
-	pipe.Expire(ctx, logKey(date), logKeep)
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := f.cfg.Store.HSet(ctx, logKey(date), id, reason, logKeep); err != nil {
 		return fmt.Errorf("log escalation of %s: %w", id, err)
 	}
 	return nil
@@ -135,10 +135,7 @@ func (f *Flow) logToday(ctx context.Context, id, date, reason string) error {
 
 func (f *Flow) logMissed(ctx context.Context, id, day string) error {
 	date := f.cfg.Now().In(f.cfg.Location).Format("2006-01-02")
-	pipe := f.cfg.Redis.TxPipeline()
-	pipe.SAdd(ctx, missedKey(date), id+" "+day)
-	pipe.Expire(ctx, missedKey(date), logKeep)
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := f.cfg.Store.SAdd(ctx, missedKey(date), id+" "+day, logKeep); err != nil {
 		return fmt.Errorf("log missed day of %s: %w", id, err)
 	}
 	return nil
@@ -146,26 +143,25 @@ func (f *Flow) logMissed(ctx context.Context, id, day string) error {
 
 // dueDates are the contact's dates with a missed-day check scheduled.
 func (f *Flow) dueDates(ctx context.Context, id string) ([]string, error) {
-	v, err := f.cfg.Redis.HGet(ctx, contactKey(id), "due").Result()
-	if errors.Is(err, goredis.Nil) || v == "" {
-		return nil, nil
-	}
+	v, _, err := f.cfg.Store.HGet(ctx, contactKey(id), "due")
 	if err != nil {
 		return nil, fmt.Errorf("read checks of %s: %w", id, err)
+	}
+	if v == "" {
+		return nil, nil
 	}
 	return strings.Split(v, ","), nil
 }
 
 func (f *Flow) setDueDates(ctx context.Context, id string, dates []string) error {
 	sort.Strings(dates)
-	pipe := f.cfg.Redis.TxPipeline()
+	var err error
 	if len(dates) == 0 {
-		pipe.HDel(ctx, contactKey(id), "due")
+		err = f.cfg.Store.HDel(ctx, contactKey(id), "due")
 	} else {
-		pipe.HSet(ctx, contactKey(id), "due", strings.Join(dates, ","))
-		pipe.Expire(ctx, contactKey(id), contactKeep)
+		err = f.cfg.Store.HSet(ctx, contactKey(id), "due", strings.Join(dates, ","), contactKeep)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err != nil {
 		return fmt.Errorf("record checks of %s: %w", id, err)
 	}
 	return nil
@@ -184,10 +180,10 @@ func (f *Flow) Forget(ctx context.Context, contactID string, _ []string) error {
 	if err := f.due.Remove(ctx, members...); err != nil {
 		return err
 	}
-	if err := f.cfg.Redis.HDel(ctx, channelsKey, contactID).Err(); err != nil {
+	if err := f.cfg.Store.HDel(ctx, channelsKey, contactID); err != nil {
 		return fmt.Errorf("forget escalation of %s: %w", contactID, err)
 	}
-	if err := f.cfg.Redis.Del(ctx, contactKey(contactID)).Err(); err != nil {
+	if err := f.cfg.Store.Del(ctx, contactKey(contactID)); err != nil {
 		return fmt.Errorf("forget escalation of %s: %w", contactID, err)
 	}
 	return nil
@@ -220,19 +216,24 @@ type Summary struct {
 func (f *Flow) Today(ctx context.Context) (Summary, error) {
 	now := f.cfg.Now()
 	date := now.In(f.cfg.Location).Format("2006-01-02")
-	pipe := f.cfg.Redis.Pipeline()
-	esc := pipe.HGetAll(ctx, logKey(date))
-	miss := pipe.SMembers(ctx, missedKey(date))
-	ch := pipe.HGetAll(ctx, channelsKey)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, goredis.Nil) {
+	esc, err := f.cfg.Store.HGetAll(ctx, logKey(date))
+	if err != nil {
+		return Summary{}, fmt.Errorf("read monitoring view: %w", err)
+	}
+	miss, err := f.cfg.Store.SMembers(ctx, missedKey(date))
+	if err != nil {
+		return Summary{}, fmt.Errorf("read monitoring view: %w", err)
+	}
+	ch, err := f.cfg.Store.HGetAll(ctx, channelsKey)
+	if err != nil {
 		return Summary{}, fmt.Errorf("read monitoring view: %w", err)
 	}
 	s := Summary{Date: date, Escalations: []Escalation{}, Missed: []MissedDay{}, Channels: map[string]int{}, Contacts: map[string][]string{}}
-	for id, reason := range esc.Val() {
+	for id, reason := range esc {
 		s.Escalations = append(s.Escalations, Escalation{ContactID: id, Reason: reason})
 	}
 	sort.Slice(s.Escalations, func(a, b int) bool { return s.Escalations[a].ContactID < s.Escalations[b].ContactID })
-	for _, m := range miss.Val() {
+	for _, m := range miss {
 		id, day, _ := strings.Cut(m, " ")
 		s.Missed = append(s.Missed, MissedDay{ContactID: id, Day: day})
 	}
@@ -242,7 +243,7 @@ func (f *Flow) Today(ctx context.Context) (Summary, error) {
 		}
 		return s.Missed[a].Day < s.Missed[b].Day
 	})
-	for id, c := range ch.Val() {
+	for id, c := range ch {
 		s.Channels[c]++
 		if len(s.Contacts[c]) < 200 {
 			s.Contacts[c] = append(s.Contacts[c], id)

@@ -20,9 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -290,8 +288,7 @@ func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 		rec *event.Record
 		sms *event.SMS
 	}
-	groups := map[string][]item{}
-	var order []string
+	var recs, texts []item
 	for i, m := range msgs {
 		if d := decodeDelivery(m.Payload); d != nil {
 			// Rare, and locked per contact: handled at once.
@@ -303,50 +300,25 @@ func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 			errs[i] = queue.Permanent(err)
 			continue
 		}
-		var key string
 		if rec != nil {
-			key = "rec:" + rec.Object + ":" + rec.RecordID
+			recs = append(recs, item{idx: i, rec: rec})
 		} else {
-			key = "sms:" + strings.TrimSpace(sms.From)
+			texts = append(texts, item{idx: i, sms: sms})
 		}
-		if _, seen := groups[key]; !seen {
-			order = append(order, key)
-		}
-		groups[key] = append(groups[key], item{i, rec, sms})
 	}
 	// Records first, then texts: a STOP in the same batch as its contact's
 	// record change would otherwise find the contact locked.
-	sem := make(chan struct{}, f.cfg.Parallelism)
-	for _, phase := range []string{"rec:", "sms:"} {
-		var wg sync.WaitGroup
-		for _, key := range order {
-			if !strings.HasPrefix(key, phase) {
-				continue
-			}
-			group := groups[key]
-			sort.SliceStable(group, func(a, b int) bool {
-				if x, y := group[a].sms, group[b].sms; x != nil && y != nil {
-					return x.OrderedAt().Before(y.OrderedAt()) // Twilio's order
-				}
-				if group[a].rec == nil || group[b].rec == nil {
-					return false
-				}
-				return lastModified(group[a].rec.Fields) < lastModified(group[b].rec.Fields)
-			})
-			sem <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				for _, it := range group {
-					if it.rec != nil {
-						errs[it.idx] = f.Record(ctx, *it.rec)
-					} else {
-						errs[it.idx] = f.SMS(ctx, *it.sms)
-					}
-				}
-			}()
-		}
-		wg.Wait()
+	for j, err := range queue.ByKey(ctx, recs, f.cfg.Parallelism,
+		func(it item) string { return it.rec.Object + ":" + it.rec.RecordID },
+		func(a, b item) bool { return lastModified(a.rec.Fields) < lastModified(b.rec.Fields) },
+		func(ctx context.Context, it item) error { return f.Record(ctx, *it.rec) }) {
+		errs[recs[j].idx] = err
+	}
+	for j, err := range queue.ByKey(ctx, texts, f.cfg.Parallelism,
+		func(it item) string { return strings.TrimSpace(it.sms.From) },
+		func(a, b item) bool { return a.sms.OrderedAt().Before(b.sms.OrderedAt()) }, // Twilio's order
+		func(ctx context.Context, it item) error { return f.SMS(ctx, *it.sms) }) {
+		errs[texts[j].idx] = err
 	}
 	for i, err := range errs {
 		if err != nil {

@@ -19,7 +19,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -137,37 +136,25 @@ func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 		idx int
 		rec event.Record
 	}
-	groups := map[string][]item{}
-	var order []string
+	var items []item
 	for i, m := range msgs {
 		var rec event.Record
 		if err := json.Unmarshal(m.Payload, &rec); err != nil {
 			errs[i] = queue.Permanent(fmt.Errorf("decode record event: %w", err))
 			continue
 		}
-		key := rec.Object + ":" + rec.RecordID
-		if _, seen := groups[key]; !seen {
-			order = append(order, key)
-		}
-		groups[key] = append(groups[key], item{i, rec})
+		items = append(items, item{i, rec})
 	}
-	sem := make(chan struct{}, f.cfg.Parallelism)
-	var wg sync.WaitGroup
-	for _, key := range order {
-		group := groups[key]
-		sort.SliceStable(group, func(a, b int) bool {
-			return lastModified(group[a].rec.Fields) < lastModified(group[b].rec.Fields)
+	synced := queue.ByKey(ctx, items, f.cfg.Parallelism,
+		func(it item) string { return it.rec.Object + ":" + it.rec.RecordID },
+		func(a, b item) bool { return lastModified(a.rec.Fields) < lastModified(b.rec.Fields) },
+		func(ctx context.Context, it item) error {
+			_, err := f.Sync(ctx, it.rec)
+			return err
 		})
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			for _, it := range group {
-				_, errs[it.idx] = f.Sync(ctx, it.rec)
-			}
-		}()
+	for j, err := range synced {
+		errs[items[j].idx] = err
 	}
-	wg.Wait()
 	return errs
 }
 
@@ -249,7 +236,7 @@ func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToT
 			return out, nil
 		}
 		if !taskGone(err) {
-			return "", classify(fmt.Errorf("update task %s: %w", l.TaskSID, err))
+			return "", queue.Classify(fmt.Errorf("update task %s: %w", l.TaskSID, err))
 		}
 		// The old task was completed or canceled in Flex: the record needs a new one.
 		l.TaskSID, l.Hash = "", ""
@@ -261,7 +248,7 @@ func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToT
 	}
 	task, err := f.cfg.Tasks.CreateTask(ctx, attrs, priority)
 	if err != nil {
-		return "", classify(fmt.Errorf("create task for %s: %w", rec.RecordID, err))
+		return "", queue.Classify(fmt.Errorf("create task for %s: %w", rec.RecordID, err))
 	}
 	l.TaskSID, l.Hash, l.Creating, l.Keys = task.SID, hash, false, leafPaths(attrs)
 	return Created, nil
@@ -401,7 +388,7 @@ func (f *Flow) cancel(ctx context.Context, rec event.Record, l *link) (Outcome, 
 	}
 	err := f.cfg.Tasks.CancelTask(ctx, l.TaskSID, "record closed in Salesforce")
 	if err != nil && !taskGone(err) {
-		return "", classify(fmt.Errorf("cancel task %s: %w", l.TaskSID, err))
+		return "", queue.Classify(fmt.Errorf("cancel task %s: %w", l.TaskSID, err))
 	}
 	l.TaskSID, l.Hash = "", ""
 	if err != nil {
@@ -416,7 +403,7 @@ func (f *Flow) reconcile(ctx context.Context, rec event.Record, l *link) error {
 	expr := fmt.Sprintf(`crm.record_id == %s`, quoteExpr(rec.RecordID))
 	tasks, err := f.cfg.Tasks.FindOpenTasks(ctx, expr)
 	if err != nil {
-		return classify(fmt.Errorf("reconcile tasks of %s: %w", rec.RecordID, err))
+		return queue.Classify(fmt.Errorf("reconcile tasks of %s: %w", rec.RecordID, err))
 	}
 	l.Creating = false
 	if len(tasks) == 0 {
@@ -427,7 +414,7 @@ func (f *Flow) reconcile(ctx context.Context, rec event.Record, l *link) error {
 	for _, extra := range tasks[1:] {
 		// Only reachable if an earlier version of the bridge duplicated tasks.
 		if err := f.cfg.Tasks.CancelTask(ctx, extra.SID, "duplicate outreach task"); err != nil && !taskGone(err) {
-			return classify(fmt.Errorf("cancel duplicate task %s: %w", extra.SID, err))
+			return queue.Classify(fmt.Errorf("cancel duplicate task %s: %w", extra.SID, err))
 		}
 	}
 	return nil
@@ -497,13 +484,4 @@ func quoteExpr(s string) string {
 func taskGone(err error) bool {
 	var apiErr *twilio.APIError
 	return errors.As(err, &apiErr) && (apiErr.Status == 404 || apiErr.Status == 400 || apiErr.Status == 409)
-}
-
-// classify marks errors that no retry can fix as permanent.
-func classify(err error) error {
-	var apiErr *twilio.APIError
-	if errors.As(err, &apiErr) && apiErr.Status >= 400 && apiErr.Status < 500 && apiErr.Status != 429 {
-		return queue.Permanent(err)
-	}
-	return err
 }

@@ -92,6 +92,9 @@ func (e *NotReachableError) Error() string {
 	return "the case has no number to text: " + e.Rule.Error()
 }
 
+// Permanent: no retry gives the case a number (queue.Classify).
+func (e *NotReachableError) Permanent() bool { return true }
+
 // New checks cfg.
 func New(cfg Config) (*Flow, error) {
 	if cfg.Messages == nil || cfg.CRM == nil || cfg.Store == nil || cfg.Links == nil || cfg.Mappings == nil {
@@ -274,21 +277,9 @@ func (f *Flow) handleRecord(ctx context.Context, cc *mapping.CaseContacts, rec e
 	if derr := f.cfg.Store.Del(context.WithoutCancel(ctx), activeKey(rec.RecordID)); derr != nil {
 		f.log.Error("case request state not released", "case_id", rec.RecordID, "err", derr)
 	}
-	return classify(fmt.Errorf("ask case %s for contacts: %w", rec.RecordID, err))
-}
-
-// classify marks what no retry can fix as permanent: a record without a
-// number, and Twilio's 4xx answers other than 429.
-func classify(err error) error {
-	var nr *NotReachableError
-	if errors.As(err, &nr) {
-		return queue.Permanent(err)
-	}
-	var tw *twilio.APIError
-	if errors.As(err, &tw) && tw.Status >= 400 && tw.Status < 500 && tw.Status != 429 {
-		return queue.Permanent(err)
-	}
-	return err
+	// A case without a number and Twilio's 4xx other than 429 are final
+	// (queue.Classify through their Permanent methods).
+	return queue.Classify(fmt.Errorf("ask case %s for contacts: %w", rec.RecordID, err))
 }
 
 // ReportFirstName is the greeting's name for an open link (survey.ReportCases).

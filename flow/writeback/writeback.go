@@ -185,7 +185,7 @@ func (f *Flow) upsert(ctx context.Context, t target, rows []*row, errs []error) 
 		// value. An unknown field it names fails every row that carries
 		// it: those go at once, the others are sent again.
 		if bad, good := partitionByFields(rows, err); len(bad) > 0 && len(good) > 0 {
-			perm := classify(fmt.Errorf("upsert %s rows: %w", t.object, err))
+			perm := classifyCall(fmt.Errorf("upsert %s rows: %w", t.object, err))
 			for _, r := range bad {
 				fail(errs, r.msgs, perm)
 			}
@@ -200,7 +200,7 @@ func (f *Flow) upsert(ctx context.Context, t target, rows []*row, errs []error) 
 		return
 	}
 	if err != nil {
-		err = classify(fmt.Errorf("upsert %d %s rows: %w", len(recs), t.object, err))
+		err = classifyCall(fmt.Errorf("upsert %d %s rows: %w", len(recs), t.object, err))
 		for _, r := range rows {
 			fail(errs, r.msgs, err)
 		}
@@ -467,11 +467,21 @@ func wholeRequestRefusal(err error) bool {
 		(apiErr.Code == "INVALID_FIELD" || apiErr.Code == "JSON_PARSER_ERROR")
 }
 
-// classify marks whole-call failures that no retry can fix as permanent.
-func classify(err error) error {
+// refusal is a whole Collections call that failed. Writeback gives up on
+// its rows only for the codes in permanentCodes, whatever the status: a
+// narrower rule than salesforce.APIError.Permanent (which also gives up on
+// other 4xx, such as a proxy's 413 or an org's API_DISABLED_FOR_ORG), so
+// the messages wait in the queue for an admin to fix the org.
+type refusal struct{ err error }
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// Permanent is read by queue.Classify before the connector's own rule.
+func (r *refusal) Permanent() bool {
 	var apiErr *salesforce.APIError
-	if errors.As(err, &apiErr) && permanentCodes[apiErr.Code] {
-		return queue.Permanent(err)
-	}
-	return err
+	return errors.As(r.err, &apiErr) && permanentCodes[apiErr.Code]
 }
+
+// classifyCall marks whole-call failures that no retry can fix as permanent.
+func classifyCall(err error) error { return queue.Classify(&refusal{err: err}) }

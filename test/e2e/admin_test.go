@@ -9,6 +9,7 @@ import (
 )
 
 func TestMappingSaveReachesEveryInstanceAndTheNextMessage(t *testing.T) {
+	t.Parallel()
 	b1 := MustStart(t, Options{})
 	b2 := MustStart(t, Options{Redis: b1.Redis, SF: b1.SF, Twilio: b1.Twilio})
 	admin := map[string]string{"Authorization": "Bearer " + b1.AdminToken, "Content-Type": "application/yaml"}
@@ -61,6 +62,7 @@ func TestMappingSaveReachesEveryInstanceAndTheNextMessage(t *testing.T) {
 }
 
 func TestMappingSaveRefusesWithPaths(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	admin := map[string]string{"Authorization": "Bearer " + b.AdminToken, "Content-Type": "application/yaml"}
 	doc := Testdata(t, "mapping.yaml")

@@ -33,6 +33,7 @@ func (b *Bridge) click(token, recordID string) (*http.Response, map[string]any) 
 }
 
 func TestClickToCallCreatesTaskWithCRMContext(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.Log.Plant("Jordan Example", "Quinn", "(646) 555-0175")
 	id := seedContact(b, "Quinn", "(646) 555-0175")
@@ -72,6 +73,7 @@ func TestClickToCallCreatesTaskWithCRMContext(t *testing.T) {
 }
 
 func TestClickToCallConcurrentDoubleClick(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	id := seedContact(b, "Rowan", "(646) 555-0111")
 	var wg sync.WaitGroup
@@ -101,6 +103,7 @@ func TestClickToCallConcurrentDoubleClick(t *testing.T) {
 }
 
 func TestClickToCallRefusals(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	noPhone := seedContact(b, "Noor", "")
 	cases := []struct {
@@ -134,6 +137,7 @@ func TestClickToCallRefusals(t *testing.T) {
 }
 
 func TestAgentTokens(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	id := seedContact(b, "Sasha", "(646) 555-0122")
 	secret := b.Config.JWT.Secret
@@ -199,6 +203,7 @@ func TestAgentTokens(t *testing.T) {
 }
 
 func TestClickToCallVendorFailures(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	id := seedContact(b, "Tal", "(646) 555-0133")
 
@@ -225,6 +230,7 @@ func TestClickToCallVendorFailures(t *testing.T) {
 }
 
 func TestRecordContextForScreenPop(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	id := seedContact(b, "Uma", "(646) 555-0144")
 	get := func() (int, map[string]any) {
@@ -254,6 +260,7 @@ func TestRecordContextForScreenPop(t *testing.T) {
 // A create that times out after TaskRouter made the task: the click finds
 // that task instead of failing or making a second one.
 func TestClickToCallAmbiguousCreateFindsTheTask(t *testing.T) {
+	t.Parallel()
 	tuning := DefaultTuning()
 	tuning.TwilioTimeout = 300 * time.Millisecond
 	b := MustStart(t, Options{Tuning: &tuning})

@@ -10,6 +10,7 @@ import (
 // The whole bridge on a real three-node Redis Cluster: every multi-key
 // script (intake, retries, mapping saves) must keep its keys in one slot.
 func TestBridgeOnRedisCluster(t *testing.T) {
+	t.Parallel()
 	cluster := redistest.StartCluster(t, 3)
 	b1 := MustStart(t, Options{Env: map[string]string{"BRIDGE_REDIS_URL": cluster.URL()}})
 	b2 := MustStart(t, Options{SF: b1.SF, Twilio: b1.Twilio, Env: map[string]string{"BRIDGE_REDIS_URL": cluster.URL()}})

@@ -17,6 +17,7 @@ func (e *errorsTB) Errorf(format string, args ...any) {
 func (e *errorsTB) Helper() {}
 
 func TestLeakCheckMatchesPlantedValuesOnly(t *testing.T) {
+	t.Parallel()
 	check := func(log string) []string {
 		var l LogBuffer
 		l.Plant("Jordan Example", "(212) 555-0123")

@@ -30,6 +30,7 @@ func monitoredContact(t *testing.T, b *Bridge, n int, phone string) (id, start s
 }
 
 func TestMonitoringSchedulesFourteenRemindersOnce(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{Env: AllDaysAtTwilio})
 	b.Log.Plant("Inés", "Jordan Example", "(917) 555-0190")
 	id, start := monitoredContact(t, b, 1, "(917) 555-0190")
@@ -68,6 +69,7 @@ func TestMonitoringSchedulesFourteenRemindersOnce(t *testing.T) {
 }
 
 func TestSurveyRoundTripToSalesforce(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{Env: AllDaysAtTwilio})
 	id, start := monitoredContact(t, b, 2, "(917) 555-0191")
 	Eventually(t, wait, "reminders", func() bool { return len(b.Twilio.Scheduled()) == 14 })
@@ -132,6 +134,7 @@ func firstReminder(b *Bridge) twiliosim.Message {
 }
 
 func TestSMSReplyAndStop(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{Env: AllDaysAtTwilio})
 	b.Log.Plant("feeling a bit tired", "(917) 555-0192")
 	id, _ := monitoredContact(t, b, 3, "(917) 555-0192")

@@ -30,6 +30,7 @@ func mustAck(t *testing.T, resp *http.Response, body []byte) {
 func openTasks(sim *twiliosim.Server) []twiliosim.Task { return sim.OpenTasks() }
 
 func TestOutboundSampleOpensOneTaskPerRecord(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.Log.Plant("Jordan Example", "Alex", "(212) 555-0123")
 
@@ -74,6 +75,7 @@ func TestOutboundSampleOpensOneTaskPerRecord(t *testing.T) {
 }
 
 func TestOutboundRecordLifecycle(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.Log.Plant("Jordan Example", "Morgan", "(917) 555-0142", "(917) 555-0199")
 	id := ContactID(1)
@@ -117,6 +119,7 @@ func TestOutboundRecordLifecycle(t *testing.T) {
 }
 
 func TestOutboundOlderNotificationDoesNotOverwrite(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	id := ContactID(2)
 	newer := contact(id, "Riley", "(718) 555-0101", "Needs Outreach")
@@ -135,6 +138,7 @@ func TestOutboundOlderNotificationDoesNotOverwrite(t *testing.T) {
 }
 
 func TestOutboundRefusals(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{Env: map[string]string{"BRIDGE_SF_OUTBOUND_TOKEN": "s3cret-token-0123456789abcdef-0123456789"}})
 	good := OutboundMessage(SampleOrgID, Notification{ID: NotificationID(20), Fields: contact(ContactID(20), "Sky", "(212) 555-0100", "Needs Outreach")})
 	cases := []struct {
@@ -171,6 +175,7 @@ func TestOutboundRefusals(t *testing.T) {
 }
 
 func TestOutboundRedisDownAnswers503(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	msg := OutboundMessage(SampleOrgID, Notification{ID: NotificationID(30), Fields: contact(ContactID(30), "Lee", "(212) 555-0111", "Needs Outreach")})
 	b.Redis.Kill()
@@ -191,6 +196,7 @@ func TestOutboundRedisDownAnswers503(t *testing.T) {
 }
 
 func TestOutboundTwilioFailuresRetriedFromQueue(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.Twilio.FailNext(twiliosim.OpCreateTask, 3, http.StatusServiceUnavailable)
 	b.MustOutbound(OutboundMessage(SampleOrgID, Notification{ID: NotificationID(40), Fields: contact(ContactID(40), "Kai", "(212) 555-0122", "Needs Outreach")}))
@@ -202,6 +208,7 @@ func TestOutboundTwilioFailuresRetriedFromQueue(t *testing.T) {
 }
 
 func TestOutboundAmbiguousCreateMakesOneTask(t *testing.T) {
+	t.Parallel()
 	tuning := DefaultTuning()
 	tuning.TwilioTimeout = 300 * time.Millisecond
 	b := MustStart(t, Options{Tuning: &tuning})
@@ -221,6 +228,7 @@ func TestOutboundAmbiguousCreateMakesOneTask(t *testing.T) {
 // in between must merge into them, not replace them (TaskRouter replaces
 // all attributes on update).
 func TestOutboundUpdateKeepsFlexAttributes(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.Log.Plant("Jordan Example", "Quinn", "(917) 555-0177", "(917) 555-0178")
 	id := ContactID(5)
@@ -264,6 +272,7 @@ func TestOutboundUpdateKeepsFlexAttributes(t *testing.T) {
 // A notification without sObject data (the record was deleted before
 // delivery) is acknowledged and counted; the others are processed.
 func TestOutboundDeletedRecordIsAcknowledged(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.Log.Plant("Jordan Example", "Rae", "(917) 555-0166")
 	msg := OutboundMessage(SampleOrgID,

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,7 @@ func rowsByExternalID(b *Bridge) map[string]int {
 }
 
 func TestWritebackOutcomeAndFollowUp(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.Log.Plant("Reached - agreed to quarantine", "+12125550123")
 	form := TaskEvent(t, sid("EV", 1), sid("WT", 1), "003RM00000Qx1a2YAB",
@@ -102,6 +104,7 @@ func TestWritebackOutcomeAndFollowUp(t *testing.T) {
 }
 
 func TestWritebackSignatureAndFiltering(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	form := TaskEvent(t, sid("EV", 2), sid("WT", 2), ContactID(2), nil)
 	for name, sig := range map[string]string{"missing": "", "forged": "bm90IGEgc2lnbmF0dXJl", "other token": "Zm9yZ2VkLXdpdGgtYW5vdGhlci10b2tlbg=="} {
@@ -140,20 +143,33 @@ func signedHeader(b *Bridge, path string, form url.Values) string {
 	return twilio.Sign(b.Config.Twilio.AuthToken, PublicURL+path, form)
 }
 
-// postOutcomes sends n outcomes (and dup of them again) from workers goroutines.
+// postOutcomes sends n outcomes (and dup of them again) from workers
+// goroutines, each until the bridge takes it; one it never takes within
+// postPatience fails the test and stops the posting.
 func postOutcomes(t *testing.T, b *Bridge, from, n, dup int) {
 	t.Helper()
+	const postPatience = 60 * time.Second
 	var wg sync.WaitGroup
+	var failed atomic.Bool
 	jobs := make(chan int)
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
+				if failed.Load() {
+					continue // drain, so the sender is not blocked
+				}
 				form := TaskEvent(t, sid("EV", i), sid("WT", i), ContactID(i), map[string]any{"follow_up_date": nil})
+				deadline := time.Now().Add(postPatience)
 				for {
 					resp, _ := b.PostTwilio("/webhooks/twilio/taskrouter", form)
 					if resp.StatusCode == http.StatusOK {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Errorf("outcome %d not taken after %s: last answer %d", i, postPatience, resp.StatusCode)
+						failed.Store(true)
 						break
 					}
 					time.Sleep(50 * time.Millisecond) // Twilio retries a failed delivery
@@ -169,8 +185,13 @@ func postOutcomes(t *testing.T, b *Bridge, from, n, dup int) {
 	}
 	close(jobs)
 	wg.Wait()
+	if failed.Load() {
+		t.FailNow()
+	}
 }
 
+// Serial, as are the fault and takeover tests: they load the machine and
+// count calls or time, and serial tests finish before parallel ones start.
 func TestWriteback1000OutcomesExactlyOnceInFewCalls(t *testing.T) {
 	b := MustStart(t, Options{})
 	postOutcomes(t, b, 0, 1000, 333)
@@ -236,6 +257,7 @@ func deadLetters(t *testing.T, b *Bridge) []map[string]any {
 }
 
 func TestWritebackInvalidFieldDeadLettersThenReplays(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.SF.RejectField("Task", "CallObject")
 	b.PostTwilio("/webhooks/twilio/taskrouter", TaskEvent(t, sid("EV", 9), sid("WT", 9), ContactID(9), nil))
@@ -265,6 +287,7 @@ func TestWritebackInvalidFieldDeadLettersThenReplays(t *testing.T) {
 }
 
 func TestTwilioWebhooksRedisDownAnswer503(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	form := TaskEvent(t, sid("EV", 70), sid("WT", 70), ContactID(70), map[string]any{"follow_up_date": nil})
 	b.Redis.Kill()
@@ -326,6 +349,7 @@ func TestKilledInstanceWorkTakenOverWithinAMinute(t *testing.T) {
 // cancels a task; such a task was never worked and writes nothing. A worked
 // task that is canceled (it carries an outcome or a call_sid) is written.
 func TestWritebackCanceledOnlyWhenWorked(t *testing.T) {
+	t.Parallel()
 	b := MustStart(t, Options{})
 	post := func(n int, reason string, attrs map[string]any) {
 		t.Helper()
@@ -362,6 +386,7 @@ func TestWritebackCanceledOnlyWhenWorked(t *testing.T) {
 // INVALID_FIELD or JSON_PARSER_ERROR). That outcome is dead-lettered with its
 // code (and field, when Salesforce names it); the others land once.
 func TestWritebackBadRowDoesNotHoldTheBatch(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		code, rule, field string
 		attrs             map[string]any
