@@ -15,6 +15,7 @@ import (
 
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 	"github.com/cityhealth/bridge/flow/writeback"
 	"github.com/cityhealth/bridge/mapping"
@@ -49,7 +50,37 @@ var recordIDRe = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
 
 // errNoSection: the mapping previewed lacks the flow's section.
 func errNoSection(flow string) error {
-	return &clientError{http.StatusUnprocessableEntity, "the mapping has no " + flow + " section"}
+	return fault.New(fault.Unprocessable, "the mapping has no "+flow+" section")
+}
+
+// previewError words a refusal for the admin: the mapping's rule and the
+// field it reads, or Salesforce's code; never a value.
+func previewError(err error) error {
+	var (
+		ruleErr     *mapping.RuleError
+		notCallable *clicktocall.NotCallableError
+		sfErr       *salesforce.APIError
+	)
+	switch {
+	case errors.As(err, &notCallable):
+		msg := notCallable.Rule + ": the record has no callable number"
+		if notCallable.Field != "" {
+			msg += " (" + notCallable.Field + ")"
+		}
+		return fault.Wrap(err, fault.Unprocessable, msg)
+	case fault.KindOf(err) != fault.Internal:
+		return err
+	case errors.As(err, &ruleErr):
+		return fault.Wrap(err, fault.Unprocessable, ruleErr.Error())
+	case errors.As(err, &sfErr):
+		// Salesforce's message can quote values; only its code is safe.
+		msg := "Salesforce refused the read"
+		if sfErr.Code != "" {
+			msg += " (" + sfErr.Code + ")"
+		}
+		return fault.Wrap(err, fault.Upstream, msg)
+	}
+	return err
 }
 
 // preview runs a flow's mapping over a record or event and answers what
@@ -96,7 +127,7 @@ func (a *API) preview(c *gin.Context) {
 		err = badRequest("flow must be one of " + strings.Join([]string{FlowRecordToTask, FlowClickToCall, FlowReminders, FlowOutcomeToCRM, FlowSurveyToCRM}, ", "))
 	}
 	if err != nil {
-		writeError(c, a.log, err)
+		writeError(c, a.log, previewError(err))
 		return
 	}
 	c.JSON(http.StatusOK, out)

@@ -1,4 +1,4 @@
-package admin
+package redis_test
 
 import (
 	"bytes"
@@ -11,21 +11,25 @@ import (
 	"testing"
 	"time"
 
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/test/redistest"
 )
 
-func TestStoreSaveHistoryGet(t *testing.T) {
-	_, rdb := MustRedis(t)
-	s := MustStore(t, rdb)
+func TestMappingStoreSaveHistoryGet(t *testing.T) {
+	_, rdb := mustRedis(t)
+	s := mustMappingStore(t, rdb)
 	ctx := context.Background()
-	doc1 := exampleDoc(t)
-	doc2 := edit(t, doc1, "to: {field: MobilePhone, transform: e164, required: true}", "to: {field: Phone, transform: e164, required: true}")
+	doc1 := exampleMapping(t)
+	doc2 := editDoc(t, doc1, "to: {field: MobilePhone, transform: e164, required: true}", "to: {field: Phone, transform: e164, required: true}")
 
 	if s.CurrentVersion() != 0 || s.Current().RecordToTask() != nil {
 		t.Fatal("a new store without seed must start empty at version 0")
 	}
-	if _, err := s.Latest(ctx); !errors.Is(err, ErrNoVersion) {
-		t.Fatalf("Latest on empty Redis = %v, want ErrNoVersion", err)
+	if _, err := s.Latest(ctx); !errors.Is(err, redis.ErrNoMappingVersion) {
+		t.Fatalf("Latest on empty Redis = %v, want redis.ErrNoMappingVersion", err)
 	}
 	v1, err := s.Save(ctx, doc1, "alice", "", 0)
 	if err != nil || v1 != 1 {
@@ -58,7 +62,7 @@ func TestStoreSaveHistoryGet(t *testing.T) {
 	if err != nil || !bytes.Equal(got.Doc, doc1) {
 		t.Fatalf("Get(1) = %q, %v", got.Doc, err)
 	}
-	if _, err := s.Get(ctx, 9); !errors.Is(err, ErrNoVersion) {
+	if _, err := s.Get(ctx, 9); !errors.Is(err, redis.ErrNoMappingVersion) {
 		t.Fatalf("Get(9) = %v", err)
 	}
 	latest, err := s.Latest(ctx)
@@ -67,11 +71,11 @@ func TestStoreSaveHistoryGet(t *testing.T) {
 	}
 }
 
-func TestStoreRejectsInvalidAndStoresNothing(t *testing.T) {
-	_, rdb := MustRedis(t)
-	s := MustStore(t, rdb)
+func TestMappingStoreRejectsInvalidAndStoresNothing(t *testing.T) {
+	_, rdb := mustRedis(t)
+	s := mustMappingStore(t, rdb)
 	ctx := context.Background()
-	bad := edit(t, exampleDoc(t), "transform: e164, required: true}", "transform: nope, required: true}")
+	bad := editDoc(t, exampleMapping(t), "transform: e164, required: true}", "transform: nope, required: true}")
 	_, err := s.Save(ctx, bad, "alice", "", 0)
 	var errs mapping.Errors
 	if !errors.As(err, &errs) || errs[0].Path != "record_to_task.attributes.to.transform" {
@@ -82,36 +86,36 @@ func TestStoreRejectsInvalidAndStoresNothing(t *testing.T) {
 	}
 }
 
-func TestStoreIfMatch(t *testing.T) {
-	_, rdb := MustRedis(t)
-	s := MustStore(t, rdb)
+func TestMappingStoreIfMatch(t *testing.T) {
+	_, rdb := mustRedis(t)
+	s := mustMappingStore(t, rdb)
 	ctx := context.Background()
-	doc := exampleDoc(t)
-	if _, err := s.Save(ctx, doc, "a", "", 1); !errors.Is(err, ErrConflict) {
-		t.Fatalf("If-Match 1 with nothing stored = %v, want ErrConflict", err)
+	doc := exampleMapping(t)
+	if _, err := s.Save(ctx, doc, "a", "", 1); !errors.Is(err, redis.ErrMappingConflict) {
+		t.Fatalf("If-Match 1 with nothing stored = %v, want redis.ErrMappingConflict", err)
 	}
 	if v, err := s.Save(ctx, doc, "a", "", -1); err != nil || v != 1 {
 		t.Fatalf("only-if-none on empty = %d, %v", v, err)
 	}
-	if _, err := s.Save(ctx, doc, "a", "", -1); !errors.Is(err, ErrConflict) {
-		t.Fatalf("only-if-none with a version = %v, want ErrConflict", err)
+	if _, err := s.Save(ctx, doc, "a", "", -1); !errors.Is(err, redis.ErrMappingConflict) {
+		t.Fatalf("only-if-none with a version = %v, want redis.ErrMappingConflict", err)
 	}
 	if v, err := s.Save(ctx, doc, "a", "", 1); err != nil || v != 2 {
 		t.Fatalf("If-Match current = %d, %v", v, err)
 	}
-	if _, err := s.Save(ctx, doc, "a", "", 1); !errors.Is(err, ErrConflict) {
-		t.Fatalf("stale If-Match = %v, want ErrConflict", err)
+	if _, err := s.Save(ctx, doc, "a", "", 1); !errors.Is(err, redis.ErrMappingConflict) {
+		t.Fatalf("stale If-Match = %v, want redis.ErrMappingConflict", err)
 	}
 	if h, _ := s.History(ctx, 0); len(h) != 2 {
 		t.Fatalf("history has %d versions, want 2", len(h))
 	}
 }
 
-func TestStoreConcurrentIfMatchOneWins(t *testing.T) {
-	_, rdb := MustRedis(t)
+func TestMappingStoreConcurrentIfMatchOneWins(t *testing.T) {
+	_, rdb := mustRedis(t)
 	ctx := context.Background()
-	base := MustStore(t, rdb)
-	if _, err := base.Save(ctx, exampleDoc(t), "seed", "", 0); err != nil {
+	base := mustMappingStore(t, rdb)
+	if _, err := base.Save(ctx, exampleMapping(t), "seed", "", 0); err != nil {
 		t.Fatal(err)
 	}
 	const n = 12
@@ -120,8 +124,8 @@ func TestStoreConcurrentIfMatchOneWins(t *testing.T) {
 	start := make(chan struct{})
 	for i := range n {
 		// Separate instances, as separate bridge processes would be.
-		s := MustStore(t, rdb)
-		doc := edit(t, exampleDoc(t), "subject: Follow-up call", "subject: Follow-up call "+strings.Repeat("x", i+1))
+		s := mustMappingStore(t, rdb)
+		doc := editDoc(t, exampleMapping(t), "subject: Follow-up call", "subject: Follow-up call "+strings.Repeat("x", i+1))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -136,7 +140,7 @@ func TestStoreConcurrentIfMatchOneWins(t *testing.T) {
 		switch {
 		case err == nil:
 			wins++
-		case !errors.Is(err, ErrConflict):
+		case !errors.Is(err, redis.ErrMappingConflict):
 			t.Fatalf("unexpected error: %v", err)
 		}
 	}
@@ -148,15 +152,15 @@ func TestStoreConcurrentIfMatchOneWins(t *testing.T) {
 	}
 }
 
-func TestStoreConcurrentUnconditionalAllLand(t *testing.T) {
-	_, rdb := MustRedis(t)
+func TestMappingStoreConcurrentUnconditionalAllLand(t *testing.T) {
+	_, rdb := mustRedis(t)
 	ctx := context.Background()
 	const n = 8
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		s := MustStore(t, rdb)
-		doc := edit(t, exampleDoc(t), "days: 14", "days: "+string(rune('1'+i)))
+		s := mustMappingStore(t, rdb)
+		doc := editDoc(t, exampleMapping(t), "days: 14", "days: "+string(rune('1'+i)))
 		wg.Add(1)
 		go func() { defer wg.Done(); _, errs[i] = s.Save(ctx, doc, "w", "", 0) }()
 	}
@@ -166,7 +170,7 @@ func TestStoreConcurrentUnconditionalAllLand(t *testing.T) {
 			t.Fatalf("last writer wins, so no save may fail: %v", err)
 		}
 	}
-	h, _ := MustStore(t, rdb).History(ctx, 0)
+	h, _ := mustMappingStore(t, rdb).History(ctx, 0)
 	if len(h) != n {
 		t.Fatalf("history has %d versions, want %d", len(h), n)
 	}
@@ -178,20 +182,20 @@ func TestStoreConcurrentUnconditionalAllLand(t *testing.T) {
 	}
 }
 
-func TestStoreWatchSecondInstanceWithin2s(t *testing.T) {
-	_, rdb := MustRedis(t)
+func TestMappingStoreWatchSecondInstanceWithin2s(t *testing.T) {
+	_, rdb := mustRedis(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a := MustStore(t, rdb)
-	b := MustStore(t, rdb) // default poll interval, as in production
+	a := mustMappingStore(t, rdb)
+	b := mustMappingStore(t, rdb) // default poll interval, as in production
 	go b.Watch(ctx)
 
-	doc := exampleDoc(t)
+	doc := exampleMapping(t)
 	v, err := a.Save(ctx, doc, "alice", "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "second instance sees version 1", func() bool {
+	within(t, 2*time.Second, "second instance sees version 1", func() bool {
 		return b.CurrentVersion() == v && b.Current().RecordToTask() != nil
 	})
 	if !bytes.Equal(b.Current().Source(), doc) {
@@ -199,18 +203,18 @@ func TestStoreWatchSecondInstanceWithin2s(t *testing.T) {
 	}
 }
 
-func TestStoreSeedOnlyOnce(t *testing.T) {
-	_, rdb := MustRedis(t)
+func TestMappingStoreSeedOnlyOnce(t *testing.T) {
+	_, rdb := mustRedis(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	seed := filepath.Join(dir, "mapping.yaml")
-	if err := os.WriteFile(seed, exampleDoc(t), 0o600); err != nil {
+	if err := os.WriteFile(seed, exampleMapping(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	stores := make([]*Store, 6)
+	stores := make([]*redis.MappingStore, 6)
 	for i := range stores {
-		stores[i] = MustStore(t, rdb, func(c *StoreConfig) { c.SeedFile = seed })
+		stores[i] = mustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.SeedFile = seed })
 		if stores[i].Current().RecordToTask() == nil {
 			t.Fatal("the seed is in force before Load")
 		}
@@ -233,11 +237,11 @@ func TestStoreSeedOnlyOnce(t *testing.T) {
 		}
 	}
 	// A restart after an admin's save keeps the admin's version.
-	changed := edit(t, exampleDoc(t), "days: 14", "days: 10")
+	changed := editDoc(t, exampleMapping(t), "days: 14", "days: 10")
 	if _, err := stores[0].Save(ctx, changed, "alice", "", 0); err != nil {
 		t.Fatal(err)
 	}
-	again := MustStore(t, rdb, func(c *StoreConfig) { c.SeedFile = seed })
+	again := mustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.SeedFile = seed })
 	if err := again.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -246,28 +250,28 @@ func TestStoreSeedOnlyOnce(t *testing.T) {
 	}
 }
 
-func TestStoreBadSeedFile(t *testing.T) {
-	_, rdb := MustRedis(t)
+func TestMappingStoreBadSeedFile(t *testing.T) {
+	_, rdb := mustRedis(t)
 	seed := filepath.Join(t.TempDir(), "bad.yaml")
 	_ = os.WriteFile(seed, []byte("record_to_task: {colour: red}\n"), 0o600)
-	_, err := NewStore(StoreConfig{Redis: rdb, SeedFile: seed})
+	_, err := redis.NewMappingStore(redis.MappingStoreConfig{Redis: rdb, SeedFile: seed})
 	if err == nil || !strings.Contains(err.Error(), "BRIDGE_MAPPING_FILE") {
 		t.Fatalf("NewStore(bad seed) = %v", err)
 	}
-	if _, err := NewStore(StoreConfig{Redis: rdb, SeedFile: filepath.Join(t.TempDir(), "missing.yaml")}); err == nil {
+	if _, err := redis.NewMappingStore(redis.MappingStoreConfig{Redis: rdb, SeedFile: filepath.Join(t.TempDir(), "missing.yaml")}); err == nil {
 		t.Fatal("a missing seed file must fail")
 	}
-	if _, err := NewStore(StoreConfig{}); err == nil {
+	if _, err := redis.NewMappingStore(redis.MappingStoreConfig{}); err == nil {
 		t.Fatal("no Redis must fail")
 	}
 }
 
-func TestStoreRollback(t *testing.T) {
-	_, rdb := MustRedis(t)
-	s := MustStore(t, rdb)
+func TestMappingStoreRollback(t *testing.T) {
+	_, rdb := mustRedis(t)
+	s := mustMappingStore(t, rdb)
 	ctx := context.Background()
-	doc1 := exampleDoc(t)
-	doc2 := edit(t, doc1, "days: 14", "days: 7")
+	doc1 := exampleMapping(t)
+	doc2 := editDoc(t, doc1, "days: 14", "days: 7")
 	_, _ = s.Save(ctx, doc1, "alice", "", 0)
 	_, _ = s.Save(ctx, doc2, "alice", "", 0)
 	v, err := s.Rollback(ctx, 1, "bob")
@@ -281,7 +285,60 @@ func TestStoreRollback(t *testing.T) {
 	if s.Current().Reminders().Days() != 14 {
 		t.Fatal("rollback is not in force")
 	}
-	if _, err := s.Rollback(ctx, 42, "bob"); !errors.Is(err, ErrNoVersion) {
+	if _, err := s.Rollback(ctx, 42, "bob"); !errors.Is(err, redis.ErrNoMappingVersion) {
 		t.Fatalf("Rollback(42) = %v", err)
+	}
+}
+
+// mustRedis starts a private redis-server: the store's keys are fixed, so
+// tests cannot share one.
+func mustRedis(tb testing.TB) (*redistest.Server, *goredis.Client) {
+	tb.Helper()
+	srv := redistest.Start(tb)
+	return srv, srv.Client(tb)
+}
+
+// mustMappingStore builds a store on rdb.
+func mustMappingStore(tb testing.TB, rdb goredis.UniversalClient, mut ...func(*redis.MappingStoreConfig)) *redis.MappingStore {
+	tb.Helper()
+	cfg := redis.MappingStoreConfig{Redis: rdb}
+	for _, m := range mut {
+		m(&cfg)
+	}
+	s, err := redis.NewMappingStore(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+// exampleMapping is the SPEC's sample mapping.
+func exampleMapping(tb testing.TB) []byte {
+	tb.Helper()
+	b, err := os.ReadFile("testdata/mapping.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// editDoc replaces old (which must occur) in doc.
+func editDoc(tb testing.TB, doc []byte, old, repl string) []byte {
+	tb.Helper()
+	if !bytes.Contains(doc, []byte(old)) {
+		tb.Fatalf("edit: %q not in document", old)
+	}
+	return bytes.Replace(doc, []byte(old), []byte(repl), 1)
+}
+
+// within polls cond until it holds or d passes.
+func within(tb testing.TB, d time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("not within %s: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
