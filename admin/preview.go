@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -14,11 +15,11 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cityhealth/bridge/connector/salesforce"
-	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 	"github.com/cityhealth/bridge/flow/writeback"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/webhooks"
 )
 
 // Preview flows.
@@ -305,7 +306,7 @@ func previewOutcome(m *mapping.Mapping, req previewRequest) (any, error) {
 
 // eventTree is what outcome rules read: a tree given as one (attributes may
 // still be TaskRouter's JSON string), or TaskRouter's callback form fields
-// turned into one as the webhook does.
+// read by the webhook's own TaskEvent.
 func eventTree(ev map[string]any) map[string]any {
 	if t, ok := ev["task"].(map[string]any); ok {
 		if s, ok := t["attributes"].(string); ok {
@@ -316,44 +317,19 @@ func eventTree(ev map[string]any) map[string]any {
 		}
 		return ev
 	}
-	str := func(k string) string { return scalarString(ev[k]) }
-	num := func(k string) int64 { n, _ := strconv.ParseInt(str(k), 10, 64); return n }
-	var attrs map[string]any
-	switch v := ev["TaskAttributes"].(type) {
-	case map[string]any:
-		attrs = v
-	case string:
-		_ = json.Unmarshal([]byte(v), &attrs)
-	}
-	t := &event.Task{
-		EventSID:         firstNonEmpty(str("EventSid"), str("Sid")),
-		EventType:        str("EventType"),
-		TaskSID:          str("TaskSid"),
-		TaskAge:          num("TaskAge"),
-		Priority:         num("TaskPriority"),
-		AssignmentStatus: str("TaskAssignmentStatus"),
-		Reason:           firstNonEmpty(str("TaskCompletedReason"), str("TaskCanceledReason")),
-		QueueName:        str("TaskQueueName"),
-		Channel:          str("TaskChannelUniqueName"),
-		WorkerSID:        str("WorkerSid"),
-		WorkerName:       str("WorkerName"),
-		Attributes:       attrs,
-	}
-	if ms := num("TimestampMs"); ms > 0 {
-		t.Timestamp = time.UnixMilli(ms).UTC()
-	} else if s := num("Timestamp"); s > 0 {
-		t.Timestamp = time.Unix(s, 0).UTC()
-	}
-	return writeback.TaskTree(t)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
+	form := url.Values{}
+	for k, v := range ev {
+		if m, ok := v.(map[string]any); ok && k == "TaskAttributes" {
+			js, _ := json.Marshal(m) // decoded from JSON, so it encodes
+			form.Set(k, string(js))
+			continue
 		}
+		form.Set(k, scalarString(v))
 	}
-	return ""
+	// Attributes that are not a JSON object leave the tree without them, as
+	// the webhook would have had nothing to map.
+	t, _ := webhooks.TaskEvent(form)
+	return writeback.TaskTree(&t)
 }
 
 // scalarString is a JSON scalar as form text ("" for anything else).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/test/redistest"
 )
@@ -287,6 +289,55 @@ func TestMappingStoreRollback(t *testing.T) {
 	}
 	if _, err := s.Rollback(ctx, 42, "bob"); !errors.Is(err, redis.ErrNoMappingVersion) {
 		t.Fatalf("Rollback(42) = %v", err)
+	}
+}
+
+// Deployed bridges hold their versions under these keys: a rename would
+// lose every stored mapping.
+func TestMappingStoreKeysUnchanged(t *testing.T) {
+	_, rdb := mustRedis(t)
+	ctx := context.Background()
+	if _, err := mustMappingStore(t, rdb).Save(ctx, exampleMapping(t), "alice", "", 0); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rdb.Keys(ctx, "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(keys)
+	want := []string{"bridge:{mapping}:current", "bridge:{mapping}:history", "bridge:{mapping}:next", "bridge:{mapping}:v:1"}
+	if strings.Join(keys, " ") != strings.Join(want, " ") {
+		t.Fatalf("keys = %v, want %v", keys, want)
+	}
+	h, _ := rdb.HGetAll(ctx, "bridge:{mapping}:v:1").Result()
+	if h["who"] != "alice" || h["doc"] != string(exampleMapping(t)) || h["at"] == "" || h["summary"] == "" {
+		t.Fatalf("version hash = %v", h)
+	}
+}
+
+// The store's refusals carry kinds, so every route answers them the same way.
+func TestMappingStoreErrorsHaveKinds(t *testing.T) {
+	if fault.KindOf(redis.ErrMappingConflict) != fault.Conflict || fault.KindOf(redis.ErrNoMappingVersion) != fault.NotFound {
+		t.Fatal("conflict and missing version must be Conflict and NotFound")
+	}
+}
+
+func TestMappingStoreValidateKeepsProtection(t *testing.T) {
+	_, rdb := mustRedis(t)
+	s := mustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.Protected = []string{"Index_Case_Name__c"} })
+	if errs := s.Validate(exampleMapping(t)); len(errs) != 0 {
+		t.Fatalf("example = %v", errs)
+	}
+	doc := editDoc(t, exampleMapping(t), "name: {field: FirstName}", "name: {field: Index_Case_Name__c}")
+	errs := s.Validate(doc)
+	if len(errs) == 0 || !strings.Contains(errs.Error(), "Index_Case_Name__c") {
+		t.Fatalf("a protected field read must be refused: %v", errs)
+	}
+	if _, err := s.Save(context.Background(), doc, "alice", "", 0); err == nil {
+		t.Fatal("Save must refuse what Validate refuses")
+	}
+	if n, _ := rdb.DBSize(context.Background()).Result(); n != 0 {
+		t.Fatalf("a refused save wrote %d keys", n)
 	}
 }
 
