@@ -15,8 +15,10 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/flow/clicktocall"
+	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/flow/writeback"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/webhooks"
@@ -217,11 +219,10 @@ func (a *API) previewRecordToTask(ctx context.Context, m *mapping.Mapping, req p
 	if err != nil {
 		return nil, err
 	}
-	attrs, prio, err := rt.Apply(rec)
+	attrs, prio, err := recordsync.TaskAttributes(rt, rec, id, rt.Object())
 	if err != nil {
 		return nil, err
 	}
-	attrs["crm"] = map[string]any{"record_id": id, "object": rt.Object()}
 	return gin.H{"action": rt.Action(rec).String(), "attributes": attrs, "priority": prio}, nil
 }
 
@@ -366,10 +367,7 @@ func (a *API) previewSurvey(m *mapping.Mapping, req previewRequest) (any, error)
 	if lang == "" {
 		lang = "en"
 	}
-	tree := map[string]any{
-		"contact": map[string]any{"id": req.ContactID, "language": lang},
-		"survey":  map[string]any{"date": req.Date, "submitted_at": a.cfg.Now().UTC().Format(time.RFC3339)},
-	}
+	tree := writeback.SurveyTree(&event.Survey{ContactID: req.ContactID, Language: lang, Date: req.Date, SubmittedAt: a.cfg.Now().UTC()})
 	fields, err := s.Apply(tree, answers)
 	if err != nil {
 		return nil, err
