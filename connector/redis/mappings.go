@@ -15,10 +15,6 @@ import (
 	"github.com/cityhealth/bridge/mapping"
 )
 
-// The mapping version store: every version is validated before it is
-// stored, kept with who and when, reversible, and in force on every
-// instance within seconds.
-
 // Keys share the {mapping} hash tag so the save script is atomic on Cluster.
 // Deployed data lives under these names: do not rename them.
 const (
@@ -55,7 +51,9 @@ type MappingStoreConfig struct {
 	Now       func() time.Time
 }
 
-// MappingStore keeps mapping versions in Redis and the compiled one in force.
+// MappingStore keeps mapping versions in Redis and the compiled one in
+// force: every version is validated before it is stored, kept with who and
+// when, reversible, and in force on every instance within seconds (Watch).
 type MappingStore struct {
 	cfg    MappingStoreConfig
 	log    *slog.Logger
