@@ -1,3 +1,6 @@
+// Package admin serves the admin API (mapping versions, previews, dead
+// letters, the monitoring view) and the admin web page. It is HTTP only: the
+// versions live in connector/redis.MappingStore, behind the Mappings seam.
 package admin
 
 import (
@@ -23,6 +26,18 @@ import (
 	"github.com/cityhealth/bridge/mapping"
 )
 
+// Mappings is what the admin routes need of the mapping version store
+// (connector/redis.MappingStore).
+type Mappings interface {
+	Current() *mapping.Mapping
+	Parse(doc []byte) (*mapping.Mapping, error)
+	Validate(doc []byte) mapping.Errors
+	Latest(ctx context.Context) (redis.MappingVersion, error)
+	History(ctx context.Context, limit int) ([]redis.MappingVersion, error)
+	Save(ctx context.Context, doc []byte, who, summary string, ifMatch int64) (int64, error)
+	Rollback(ctx context.Context, v int64, who string) (int64, error)
+}
+
 // DeadLetters is what the admin routes need of the dead-letter store.
 type DeadLetters interface {
 	List(ctx context.Context, limit int) ([]redis.DeadLetter, error)
@@ -36,7 +51,7 @@ type CRM interface {
 
 // APIConfig wires the admin API.
 type APIConfig struct {
-	Store       *Store
+	Store       Mappings
 	DeadLetters DeadLetters
 	CRM         CRM
 	CallerID    string           // BRIDGE_TWILIO_CALLER_ID, the "from" of click-to-call previews
@@ -142,7 +157,7 @@ func (a *API) getMapping(c *gin.Context) {
 	ver, err := a.cfg.Store.Latest(c.Request.Context())
 	var doc []byte
 	switch {
-	case errors.Is(err, ErrNoVersion):
+	case errors.Is(err, redis.ErrNoMappingVersion):
 		// Nothing stored yet: the seed file (or an empty mapping) is in force.
 		doc = a.cfg.Store.Current().Source()
 	case err != nil:
@@ -280,7 +295,7 @@ func (a *API) putMapping(c *gin.Context) {
 	}
 	v, err := a.cfg.Store.Save(c.Request.Context(), doc, who(c), "", ifMatch)
 	if err != nil {
-		if errors.Is(err, ErrConflict) {
+		if errors.Is(err, redis.ErrMappingConflict) {
 			a.audit(c, "mapping.save.conflict", "if_match", ifMatch)
 		}
 		writeError(c, a.log, err)
@@ -297,7 +312,7 @@ func (a *API) validate(c *gin.Context) {
 		writeError(c, a.log, err)
 		return
 	}
-	if errs := mapping.ValidateProtected(doc, a.cfg.Store.cfg.Protected); len(errs) > 0 {
+	if errs := a.cfg.Store.Validate(doc); len(errs) > 0 {
 		writeError(c, a.log, errs)
 		return
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/fault/httpfault"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/test/sfsim"
 )
@@ -57,7 +58,7 @@ func (r *recordingCRM) Get(ctx context.Context, object, id string, fields []stri
 type testEnv struct {
 	t        *testing.T
 	rdb      *goredis.Client
-	store    *Store
+	store    *redis.MappingStore
 	sf       *sfsim.Server
 	crm      *recordingCRM
 	srv      *httptest.Server
@@ -73,7 +74,7 @@ func MustEnv(t *testing.T) *testEnv {
 	_, rdb := MustRedis(t)
 	e := &testEnv{t: t, rdb: rdb, logs: &logBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, nil))
-	e.store = MustStore(t, rdb, func(c *StoreConfig) { c.Logger = log })
+	e.store = MustStore(t, rdb, func(c *redis.MappingStoreConfig) { c.Logger = log })
 
 	e.sf = sfsim.New(sfsim.Options{})
 	t.Cleanup(e.sf.Close)
@@ -659,6 +660,9 @@ func TestErrorResponsesHideInternals(t *testing.T) {
 		t.Fatalf("salesforce error = %d %v", status, body)
 	}
 }
+
+// errorResponse is the status and body the admin routes answer err with.
+func errorResponse(err error) (int, any) { return httpfault.Answer(previewError(err)) }
 
 // A replay that fails again is listed as such, linked to the earlier failure.
 func TestDeadLetterReplayFailingAgainSaysSo(t *testing.T) {

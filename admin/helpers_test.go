@@ -24,14 +24,14 @@ func MustRedis(tb testing.TB) (*redistest.Server, *goredis.Client) {
 	return srv, srv.Client(tb)
 }
 
-// MustStore builds a store on rdb.
-func MustStore(tb testing.TB, rdb goredis.UniversalClient, mut ...func(*StoreConfig)) *Store {
+// MustStore builds a mapping store on rdb.
+func MustStore(tb testing.TB, rdb goredis.UniversalClient, mut ...func(*redis.MappingStoreConfig)) *redis.MappingStore {
 	tb.Helper()
-	cfg := StoreConfig{Redis: rdb}
+	cfg := redis.MappingStoreConfig{Redis: rdb}
 	for _, m := range mut {
 		m(&cfg)
 	}
-	s, err := NewStore(cfg)
+	s, err := redis.NewMappingStore(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/cityhealth/bridge/fault"
 )
 
 // PathMonitoring is the monitoring view: today's escalations, missed days
@@ -25,13 +27,12 @@ func (fn MonitoringFunc) View(ctx context.Context) (any, error) { return fn(ctx)
 
 func (a *API) monitoring(c *gin.Context) {
 	if a.cfg.Monitoring == nil {
-		c.JSON(http.StatusNotFound, gin.H{"error": "monitoring view is not configured"})
+		writeError(c, a.log, errNoMonitoring)
 		return
 	}
 	v, err := a.cfg.Monitoring.View(c.Request.Context())
 	if err != nil {
-		a.log.Warn("monitoring view failed", "err", err)
-		c.JSON(http.StatusServiceUnavailable, gin.H{"error": "monitoring view unavailable"})
+		writeError(c, a.log, fault.Wrap(err, fault.Unavailable, "monitoring view unavailable"))
 		return
 	}
 	c.JSON(http.StatusOK, v)

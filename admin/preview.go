@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,10 +16,13 @@ import (
 
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 	"github.com/cityhealth/bridge/flow/monitoring"
+	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/flow/writeback"
 	"github.com/cityhealth/bridge/mapping"
+	"github.com/cityhealth/bridge/webhooks"
 )
 
 // Preview flows.
@@ -50,7 +54,37 @@ var recordIDRe = regexp.MustCompile(`^[a-zA-Z0-9]{15}([a-zA-Z0-9]{3})?$`)
 
 // errNoSection: the mapping previewed lacks the flow's section.
 func errNoSection(flow string) error {
-	return &clientError{http.StatusUnprocessableEntity, "the mapping has no " + flow + " section"}
+	return fault.New(fault.Unprocessable, "the mapping has no "+flow+" section")
+}
+
+// previewError words a refusal for the admin: the mapping's rule and the
+// field it reads, or Salesforce's code; never a value.
+func previewError(err error) error {
+	var (
+		ruleErr     *mapping.RuleError
+		notCallable *clicktocall.NotCallableError
+		sfErr       *salesforce.APIError
+	)
+	switch {
+	case errors.As(err, &notCallable):
+		msg := notCallable.Rule + ": the record has no callable number"
+		if notCallable.Field != "" {
+			msg += " (" + notCallable.Field + ")"
+		}
+		return fault.Wrap(err, fault.Unprocessable, msg)
+	case fault.KindOf(err) != fault.Internal:
+		return err
+	case errors.As(err, &ruleErr):
+		return fault.Wrap(err, fault.Unprocessable, ruleErr.Error())
+	case errors.As(err, &sfErr):
+		// Salesforce's message can quote values; only its code is safe.
+		msg := "Salesforce refused the read"
+		if sfErr.Code != "" {
+			msg += " (" + sfErr.Code + ")"
+		}
+		return fault.Wrap(err, fault.Upstream, msg)
+	}
+	return err
 }
 
 // preview runs a flow's mapping over a record or event and answers what
@@ -97,7 +131,7 @@ func (a *API) preview(c *gin.Context) {
 		err = badRequest("flow must be one of " + strings.Join([]string{FlowRecordToTask, FlowClickToCall, FlowReminders, FlowOutcomeToCRM, FlowSurveyToCRM}, ", "))
 	}
 	if err != nil {
-		writeError(c, a.log, err)
+		writeError(c, a.log, previewError(err))
 		return
 	}
 	c.JSON(http.StatusOK, out)
@@ -186,11 +220,10 @@ func (a *API) previewRecordToTask(ctx context.Context, m *mapping.Mapping, req p
 	if err != nil {
 		return nil, err
 	}
-	attrs, prio, err := rt.Apply(rec)
+	attrs, prio, err := recordsync.TaskAttributes(rt, rec, id, rt.Object())
 	if err != nil {
 		return nil, err
 	}
-	attrs["crm"] = map[string]any{"record_id": id, "object": rt.Object()}
 	return gin.H{"action": rt.Action(rec).String(), "attributes": attrs, "priority": prio}, nil
 }
 
@@ -264,7 +297,7 @@ func previewOutcome(m *mapping.Mapping, req previewRequest) (any, error) {
 
 // eventTree is what outcome rules read: a tree given as one (attributes may
 // still be TaskRouter's JSON string), or TaskRouter's callback form fields
-// turned into one as the webhook does.
+// read by the webhook's own TaskEvent.
 func eventTree(ev map[string]any) map[string]any {
 	if t, ok := ev["task"].(map[string]any); ok {
 		if s, ok := t["attributes"].(string); ok {
@@ -275,44 +308,19 @@ func eventTree(ev map[string]any) map[string]any {
 		}
 		return ev
 	}
-	str := func(k string) string { return scalarString(ev[k]) }
-	num := func(k string) int64 { n, _ := strconv.ParseInt(str(k), 10, 64); return n }
-	var attrs map[string]any
-	switch v := ev["TaskAttributes"].(type) {
-	case map[string]any:
-		attrs = v
-	case string:
-		_ = json.Unmarshal([]byte(v), &attrs)
-	}
-	t := &event.Task{
-		EventSID:         firstNonEmpty(str("EventSid"), str("Sid")),
-		EventType:        str("EventType"),
-		TaskSID:          str("TaskSid"),
-		TaskAge:          num("TaskAge"),
-		Priority:         num("TaskPriority"),
-		AssignmentStatus: str("TaskAssignmentStatus"),
-		Reason:           firstNonEmpty(str("TaskCompletedReason"), str("TaskCanceledReason")),
-		QueueName:        str("TaskQueueName"),
-		Channel:          str("TaskChannelUniqueName"),
-		WorkerSID:        str("WorkerSid"),
-		WorkerName:       str("WorkerName"),
-		Attributes:       attrs,
-	}
-	if ms := num("TimestampMs"); ms > 0 {
-		t.Timestamp = time.UnixMilli(ms).UTC()
-	} else if s := num("Timestamp"); s > 0 {
-		t.Timestamp = time.Unix(s, 0).UTC()
-	}
-	return writeback.TaskTree(t)
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, x := range s {
-		if x != "" {
-			return x
+	form := url.Values{}
+	for k, v := range ev {
+		if m, ok := v.(map[string]any); ok && k == "TaskAttributes" {
+			js, _ := json.Marshal(m) // decoded from JSON, so it encodes
+			form.Set(k, string(js))
+			continue
 		}
+		form.Set(k, scalarString(v))
 	}
-	return ""
+	// Attributes that are not a JSON object leave the tree without them, as
+	// the webhook would have had nothing to map.
+	t, _ := webhooks.TaskEvent(form)
+	return writeback.TaskTree(&t)
 }
 
 // scalarString is a JSON scalar as form text ("" for anything else).
@@ -349,10 +357,7 @@ func (a *API) previewSurvey(m *mapping.Mapping, req previewRequest) (any, error)
 	if lang == "" {
 		lang = "en"
 	}
-	tree := map[string]any{
-		"contact": map[string]any{"id": req.ContactID, "language": lang},
-		"survey":  map[string]any{"date": req.Date, "submitted_at": a.cfg.Now().UTC().Format(time.RFC3339)},
-	}
+	tree := writeback.SurveyTree(&event.Survey{ContactID: req.ContactID, Language: lang, Date: req.Date, SubmittedAt: a.cfg.Now().UTC()})
 	fields, err := s.Apply(tree, answers)
 	if err != nil {
 		return nil, err

@@ -1,18 +1,17 @@
 // Package agent serves the Flex agents' JSON routes (click-to-call and the
-// screen-pop context) and holds the one place where flow errors become HTTP
-// statuses and user-safe messages.
+// screen-pop context); package httpfault turns the flows' errors into answers.
 package agent
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/cityhealth/bridge/auth"
-	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/fault"
+	"github.com/cityhealth/bridge/fault/httpfault"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 )
 
@@ -53,7 +52,7 @@ func (h *handlers) clickToCall(c *gin.Context) {
 		RecordID string `json:"record_id"`
 	}
 	if err := c.ShouldBindJSON(&req); err != nil {
-		Error(c, h.log, BadRequest("body must be JSON {\"record_id\": \"…\"}"))
+		Error(c, h.log, errBody)
 		return
 	}
 	res, err := h.flow.Call(c.Request.Context(), agentOf(c), req.RecordID)
@@ -79,51 +78,10 @@ func (h *handlers) context(c *gin.Context) {
 	c.JSON(http.StatusOK, attrs)
 }
 
-// BadRequest is a client error whose message is safe to return as is.
-type BadRequest string
+// Error answers {"error": "…"} with the status err's fault kind maps to
+// (package httpfault); anything else is logged and answered as a bare 500,
+// so no internal detail or record data reaches a response.
+func Error(c *gin.Context, log *slog.Logger, err error) { httpfault.Write(c, log, err) }
 
-func (e BadRequest) Error() string { return string(e) }
-
-// Error answers {"error": "…"} with the status err maps to. Messages come
-// from a fixed set (or the flows' own user-safe errors); anything unknown is
-// logged and answered as a bare 500, so no internal detail or record data
-// reaches a response.
-func Error(c *gin.Context, log *slog.Logger, err error) {
-	status, msg := statusOf(err)
-	if status == http.StatusServiceUnavailable {
-		c.Header("Retry-After", "5")
-	}
-	if status >= 500 && log != nil {
-		log.Error("request failed", "path", c.FullPath(), "status", status, "err", err)
-	}
-	c.AbortWithStatusJSON(status, gin.H{"error": msg})
-}
-
-func statusOf(err error) (int, string) {
-	var bad BadRequest
-	var notCallable *clicktocall.NotCallableError
-	var unav unavailable
-	switch {
-	case redis.IsUnavailable(err):
-		return http.StatusServiceUnavailable, "storage is unavailable; try again"
-	case errors.As(err, &bad):
-		return http.StatusBadRequest, string(bad)
-	case errors.As(err, &unav):
-		return http.StatusServiceUnavailable, string(unav)
-	case errors.Is(err, clicktocall.ErrInvalidID):
-		return http.StatusBadRequest, clicktocall.ErrInvalidID.Error()
-	case errors.Is(err, clicktocall.ErrNotFound):
-		return http.StatusNotFound, clicktocall.ErrNotFound.Error()
-	case errors.As(err, &notCallable):
-		return http.StatusUnprocessableEntity, notCallable.Error()
-	case errors.Is(err, clicktocall.ErrNoWorker):
-		return http.StatusForbidden, clicktocall.ErrNoWorker.Error()
-	case errors.Is(err, clicktocall.ErrNotMapped):
-		return http.StatusServiceUnavailable, clicktocall.ErrNotMapped.Error()
-	case errors.Is(err, clicktocall.ErrUnavailable):
-		return http.StatusServiceUnavailable, clicktocall.ErrUnavailable.Error()
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "the request timed out; try again"
-	}
-	return http.StatusInternalServerError, "internal error"
-}
+// errBody: the click-to-call body is not the JSON it should be.
+var errBody = fault.New(fault.Invalid, "body must be JSON {\"record_id\": \"…\"}")

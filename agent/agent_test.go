@@ -2,12 +2,15 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
+	"github.com/cityhealth/bridge/fault"
+	"github.com/cityhealth/bridge/fault/httpfault"
 	"github.com/cityhealth/bridge/flow/callers"
 	"github.com/cityhealth/bridge/flow/clicktocall"
 )
@@ -18,7 +21,7 @@ func TestStatusOf(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{BadRequest("body must be JSON"), http.StatusBadRequest, "body must be JSON"},
+		{fault.New(fault.Invalid, "body must be JSON"), http.StatusBadRequest, "body must be JSON"},
 		{fmt.Errorf("click: %w", clicktocall.ErrInvalidID), http.StatusBadRequest, "record_id"},
 		{clicktocall.ErrNotFound, http.StatusNotFound, "not found"},
 		{&clicktocall.NotCallableError{Rule: "click_to_call.attributes.to", Field: "MobilePhone"}, http.StatusUnprocessableEntity, "MobilePhone"},
@@ -45,10 +48,10 @@ func TestDesktopErrors(t *testing.T) {
 		status int
 		msg    string
 	}{
-		{callerError(fmt.Errorf("lookup: %w", callers.ErrInvalidPhone)), http.StatusBadRequest, "not a possible number"},
-		{callerError(callers.ErrNotMapped), http.StatusServiceUnavailable, "caller_lookup"},
-		{callerError(fmt.Errorf("%w: salesforce: 503 for +17185550199", callers.ErrUnavailable)), http.StatusServiceUnavailable, "try again"},
-		{callerError(errors.New("boom +17185550199")), http.StatusInternalServerError, "internal error"},
+		{fmt.Errorf("lookup: %w", callers.ErrInvalidPhone), http.StatusBadRequest, "not a possible number"},
+		{callers.ErrNotMapped, http.StatusServiceUnavailable, "caller_lookup"},
+		{fmt.Errorf("%w: salesforce: 503 for +17185550199", callers.ErrUnavailable), http.StatusServiceUnavailable, "try again"},
+		{errors.New("boom +17185550199"), http.StatusInternalServerError, "internal error"},
 	}
 	for _, tc := range cases {
 		status, msg := statusOf(tc.err)
@@ -56,4 +59,13 @@ func TestDesktopErrors(t *testing.T) {
 			t.Errorf("%v: got %d %q, want %d containing %q", tc.err, status, msg, tc.status, tc.msg)
 		}
 	}
+}
+
+// statusOf is the status and "error" text the agent routes answer err with.
+func statusOf(err error) (int, string) {
+	status, body := httpfault.Answer(err)
+	b, _ := json.Marshal(body)
+	var v struct{ Error string }
+	_ = json.Unmarshal(b, &v)
+	return status, v.Error
 }

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net/http"
 
@@ -49,25 +48,11 @@ type desktop struct {
 func (h *desktop) callers(c *gin.Context) {
 	recs, err := h.lookup.Lookup(c.Request.Context(), c.Param("phone"))
 	if err != nil {
-		Error(c, h.log, callerError(err))
+		Error(c, h.log, err) // the lookup's errors never echo the number
 		return
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, gin.H{"records": recs})
-}
-
-// callerError gives the lookup's errors their answers; the number itself is
-// never echoed.
-func callerError(err error) error {
-	switch {
-	case errors.Is(err, callers.ErrInvalidPhone):
-		return BadRequest(callers.ErrInvalidPhone.Error())
-	case errors.Is(err, callers.ErrNotMapped):
-		return unavailable(callers.ErrNotMapped.Error())
-	case errors.Is(err, callers.ErrUnavailable):
-		return unavailable(callers.ErrUnavailable.Error())
-	}
-	return err
 }
 
 func (h *desktop) wrapup(c *gin.Context) {
@@ -77,8 +62,3 @@ func (h *desktop) wrapup(c *gin.Context) {
 	}
 	c.JSON(http.StatusOK, gin.H{"dispositions": d})
 }
-
-// unavailable is a 503 whose message is safe to return as is.
-type unavailable string
-
-func (e unavailable) Error() string { return string(e) }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cityhealth/bridge/admin"
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/flow/monitoring"
@@ -20,7 +19,7 @@ type BackfillDeps struct {
 	Sync       *recordsync.Flow
 	Monitoring *monitoring.Flow // reminders for contacts already under monitoring
 	Store      *redis.KV        // the flows' KV; checkpoints live beside the links
-	Mappings   *admin.Store
+	Mappings   *redis.MappingStore
 }
 
 // ForBackfill loads the stored mapping, failing if Redis cannot give it

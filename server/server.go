@@ -129,7 +129,7 @@ type Server struct {
 	sf      *salesforce.Client
 	tw      *twilio.Client
 
-	mappings   *admin.Store
+	mappings   *redis.MappingStore
 	recordSync *recordsync.Flow
 	monitoring *monitoring.Flow
 	contacts   *contacts.Registry
@@ -231,7 +231,7 @@ func (s *Server) build(ctx context.Context) error {
 		return fmt.Errorf("twilio: %w", err)
 	}
 
-	s.mappings, err = admin.NewStore(admin.StoreConfig{
+	s.mappings, err = redis.NewMappingStore(redis.MappingStoreConfig{
 		Redis: s.rdb, SeedFile: cfg.MappingFile, Poll: s.opts.Tuning.MappingPoll, Protected: cfg.ProtectedFields,
 		Logger: s.log.With("component", "mappings"),
 	})

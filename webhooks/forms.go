@@ -3,6 +3,7 @@ package webhooks
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/queue"
@@ -31,28 +32,13 @@ func TaskRouterItem(form url.Values) (item queue.Item, ok bool, err error) {
 	if !writebackEvents[form.Get("EventType")] {
 		return queue.Item{}, false, nil
 	}
-	var attrs map[string]any
-	if err := json.Unmarshal([]byte(form.Get("TaskAttributes")), &attrs); err != nil {
+	ev, err := TaskEvent(form)
+	if err != nil {
 		return queue.Item{}, false, nil
 	}
-	crm, _ := attrs["crm"].(map[string]any)
+	crm, _ := ev.Attributes["crm"].(map[string]any)
 	if id, _ := crm["record_id"].(string); id == "" {
 		return queue.Item{}, false, nil
-	}
-	ev := event.Task{
-		EventSID:         firstNonEmpty(form.Get("EventSid"), form.Get("Sid")),
-		EventType:        form.Get("EventType"),
-		TaskSID:          form.Get("TaskSid"),
-		TaskAge:          atoi(form.Get("TaskAge")),
-		Priority:         atoi(form.Get("TaskPriority")),
-		AssignmentStatus: form.Get("TaskAssignmentStatus"),
-		Reason:           firstNonEmpty(form.Get("TaskCompletedReason"), form.Get("TaskCanceledReason")),
-		QueueName:        form.Get("TaskQueueName"),
-		Channel:          form.Get("TaskChannelUniqueName"),
-		WorkerSID:        form.Get("WorkerSid"),
-		WorkerName:       form.Get("WorkerName"),
-		Attributes:       attrs,
-		Timestamp:        unixTime(form.Get("TimestampMs"), form.Get("Timestamp")),
 	}
 	if ev.TaskSID == "" {
 		return queue.Item{}, false, errors.New("TaskSid is missing")
@@ -67,6 +53,34 @@ func TaskRouterItem(form url.Values) (item queue.Item, ok bool, err error) {
 		crm["record_id"] = id // one record, one key (WhoId, survey keys)
 	}
 	return queue.Item{Key: ev.EventSID, Payload: mustJSON(event.Writeback{Task: &ev})}, true, nil
+}
+
+// TaskEvent reads a TaskRouter event callback's form fields into the task
+// event writeback maps; the admin preview calls it too. The error says
+// TaskAttributes is not a JSON object; the task is filled all the same,
+// without attributes.
+func TaskEvent(form url.Values) (event.Task, error) {
+	var attrs map[string]any
+	err := json.Unmarshal([]byte(form.Get("TaskAttributes")), &attrs)
+	if err != nil {
+		attrs = nil
+		err = fmt.Errorf("TaskAttributes: %w", err)
+	}
+	return event.Task{
+		EventSID:         firstNonEmpty(form.Get("EventSid"), form.Get("Sid")),
+		EventType:        form.Get("EventType"),
+		TaskSID:          form.Get("TaskSid"),
+		TaskAge:          atoi(form.Get("TaskAge")),
+		Priority:         atoi(form.Get("TaskPriority")),
+		AssignmentStatus: form.Get("TaskAssignmentStatus"),
+		Reason:           firstNonEmpty(form.Get("TaskCompletedReason"), form.Get("TaskCanceledReason")),
+		QueueName:        form.Get("TaskQueueName"),
+		Channel:          form.Get("TaskChannelUniqueName"),
+		WorkerSID:        form.Get("WorkerSid"),
+		WorkerName:       form.Get("WorkerName"),
+		Attributes:       attrs,
+		Timestamp:        unixTime(form.Get("TimestampMs"), form.Get("Timestamp")),
+	}, err
 }
 
 // SMSItem turns an inbound SMS form into the queue it goes to and its item,

@@ -166,3 +166,42 @@ func TestFormItemsShareKeys(t *testing.T) {
 		t.Fatalf("reply went to %q", q)
 	}
 }
+
+// TaskEvent is what the webhook records and what the admin preview maps:
+// one reading of TaskRouter's form.
+func TestTaskEvent(t *testing.T) {
+	form := url.Values{"EventSid": {"EV" + strings.Repeat("a", 32)}, "EventType": {"task.completed"}, "TaskSid": {"WT" + strings.Repeat("b", 32)},
+		"TaskAge": {" 95 "}, "TaskPriority": {"2"}, "TaskAssignmentStatus": {"completed"}, "TaskCanceledReason": {"timeout"},
+		"TaskQueueName": {"Outreach"}, "TaskChannelUniqueName": {"voice"}, "WorkerSid": {"WK1"}, "WorkerName": {"ana"},
+		"TaskAttributes": {`{"crm":{"record_id":"003RM00000Qx1a2YAB"},"n":1}`}, "Timestamp": {"1772463600"}}
+	ev, err := TaskEvent(form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := event.Task{EventSID: form.Get("EventSid"), EventType: "task.completed", TaskSID: form.Get("TaskSid"), TaskAge: 95, Priority: 2,
+		AssignmentStatus: "completed", Reason: "timeout", QueueName: "Outreach", Channel: "voice", WorkerSID: "WK1", WorkerName: "ana",
+		Timestamp: time.Unix(1772463600, 0).UTC()}
+	got := ev
+	got.Attributes = nil
+	if !reflectEqual(got, want) || ev.Attributes["n"] != 1.0 {
+		t.Fatalf("TaskEvent = %+v\nwant %+v", ev, want)
+	}
+	form.Set("TimestampMs", "1772463600123")
+	if ev, _ := TaskEvent(form); !ev.Timestamp.Equal(time.UnixMilli(1772463600123)) {
+		t.Fatalf("TimestampMs wins: %v", ev.Timestamp)
+	}
+	form.Set("TaskAttributes", "{not json")
+	ev, err = TaskEvent(form)
+	if err == nil || ev.Attributes != nil || ev.TaskSID != form.Get("TaskSid") {
+		t.Fatalf("bad attributes: %+v, %v; want the task without attributes and an error", ev, err)
+	}
+	if _, ok, err := TaskRouterItem(form); ok || err != nil {
+		t.Fatalf("the webhook ignores a task whose attributes are not JSON: ok=%v err=%v", ok, err)
+	}
+}
+
+func reflectEqual(a, b event.Task) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}

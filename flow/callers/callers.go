@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/mapping"
 )
 
@@ -70,11 +71,11 @@ func New(cfg Config) (*Flow, error) {
 	return f, nil
 }
 
-// Errors the HTTP layer maps to statuses.
+// Errors a lookup can end in; their kind gives the status. None echoes the number.
 var (
-	ErrInvalidPhone = errors.New("the phone number is not a possible number (E.164 or a 10-digit US number)")
-	ErrNotMapped    = errors.New("no caller_lookup mapping is configured")
-	ErrUnavailable  = errors.New("Salesforce is unavailable; try again")
+	ErrInvalidPhone = fault.New(fault.Invalid, "the phone number is not a possible number (E.164 or a 10-digit US number)")
+	ErrNotMapped    = fault.New(fault.Unavailable, "no caller_lookup mapping is configured")
+	ErrUnavailable  = fault.New(fault.Unavailable, "Salesforce is unavailable; try again")
 )
 
 // Match is one record the caller may be.

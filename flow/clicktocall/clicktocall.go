@@ -17,6 +17,7 @@ import (
 
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/mapping"
 )
 
@@ -77,13 +78,13 @@ func New(cfg Config) (*Flow, error) {
 	return f, nil
 }
 
-// Errors the HTTP layer maps to statuses.
+// Errors an agent's request can end in; their kind gives the status.
 var (
-	ErrInvalidID   = errors.New("record_id must be a 15- or 18-character Salesforce id")
-	ErrNotFound    = errors.New("record not found")
-	ErrNoWorker    = errors.New("the token carries no worker_sid, so no task can be routed to you")
-	ErrNotMapped   = errors.New("no click_to_call mapping is configured")
-	ErrUnavailable = errors.New("Salesforce or Twilio is unavailable; nothing was created, try again")
+	ErrInvalidID   = fault.New(fault.Invalid, "record_id must be a 15- or 18-character Salesforce id")
+	ErrNotFound    = fault.New(fault.NotFound, "record not found")
+	ErrNoWorker    = fault.New(fault.Forbidden, "the token carries no worker_sid, so no task can be routed to you")
+	ErrNotMapped   = fault.New(fault.Unavailable, "no click_to_call mapping is configured")
+	ErrUnavailable = fault.New(fault.Unavailable, "Salesforce or Twilio is unavailable; nothing was created, try again")
 )
 
 // NotCallableError says which field should have held the number.
@@ -91,6 +92,9 @@ type NotCallableError struct {
 	Rule  string // mapping path, e.g. click_to_call.attributes.to
 	Field string // Salesforce field, e.g. MobilePhone
 }
+
+// FaultKind: the record cannot be called as it stands.
+func (e *NotCallableError) FaultKind() fault.Kind { return fault.Unprocessable }
 
 func (e *NotCallableError) Error() string {
 	if e.Field == "" {

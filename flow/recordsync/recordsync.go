@@ -210,15 +210,26 @@ func (f *Flow) Sync(ctx context.Context, rec event.Record) (Outcome, error) {
 	return out, nil
 }
 
+// TaskAttributes maps a record to its outreach task's attributes and
+// priority, with the crm link (record_id, object) the writeback reads. It is
+// pure, so the admin preview uses it too.
+func TaskAttributes(rt *mapping.RecordToTask, rec mapping.Record, recordID, object string) (map[string]any, int, error) {
+	attrs, priority, err := rt.Apply(rec)
+	if err != nil {
+		return nil, 0, err
+	}
+	attrs["crm"] = map[string]any{"record_id": recordID, "object": object}
+	return attrs, priority, nil
+}
+
 // open creates the record's task, or updates the open one when the mapped
 // attributes changed.
 func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToTask, l *link) (Outcome, error) {
-	attrs, priority, err := rt.Apply(mapping.Record(rec.Fields))
+	attrs, priority, err := TaskAttributes(rt, mapping.Record(rec.Fields), rec.RecordID, rec.Object)
 	if err != nil {
 		// A required rule that yields nothing will not fix itself on retry.
 		return "", queue.Permanent(fmt.Errorf("map record %s: %w", rec.RecordID, err))
 	}
-	attrs["crm"] = map[string]any{"record_id": rec.RecordID, "object": rec.Object}
 	hash := hashOf(attrs, priority)
 
 	if l.Creating {

@@ -18,6 +18,7 @@ import (
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/event"
+	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
@@ -74,19 +75,22 @@ type Flow struct {
 	log *slog.Logger
 }
 
-// Errors a tracer's request can end in (package api maps them to statuses).
+// Errors a tracer's request can end in; their kind gives the status.
 var (
-	ErrNotMapped   = errors.New("the mapping has no case_contacts section")
-	ErrInvalidID   = errors.New("record id is not a Salesforce id")
-	ErrNotFound    = errors.New("record not found")
-	ErrUnavailable = errors.New("Salesforce or Twilio is unavailable; try again")
+	ErrNotMapped   = fault.New(fault.Unavailable, "the mapping has no case_contacts section")
+	ErrInvalidID   = fault.New(fault.Invalid, "record id is not a Salesforce id")
+	ErrNotFound    = fault.New(fault.NotFound, "record not found")
+	ErrUnavailable = fault.New(fault.Unavailable, "Salesforce or Twilio is unavailable; try again")
 	// ErrUncertain: Twilio may or may not have sent the text; the link stays
 	// claimed so no second one goes out.
-	ErrUncertain = errors.New("the text may not have been sent; it will not be sent twice")
+	ErrUncertain = fault.New(fault.Unavailable, "the text may not have been sent; it will not be sent twice")
 )
 
 // NotReachableError: the case has no number the link can go to.
 type NotReachableError struct{ Rule *mapping.RuleError }
+
+// FaultKind: the case cannot be texted as it stands.
+func (e *NotReachableError) FaultKind() fault.Kind { return fault.Unprocessable }
 
 func (e *NotReachableError) Error() string {
 	return "the case has no number to text: " + e.Rule.Error()

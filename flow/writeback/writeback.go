@@ -359,16 +359,20 @@ func (f *Flow) deliveryRows(ctx context.Context, m *mapping.Mapping, d *event.De
 	return []row{{object: o.Object(), extField: o.ExternalIDField(), extValue: d.MessageSID + "-delivery", fields: fields}}, nil
 }
 
+// SurveyTree is the tree survey_to_crm rules read: contact.*, survey.*.
+func SurveyTree(s *event.Survey) map[string]any {
+	return map[string]any{
+		"contact": map[string]any{"id": s.ContactID, "language": s.Language},
+		"survey":  map[string]any{"date": s.Date, "submitted_at": s.SubmittedAt.Format(time.RFC3339)},
+	}
+}
+
 func (f *Flow) surveyRows(m *mapping.Mapping, s *event.Survey) ([]row, error) {
 	sv := m.SurveyToCRM()
 	if sv == nil {
 		return nil, queue.Permanent(errors.New("no survey_to_crm mapping"))
 	}
-	tree := map[string]any{
-		"contact": map[string]any{"id": s.ContactID, "language": s.Language},
-		"survey":  map[string]any{"date": s.Date, "submitted_at": s.SubmittedAt.Format(time.RFC3339)},
-	}
-	fields, err := sv.Apply(tree, s.Answers)
+	fields, err := sv.Apply(SurveyTree(s), s.Answers)
 	if err != nil {
 		return nil, queue.Permanent(fmt.Errorf("map survey of %s: %w", s.ContactID, err))
 	}

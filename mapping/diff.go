@@ -1,4 +1,4 @@
-package admin
+package mapping
 
 import (
 	"fmt"
@@ -16,7 +16,8 @@ const summaryDepth = 3
 // summaryPerKind bounds the paths listed per kind of change.
 const summaryPerKind = 4
 
-// Summarize describes how next differs from prev in a short line, e.g.
+// Summarize describes how the mapping document next differs from prev in a
+// short line, for a version's history entry, e.g.
 // "changed record_to_task.attributes.to; added reminders". It names keys
 // only, never values. A nil prev is the first version.
 func Summarize(prev, next []byte) string {
@@ -93,9 +94,4 @@ func (d *differ) walk(path []string, a, b any) {
 			d.walk(p, av, bv)
 		}
 	}
-}
-
-func asMap(v any) (map[string]any, bool) {
-	m, ok := v.(map[string]any)
-	return m, ok
 }
