@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -157,10 +156,13 @@ func New(cfg Config) (*Flow, error) {
 // run in order; contacts run concurrently (Parallelism), so a city's
 // missed days found at the same minute still escalate within it.
 func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
+	type item struct {
+		i  int
+		ev event.Escalation
+	}
 	errs := make([]error, len(msgs))
 	evs := make([]event.Escalation, len(msgs))
-	groups := map[string][]int{}
-	var order []string
+	var valid []item
 	for i, m := range msgs {
 		if err := json.Unmarshal(m.Payload, &evs[i]); err != nil {
 			errs[i] = queue.Permanent(fmt.Errorf("decode escalation event: %w", err))
@@ -170,25 +172,14 @@ func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 			errs[i] = queue.Permanent(errors.New("escalation event without a contact id or date"))
 			continue
 		}
-		id := evs[i].ContactID
-		if _, ok := groups[id]; !ok {
-			order = append(order, id)
-		}
-		groups[id] = append(groups[id], i)
+		valid = append(valid, item{i, evs[i]})
 	}
-	sem := make(chan struct{}, f.cfg.Parallelism)
-	var wg sync.WaitGroup
-	for _, id := range order {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func(idx []int) {
-			defer func() { <-sem; wg.Done() }()
-			for _, i := range idx {
-				errs[i] = f.Event(ctx, evs[i])
-			}
-		}(groups[id])
+	ran := queue.ByKey(ctx, valid, f.cfg.Parallelism,
+		func(it item) string { return it.ev.ContactID }, nil,
+		func(ctx context.Context, it item) error { return f.Event(ctx, it.ev) })
+	for j, it := range valid {
+		errs[it.i] = ran[j]
 	}
-	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
 			f.log.Warn("escalation event failed", "message_id", msgs[i].ID, "key", msgs[i].Key, "kind", evs[i].Kind, "contact_id", evs[i].ContactID, "err", queue.LogText(err))
