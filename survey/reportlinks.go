@@ -94,6 +94,12 @@ func (l *ReportLinks) Mint(caseID, lang string) (token, linkID string, err error
 // URL is PublicURL/report/<token>.
 func (l *ReportLinks) URL(token string) string { return l.base + "/report/" + token }
 
+// Language is the page language a record's language value selects.
+func (l *ReportLinks) Language(tag string) string { return NormalizeLanguage(tag) }
+
+// ValidFor is a link's lifetime.
+func (l *ReportLinks) ValidFor() time.Duration { return ReportValidFor }
+
 // Verify checks a token: ErrInvalid for a forged, malformed or survey token;
 // ErrExpired (with the claims, for the page's language) past its 72 hours.
 func (l *ReportLinks) Verify(token string) (ReportClaims, error) {

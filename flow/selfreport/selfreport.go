@@ -21,7 +21,6 @@ import (
 	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
-	"github.com/cityhealth/bridge/survey"
 	"log/slog"
 	"strings"
 	"time"
@@ -49,6 +48,11 @@ type Store interface {
 type Links interface {
 	Mint(caseID, lang string) (token, linkID string, err error)
 	URL(token string) string
+	// Language is the page language a record's language value selects.
+	Language(tag string) string
+	// ValidFor is how long a minted link is good for: the link state lives
+	// as long, no longer.
+	ValidFor() time.Duration
 }
 
 // Mappings gives the mapping in force.
@@ -193,12 +197,12 @@ func (f *Flow) ask(ctx context.Context, cc *mapping.CaseContacts, caseID string,
 		}
 		return false, err
 	}
-	lang := survey.NormalizeLanguage(cc.Language(rec))
+	lang := f.cfg.Links.Language(cc.Language(rec))
 	token, linkID, err := f.cfg.Links.Mint(caseID, lang)
 	if err != nil {
 		return false, fmt.Errorf("mint report link: %w", err)
 	}
-	fresh, err := f.cfg.Store.SetNX(ctx, outKey(caseID), linkID, survey.ReportValidFor)
+	fresh, err := f.cfg.Store.SetNX(ctx, outKey(caseID), linkID, f.cfg.Links.ValidFor())
 	if err != nil {
 		return false, fmt.Errorf("claim report link: %w", err)
 	}
@@ -213,7 +217,7 @@ func (f *Flow) ask(ctx context.Context, cc *mapping.CaseContacts, caseID string,
 	}
 	name := firstWord(cc.Name(rec))
 	state, _ := json.Marshal(linkState{CaseID: caseID, FirstName: name})
-	if err := f.cfg.Store.Set(ctx, linkKey(linkID), string(state), survey.ReportValidFor); err != nil {
+	if err := f.cfg.Store.Set(ctx, linkKey(linkID), string(state), f.cfg.Links.ValidFor()); err != nil {
 		release()
 		return false, fmt.Errorf("keep report link: %w", err)
 	}
@@ -312,5 +316,3 @@ func (f *Flow) ReportDone(ctx context.Context, caseID, linkID string) error {
 	}
 	return f.cfg.Store.Del(ctx, keys...)
 }
-
-var _ survey.ReportCases = (*Flow)(nil)
