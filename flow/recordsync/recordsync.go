@@ -173,9 +173,10 @@ func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 
 // Sync applies one record to its task.
 func (f *Flow) Sync(ctx context.Context, rec event.Record) (Outcome, error) {
-	m := f.cfg.Mappings.Current()
-	rt := m.RecordToTask()
-	if rt == nil || rt.Object() != rec.Object {
+	// Decided before the lock; a mapping error counts only for a record
+	// that is not stale.
+	d, decideErr := Decide(f.cfg.Mappings.Current(), rec)
+	if d.Skip {
 		return Skipped, nil
 	}
 	log := f.log.With("record_id", rec.RecordID, "notification_id", rec.NotificationID)
@@ -202,9 +203,12 @@ func (f *Flow) Sync(ctx context.Context, rec event.Record) (Outcome, error) {
 	}
 
 	var out Outcome
-	switch rt.Action(mapping.Record(rec.Fields)) {
+	switch d.Action {
 	case mapping.ActionCreate:
-		out, err = f.open(ctx, rec, rt, &l)
+		if decideErr != nil {
+			return "", decideErr
+		}
+		out, err = f.open(ctx, rec, d, &l)
 	case mapping.ActionCancel:
 		out, err = f.cancel(ctx, rec, &l)
 	default:
@@ -225,13 +229,8 @@ func (f *Flow) Sync(ctx context.Context, rec event.Record) (Outcome, error) {
 
 // open creates the record's task, or updates the open one when the mapped
 // attributes changed.
-func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToTask, l *link) (Outcome, error) {
-	attrs, priority, err := rt.Apply(mapping.Record(rec.Fields))
-	if err != nil {
-		// A required rule that yields nothing will not fix itself on retry.
-		return "", queue.Permanent(fmt.Errorf("map record %s: %w", rec.RecordID, err))
-	}
-	attrs["crm"] = map[string]any{"record_id": rec.RecordID, "object": rec.Object}
+func (f *Flow) open(ctx context.Context, rec event.Record, d Decision, l *link) (Outcome, error) {
+	attrs, priority := d.Attributes, d.Priority
 	hash := hashOf(attrs, priority)
 
 	if l.Creating {
