@@ -97,7 +97,7 @@ func New(cfg Config) (*Flow, error) {
 	return f, nil
 }
 
-// Outcome says what one sync did; backfill counts them.
+// Outcome says what one sync did.
 type Outcome string
 
 const (
