@@ -300,9 +300,18 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 		}
 		chunk := buf[:min(b.cfg.PageSize, len(buf))]
 		done, err := r.enqueuePage(ctx, chunk)
-		if done > 0 {
+		switch {
+		case done > 0:
 			if cerr := r.checkpoint(ctx, chunk[done-1]); cerr != nil {
 				return r.summary(false), errors.Join(err, cerr)
+			}
+		case err != nil || ctx.Err() != nil:
+			// Nothing to checkpoint, but the run id is kept: the resume's
+			// items then match what Redis recorded before failing. (A
+			// --restart stopped here also resumes instead of finding the
+			// old run complete.)
+			if serr := r.save(context.WithoutCancel(ctx)); serr != nil {
+				err = errors.Join(err, serr)
 			}
 		}
 		if err != nil {

@@ -540,4 +540,39 @@ func TestRedisOutageStopsAndResumesWithoutLossOrDuplicates(t *testing.T) {
 	if err == nil || sum.Done != 0 || sum.Complete {
 		t.Fatalf("monitoring down: %v %+v", err, sum)
 	}
+	// The stopped restart is what the next run resumes, not the old
+	// complete run; record sync's items already in are not enqueued again.
+	mon.fail = nil
+	sum, err = mustNew(t, Config{Source: src, Records: q, Monitoring: mon, Store: store}).Run(context.Background())
+	if err != nil || !sum.Complete || sum.Counts.Enqueued != 0 || sum.Counts.Duplicate != 100 || len(mon.items) != 100 {
+		t.Fatalf("after the restart stopped: %v %+v, %d monitoring items", err, sum, len(mon.items))
+	}
+}
+
+// A page read again after a stop is not enqueued twice, except a record
+// changed in Salesforce in between: its new version flows.
+func TestResumedPageEnqueuesOnlyChangedRecordsAgain(t *testing.T) {
+	src, store := newSource(40, 40), &memkv.Store{}
+	down := true
+	q := &fakeQueue{fail: func(_ int, items []queue.Item) (int, error) {
+		if down {
+			return len(items), errors.New("connection reset") // recorded, but the answer was lost
+		}
+		return len(items), nil
+	}}
+	if _, err := mustNew(t, Config{Source: src, Records: q, Store: store}).Run(context.Background()); err == nil {
+		t.Fatal("no error")
+	}
+	down = false
+	src.mu.Lock()
+	src.recs[7]["LastModifiedDate"] = "2026-03-02T09:00:00.000+0000"
+	src.mu.Unlock()
+	sum, err := mustNew(t, Config{Source: src, Records: q, Store: store}).Run(context.Background())
+	if err != nil || sum.Counts.Enqueued != 1 || sum.Counts.Duplicate != 39 {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	recs := q.records(t)
+	if len(recs) != 41 || recs[40].RecordID != "003000000000000007" || recs[40].Fields["LastModifiedDate"] != "2026-03-02T09:00:00Z" {
+		t.Fatalf("%d items; last %+v", len(recs), recs[len(recs)-1])
+	}
 }
