@@ -34,14 +34,14 @@ func Backfill(ctx context.Context, cfg *config.Config, opts Options) (_ backfill
 		}
 		owns = true
 	}
-	release = func() {
+	closeRDB := func() {
 		if owns {
 			_ = rdb.Close()
 		}
 	}
 	defer func() {
 		if err != nil {
-			release()
+			closeRDB()
 		}
 	}()
 	kv, err := redis.NewKV(rdb, "")
@@ -72,7 +72,7 @@ func Backfill(ctx context.Context, cfg *config.Config, opts Options) (_ backfill
 	return backfill.Config{
 		Source: sf, Records: queues[event.QueueRecords], Monitoring: queues[event.QueueMonitoring],
 		Decide: decideForBackfill, Store: kv, Mappings: mappings, Logger: log.With("component", "backfill"),
-	}, release, nil
+	}, closeRDB, nil
 }
 
 // decideForBackfill is record sync's own decision, for the dry run.

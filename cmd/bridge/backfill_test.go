@@ -253,3 +253,18 @@ func TestBackfillUsage(t *testing.T) {
 		t.Fatalf("exit %d %q", code, stderr)
 	}
 }
+
+// Redis down: a clear error before anything is read, and nothing enqueued.
+func TestBackfillRedisDown(t *testing.T) {
+	t.Parallel()
+	w := newBackfillWorld(t)
+	w.env["BRIDGE_REDIS_URL"] = "redis://127.0.0.1:1/0"
+	calls := w.sf.APICalls()
+	code, _, stderr := w.run(t, context.Background(), nil, needsOutreach)
+	if code != 1 || !strings.Contains(stderr, "bridge backfill: load mapping:") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if w.sf.APICalls() != calls || w.seen(t) != 0 {
+		t.Fatalf("%d Salesforce calls, %d items enqueued", w.sf.APICalls()-calls, w.seen(t))
+	}
+}
