@@ -207,17 +207,8 @@ func (s *Server) build(ctx context.Context) error {
 		return err
 	}
 
-	sfCfg := salesforce.Config{
-		LoginURL: cfg.Salesforce.LoginURL, Audience: cfg.Salesforce.Audience, ClientID: cfg.Salesforce.ClientID, Username: cfg.Salesforce.Username,
-		PrivateKey: cfg.Salesforce.PrivateKey, APIVersion: cfg.Salesforce.APIVersion,
-		Logger: s.log.With("component", "salesforce"), Registerer: s.reg,
-	}
-	if p := s.opts.Tuning.SalesforceRetry; p != nil {
-		sfCfg.HTTPClient = salesforce.NewHTTPClient(*p, nil)
-		sfCfg.LockRetry = *p
-	}
-	if s.sf, err = salesforce.NewClient(sfCfg); err != nil {
-		return fmt.Errorf("salesforce: %w", err)
+	if s.sf, err = newSalesforce(cfg, s.opts, s.log, s.reg); err != nil {
+		return err
 	}
 	s.tw, err = twilio.NewClient(twilio.Config{
 		AccountSID: cfg.Twilio.AccountSID, AuthToken: cfg.Twilio.AuthToken,
@@ -570,6 +561,24 @@ func (s *Server) salesforceReady(ctx context.Context) error {
 		s.readyLastErr = errors.New("salesforce login failed")
 	}
 	return s.readyLastErr
+}
+
+// newSalesforce is the Salesforce client serve and backfill share.
+func newSalesforce(cfg *config.Config, opts Options, log *slog.Logger, reg prometheus.Registerer) (*salesforce.Client, error) {
+	sfCfg := salesforce.Config{
+		LoginURL: cfg.Salesforce.LoginURL, Audience: cfg.Salesforce.Audience, ClientID: cfg.Salesforce.ClientID, Username: cfg.Salesforce.Username,
+		PrivateKey: cfg.Salesforce.PrivateKey, APIVersion: cfg.Salesforce.APIVersion,
+		Logger: log.With("component", "salesforce"), Registerer: reg,
+	}
+	if p := opts.Tuning.SalesforceRetry; p != nil {
+		sfCfg.HTTPClient = salesforce.NewHTTPClient(*p, nil)
+		sfCfg.LockRetry = *p
+	}
+	sf, err := salesforce.NewClient(sfCfg)
+	if err != nil {
+		return nil, fmt.Errorf("salesforce: %w", err)
+	}
+	return sf, nil
 }
 
 // Handler is the HTTP handler, for tests that drive it without a listener.

@@ -210,8 +210,13 @@ func (h *Handlers) outbound(c *gin.Context) {
 			ReceivedAt:     now,
 			Source:         "outbound",
 		}
-		records = append(records, queue.Item{Key: n.ID, Payload: mustJSON(rec)})
-		monitoring = append(monitoring, queue.Item{Key: n.ID, Payload: mustJSON(event.Monitoring{Record: &rec})})
+		recItem, monItem, err := event.RecordItems(n.ID, rec)
+		if err != nil {
+			fault(http.StatusBadRequest, "Client", "a notification cannot be recorded")
+			return
+		}
+		records = append(records, recItem)
+		monitoring = append(monitoring, monItem)
 		if cc := current.CaseContacts(); cc != nil && h.cfg.SelfReport != nil && strings.EqualFold(n.Object, cc.Source()) {
 			cases = append(cases, records[len(records)-1])
 		}

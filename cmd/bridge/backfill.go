@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"golang.org/x/term"
 
@@ -27,17 +26,21 @@ type reporter interface {
 	Close(complete bool) error
 }
 
-// backfill syncs existing records through record sync, in pages, resumably.
+// backfill enqueues existing records for record sync and monitoring, in
+// pages, resumably.
 func backfill(ctx context.Context, args []string, getenv env, stdout, stderr io.Writer) int {
 	c := newCommand("backfill", `bridge backfill --where "<SOQL condition>" [--page-size N] [--restart] [--dry-run]`,
-		"Syncs existing records through record sync (and starts reminders for contacts\n"+
-			"under monitoring), page by page, with a progress bar. Resumable: a second run\n"+
-			"with the same --where continues from its checkpoint. Configured like serve.")
+		"Reads existing records page by page and puts each on the queues Outbound\n"+
+			"Messages go to, so the running bridge syncs them through record sync (and\n"+
+			"starts reminders for contacts under monitoring), with a progress bar.\n"+
+			"Resumable: a second run with the same --where continues from its checkpoint.\n"+
+			"Configured like serve; needs Salesforce and Redis, and `bridge serve` running\n"+
+			"to do the work.")
 	fs := c.fs
 	where := fs.String("where", "", `SOQL condition choosing the records, e.g. "Outreach_Status__c = 'Needs Outreach'"`)
-	pageSize := fs.Int("page-size", 2000, "records synced between checkpoints")
-	restart := fs.Bool("restart", false, "ignore the checkpoint of this condition and start from the first record")
-	dryRun := fs.Bool("dry-run", false, "read the records and say what the mapping would do; send nothing, checkpoint nothing")
+	pageSize := fs.Int("page-size", 2000, "records enqueued between checkpoints")
+	restart := fs.Bool("restart", false, "ignore the checkpoint of this condition and enqueue every record again")
+	dryRun := fs.Bool("dry-run", false, "read the records and say what record sync would do; enqueue nothing, checkpoint nothing")
 	if code, ok := c.parse(args, stdout, stderr); !ok {
 		return code
 	}
@@ -60,31 +63,20 @@ func backfill(ctx context.Context, args []string, getenv env, stdout, stderr io.
 	}
 	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	srv, err := server.New(ctx, cfg, server.Options{Logger: logger})
+	base, release, err := server.Backfill(ctx, cfg, server.Options{Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "bridge backfill: %v\n", err)
 		return 1
 	}
-	defer func() {
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Close(shutdown)
-	}()
-	deps, err := srv.ForBackfill(ctx)
-	if err != nil {
-		fmt.Fprintf(stderr, "bridge backfill: %v\n", err)
-		return 1
-	}
+	defer release()
 
 	var rep reporter = backfillflow.LineReporter{W: stdout}
 	if f, ok := stdout.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		rep = &backfillflow.BarReporter{W: stdout}
 	}
-	run, err := backfillflow.New(backfillflow.Config{
-		Source: deps.Salesforce, Sync: deps.Sync, Monitor: deps.Monitoring, Store: deps.Store, Mappings: deps.Mappings,
-		Where: *where, PageSize: *pageSize, Restart: *restart, DryRun: *dryRun,
-		Reporter: rep, Logger: logger.With("component", "backfill"),
-	})
+	bcfg := base
+	bcfg.Where, bcfg.PageSize, bcfg.Restart, bcfg.DryRun, bcfg.Reporter = *where, *pageSize, *restart, *dryRun, rep
+	run, err := backfillflow.New(bcfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "bridge backfill: %v\n", err)
 		return 2
@@ -105,12 +97,12 @@ func backfill(ctx context.Context, args []string, getenv env, stdout, stderr io.
 		return 2
 	case errors.Is(err, backfillflow.ErrAlreadyComplete):
 		c := sum.Counts
-		fmt.Fprintf(stdout, "backfill of %s for this --where is already complete: %d records (%d created, %d updated, %d canceled, %d unchanged, %d skipped, %d failed); use --restart to sync them again\n",
-			sum.Object, sum.Done, c.Created, c.Updated, c.Canceled, c.Unchanged, c.Skipped, c.Failed)
+		fmt.Fprintf(stdout, "backfill of %s for this --where is already complete: %d records (%d enqueued, %d already enqueued); use --restart to enqueue them again\n",
+			sum.Object, sum.Done, c.Enqueued, c.Duplicate)
 		return 0
 	case errors.Is(err, backfillflow.ErrInterrupted):
 		backfillflow.WriteSummary(stdout, sum)
-		fmt.Fprintf(stdout, "interrupted: %d of %d records are done and checkpointed. %s; --restart starts over.\n",
+		fmt.Fprintf(stdout, "interrupted: %d of %d records are enqueued and checkpointed. %s; --restart starts over.\n",
 			sum.Done, sum.Total, resumeHint(sum.LastID))
 		return exitInterrupted
 	case err != nil:

@@ -4,25 +4,31 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/cityhealth/bridge/config"
+	"github.com/cityhealth/bridge/server"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/sfsim"
 	"github.com/cityhealth/bridge/test/twiliosim"
 )
 
-// backfillWorld is a Salesforce and Twilio stand-in, a real redis-server
-// and the environment `bridge backfill` reads.
+// backfillWorld is a Salesforce and Twilio stand-in, a real redis-server,
+// the environment `bridge backfill` reads and a serving bridge that does
+// the work the command enqueues.
 type backfillWorld struct {
 	sf  *sfsim.Server
 	tw  *twiliosim.Server
+	rd  *redistest.Server
+	srv *server.Server
 	env map[string]string
 }
 
@@ -64,7 +70,64 @@ func newBackfillWorld(t *testing.T) *backfillWorld {
 			"Outreach_Status__c": status, "Preferred_Language__c": "English", "Index_Case_Name__c": "Index Person",
 		})
 	}
-	return &backfillWorld{sf: sf, tw: tw, env: env}
+	w := &backfillWorld{sf: sf, tw: tw, rd: rd, env: env}
+	w.serve(t)
+	return w
+}
+
+// serve starts `bridge serve` on the world: it consumes what backfill enqueues.
+func (w *backfillWorld) serve(t *testing.T) {
+	t.Helper()
+	senv := map[string]string{"BRIDGE_ADDR": "127.0.0.1:0"}
+	for k, v := range w.env {
+		senv[k] = v
+	}
+	cfg, err := config.Load(config.MapSource(senv), config.ModeServe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), cfg, server.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Close(ctx)
+	})
+	w.srv = srv
+}
+
+// settle waits until the serving bridge has handled everything enqueued.
+func (w *backfillWorld) settle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		busy := false
+		for _, st := range w.srv.QueueStats(context.Background()) {
+			busy = busy || st.Length > 0 || st.Pending > 0 || st.Retrying > 0
+		}
+		if !busy {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queues not drained: %+v", w.srv.QueueStats(context.Background()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// seen counts record sync's dedupe keys: one per item ever enqueued.
+func (w *backfillWorld) seen(t *testing.T) int {
+	t.Helper()
+	keys, err := w.rd.Client(t).Keys(context.Background(), "bridge:{records}:seen:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(keys)
 }
 
 // cancelAfter is stdout that cancels the run once it has printed n page lines.
@@ -105,6 +168,7 @@ func (w *backfillWorld) run(t *testing.T, ctx context.Context, stdout *cancelAft
 const needsOutreach = "--where=Outreach_Status__c = 'Needs Outreach'"
 
 func TestBackfillCommand(t *testing.T) {
+	t.Parallel()
 	w := newBackfillWorld(t)
 	ctx := context.Background()
 
@@ -115,46 +179,53 @@ func TestBackfillCommand(t *testing.T) {
 	if code != exitInterrupted || !strings.Contains(out, "Run the same command again to resume after") {
 		t.Fatalf("interrupted run: exit %d\n%s\n%s", code, out, stderr)
 	}
-	if !strings.Contains(out, "backfill: 20/75 records, 20 created, 0 unchanged, 0 failed") ||
-		!strings.Contains(out, "backfill: 40/75 records, 40 created") {
+	if !strings.Contains(out, "backfill: 20/75 records, 20 enqueued") ||
+		!strings.Contains(out, "backfill: 40/75 records, 40 enqueued") {
 		t.Fatalf("page lines missing:\n%s", out)
 	}
+	w.settle(t)
 	if n := len(w.tw.Tasks()); n != 40 {
 		t.Fatalf("%d tasks after two pages, want 40", n)
 	}
 
 	// Resumed: the rest, and the counts of both runs add up.
 	code, out, stderr = w.run(t, ctx, nil, needsOutreach, "--page-size", "20")
-	if code != 0 || !strings.Contains(out, "resuming after") || !strings.Contains(out, "complete: 75 of 75 records") || !strings.Contains(out, "created        75") {
+	if code != 0 || !strings.Contains(out, "resuming after") || !strings.Contains(out, "complete: 75 of 75 records") ||
+		!strings.Contains(out, fmt.Sprintf("  enqueued          %7d", 75)) {
 		t.Fatalf("resumed run: exit %d\n%s\n%s", code, out, stderr)
 	}
+	w.settle(t)
 	if n := len(w.tw.Tasks()); n != 75 {
 		t.Fatalf("%d tasks, want one per Needs Outreach record (75)", n)
 	}
 
+	seen := w.seen(t)
 	code, out, _ = w.run(t, ctx, nil, needsOutreach)
-	if code != 0 || !strings.Contains(out, "already complete: 75 records (75 created") || !strings.Contains(out, "--restart") {
-		t.Fatalf("rerun: exit %d\n%s", code, out)
+	if code != 0 || !strings.Contains(out, "already complete: 75 records (75 enqueued") || !strings.Contains(out, "--restart") || w.seen(t) != seen {
+		t.Fatalf("rerun: exit %d, %d items enqueued\n%s", code, w.seen(t)-seen, out)
 	}
 
-	// --restart syncs again; every record is already in step.
+	// --restart enqueues every record again; each is already in step.
 	w.tw.ResetCalls()
 	code, out, stderr = w.run(t, ctx, nil, needsOutreach, "--restart")
-	if code != 0 || !strings.Contains(out, "unchanged      75") || !strings.Contains(out, "created         0") {
+	if code != 0 || !strings.Contains(out, fmt.Sprintf("  enqueued          %7d", 75)) || strings.Contains(out, "resuming") {
 		t.Fatalf("restart: exit %d\n%s\n%s", code, out, stderr)
 	}
-	if n := w.tw.TotalCalls(); n != 0 {
-		t.Fatalf("restart made %d Twilio calls, want 0", n)
+	w.settle(t)
+	if n := w.tw.TotalCalls(); n != 0 || len(w.tw.Tasks()) != 75 {
+		t.Fatalf("restart made %d Twilio calls (%d tasks), want 0", n, len(w.tw.Tasks()))
 	}
 
-	// A dry run over every contact sends nothing.
+	// A dry run over every contact sends and enqueues nothing.
+	seen = w.seen(t)
 	code, out, _ = w.run(t, ctx, nil, "--where", "LastName = 'Resident'", "--dry-run")
-	if code != 0 || !strings.Contains(out, "to open or update      75") || !strings.Contains(out, "to cancel              25") || w.tw.TotalCalls() != 0 {
-		t.Fatalf("dry run: exit %d, %d Twilio calls\n%s", code, w.tw.TotalCalls(), out)
+	if code != 0 || !strings.Contains(out, "to open or update      75") || !strings.Contains(out, "to cancel              25") || w.tw.TotalCalls() != 0 || w.seen(t) != seen {
+		t.Fatalf("dry run: exit %d, %d Twilio calls, %d items enqueued\n%s", code, w.tw.TotalCalls(), w.seen(t)-seen, out)
 	}
 }
 
 func TestBackfillMalformedConditionIsRefusedBySalesforce(t *testing.T) {
+	t.Parallel()
 	w := newBackfillWorld(t)
 	code, out, stderr := w.run(t, context.Background(), nil, "--where", "Outreach_Status__c = 'Needs Outreach' AND")
 	if code != 2 || !strings.Contains(stderr, "MALFORMED_QUERY") || out != "" {
@@ -164,8 +235,8 @@ func TestBackfillMalformedConditionIsRefusedBySalesforce(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "INVALID_FIELD") {
 		t.Fatalf("unknown field: exit %d %s", code, stderr)
 	}
-	if n := w.tw.TotalCalls(); n != 0 {
-		t.Fatalf("%d Twilio calls", n)
+	if n := w.tw.TotalCalls(); n != 0 || w.seen(t) != 0 {
+		t.Fatalf("%d Twilio calls, %d items enqueued", n, w.seen(t))
 	}
 }
 
@@ -180,5 +251,20 @@ func TestBackfillUsage(t *testing.T) {
 	code, _, stderr := runCmd(t, map[string]string{}, "backfill", "--where", "X = 1")
 	if code != 2 || !strings.Contains(stderr, "BRIDGE_") {
 		t.Fatalf("exit %d %q", code, stderr)
+	}
+}
+
+// Redis down: a clear error before anything is read, and nothing enqueued.
+func TestBackfillRedisDown(t *testing.T) {
+	t.Parallel()
+	w := newBackfillWorld(t)
+	w.env["BRIDGE_REDIS_URL"] = "redis://127.0.0.1:1/0"
+	calls := w.sf.APICalls()
+	code, _, stderr := w.run(t, context.Background(), nil, needsOutreach)
+	if code != 1 || !strings.Contains(stderr, "bridge backfill: load mapping:") {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	if w.sf.APICalls() != calls || w.seen(t) != 0 {
+		t.Fatalf("%d Salesforce calls, %d items enqueued", w.sf.APICalls()-calls, w.seen(t))
 	}
 }

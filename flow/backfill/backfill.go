@@ -1,8 +1,10 @@
-// Package backfill loads existing Salesforce records into record sync: it
-// walks the records matching an operator's SOQL condition in Id order, syncs
-// each through the same recordsync flow as live Outbound Messages (so links
-// and echo suppression are shared), and checkpoints after every page so a
-// stopped run resumes where it left off.
+// Package backfill loads existing Salesforce records into the bridge: it
+// walks the records matching an operator's SOQL condition in Id order and
+// enqueues each, as an event.Record, onto the same durable queues live
+// Outbound Messages go to (record sync's, and monitoring's), so retries,
+// dead letters, parallelism, links and echo suppression are the queue's and
+// the flows'. It checkpoints what it enqueued after every page, so a stopped
+// run resumes where it left off.
 package backfill
 
 import (
@@ -11,14 +13,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
-	"github.com/cityhealth/bridge/flow/monitoring"
-	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
 )
@@ -27,11 +28,6 @@ import (
 type Source interface {
 	Query(ctx context.Context, soql string) (salesforce.QueryPage, error)
 	QueryMore(ctx context.Context, nextRecordsURL string) (salesforce.QueryPage, error)
-}
-
-// Syncer applies one record; *recordsync.Flow is the production one.
-type Syncer interface {
-	Sync(ctx context.Context, rec event.Record) (recordsync.Outcome, error)
 }
 
 // Store keeps checkpoints; *redis.KV satisfies it.
@@ -45,97 +41,82 @@ type Mappings interface {
 	Current() *mapping.Mapping
 }
 
-// Monitor starts reminders for records already under monitoring;
-// *monitoring.Flow satisfies it.
-type Monitor interface {
-	Record(ctx context.Context, rec event.Record) error
-}
+// Decider is record sync's own decision for a record by the mapping alone
+// (recordsync.Decide, wired in server): skip (not the mapped object), or the
+// action, or the mapping refusing the record.
+type Decider func(m *mapping.Mapping, rec event.Record) (skip bool, action mapping.Action, err error)
 
 // Config wires a run.
 type Config struct {
 	Source Source
-	Sync   Syncer
-	// Monitor, when set, also gets every record, so contacts already under
-	// monitoring on day one get their reminders. Optional.
-	Monitor  Monitor
+	// Records is record sync's queue, the one Outbound Messages go to.
+	Records queue.Enqueuer
+	// Monitoring, when set, gets every record too, as it gets every Outbound
+	// Message, so contacts already under monitoring get their reminders.
+	Monitoring queue.Enqueuer
+	// Decide is what the dry run reports; required with DryRun.
+	Decide   Decider
 	Store    Store
 	Mappings Mappings
 	// Where is the operator's SOQL condition, passed to Salesforce as written.
 	Where string
-	// PageSize is how many records are synced between checkpoints.
+	// PageSize is how many records are enqueued between checkpoints.
 	PageSize int // default 2000 (Salesforce's default batch)
-	// Parallelism bounds the records synced at once within a page.
-	Parallelism int // default 8
-	// Restart ignores the checkpoint and starts from the first record.
+	// Restart ignores the checkpoint and starts from the first record, as a
+	// new run: records are enqueued again even where they have not changed.
 	Restart bool
-	// DryRun reads the records and classifies them with the mapping alone:
-	// Sync is not called and no checkpoint is written.
+	// DryRun reads the records and counts what record sync would do with
+	// them: nothing is enqueued and no checkpoint is written.
 	DryRun   bool
 	Reporter Reporter // nil = none
 	Logger   *slog.Logger
 	Now      func() time.Time
 	// CheckpointTTL bounds how long a finished or abandoned checkpoint is kept.
 	CheckpointTTL time.Duration // default 90 days
-	// BusyRetry paces retries of a record that a live sync holds.
-	BusyRetry    time.Duration // default 100ms, doubling
-	BusyAttempts int           // default 6
 }
 
-// Counts are the outcomes so far.
+// Counts are the outcomes so far. A run knows what it enqueued; what record
+// sync then does (created, updated, dead-lettered) happens in the queue and
+// shows in its metrics and dead letters. A dry run knows record sync's
+// decision.
 type Counts struct {
-	Created   int `json:"created"`
-	Updated   int `json:"updated"`
-	Canceled  int `json:"canceled"`
-	Unchanged int `json:"unchanged"`
-	Skipped   int `json:"skipped"`
-	Failed    int `json:"failed"`
+	Enqueued  int `json:"enqueued"`  // new on record sync's queue
+	Duplicate int `json:"duplicate"` // this version of the record was already enqueued in this run
+	// The dry run's, never checkpointed.
+	Open    int `json:"-"` // a task would be opened or updated
+	Cancel  int `json:"-"` // the open task would be canceled
+	None    int `json:"-"` // no action
+	Skipped int `json:"-"` // not the mapped object
+	Failed  int `json:"-"` // the mapping refuses the record (a required value is missing)
 }
 
 // Sum is every record counted.
 func (c Counts) Sum() int {
-	return c.Created + c.Updated + c.Canceled + c.Unchanged + c.Skipped + c.Failed
+	return c.Enqueued + c.Duplicate + c.Open + c.Cancel + c.None + c.Skipped + c.Failed
 }
 
 func (c *Counts) add(o Counts) {
-	c.Created += o.Created
-	c.Updated += o.Updated
-	c.Canceled += o.Canceled
-	c.Unchanged += o.Unchanged
+	c.Enqueued += o.Enqueued
+	c.Duplicate += o.Duplicate
+	c.Open += o.Open
+	c.Cancel += o.Cancel
+	c.None += o.None
 	c.Skipped += o.Skipped
 	c.Failed += o.Failed
-}
-
-func (c *Counts) count(out recordsync.Outcome, err error) {
-	if err != nil {
-		c.Failed++
-		return
-	}
-	switch out {
-	case recordsync.Created:
-		c.Created++
-	case recordsync.Updated:
-		c.Updated++
-	case recordsync.Canceled:
-		c.Canceled++
-	case recordsync.Skipped:
-		c.Skipped++
-	default:
-		c.Unchanged++
-	}
 }
 
 // Progress is the state of a run, across the runs that share its checkpoint.
 type Progress struct {
 	Object  string
 	Total   int // records done before plus those matching after the checkpoint
-	Done    int // records synced, in this run and earlier ones
+	Done    int // records enqueued (or, dry, read), in this run and earlier ones
 	Counts  Counts
 	Pages   int    // pages checkpointed in this run
-	LastID  string // the checkpoint: every record up to it is done
+	LastID  string // the checkpoint: every record up to it is enqueued
 	Resumed bool   // this run continued an earlier one
 	DryRun  bool
 
-	RunDone    int           // records synced in this run
+	RunDone    int           // records done in this run
 	RunElapsed time.Duration // this run's time so far
 	Elapsed    time.Duration // all runs' time
 }
@@ -160,30 +141,34 @@ func (p Progress) ETA() time.Duration {
 // Summary is how a run ended.
 type Summary struct {
 	Progress
-	Complete bool // every matching record is done (now or in an earlier run)
+	Complete bool // every matching record is enqueued (now or in an earlier run)
 }
 
 // Reporter is told about a run as it goes. Calls are serialized.
 type Reporter interface {
 	Start(p Progress)  // the first page is read: Total is known
-	Record(p Progress) // one record is done
+	Record(p Progress) // more records are done
 	Page(p Progress)   // a page is checkpointed
 }
 
 var (
 	// ErrAlreadyComplete is a run whose checkpoint says it finished; the
 	// Summary holds that run's counts.
-	ErrAlreadyComplete = errors.New("backfill already complete; use --restart to sync again")
+	ErrAlreadyComplete = errors.New("backfill already complete; use --restart to enqueue every record again")
 	// ErrInterrupted is a run stopped by its context after checkpointing.
 	ErrInterrupted = errors.New("backfill interrupted")
 )
 
 // ConditionError is Salesforce refusing the query built on the condition
-// (MALFORMED_QUERY, INVALID_FIELD…), before anything was synced.
+// (MALFORMED_QUERY, INVALID_FIELD…), before anything was enqueued.
 type ConditionError struct{ Err error }
 
 func (e *ConditionError) Error() string { return e.Err.Error() }
 func (e *ConditionError) Unwrap() error { return e.Err }
+
+// enqueueChunk bounds one Enqueue round trip, and how often a Ctrl-C is
+// noticed within a page.
+const enqueueChunk = 200
 
 // Backfill is one configured run.
 type Backfill struct {
@@ -193,8 +178,13 @@ type Backfill struct {
 
 // New checks cfg.
 func New(cfg Config) (*Backfill, error) {
-	if cfg.Source == nil || cfg.Store == nil || cfg.Mappings == nil || (cfg.Sync == nil && !cfg.DryRun) {
-		return nil, errors.New("backfill: Source, Sync, Store and Mappings are required")
+	switch {
+	case cfg.Source == nil || cfg.Store == nil || cfg.Mappings == nil:
+		return nil, errors.New("backfill: Source, Store and Mappings are required")
+	case cfg.DryRun && cfg.Decide == nil:
+		return nil, errors.New("backfill: a dry run needs Decide")
+	case !cfg.DryRun && cfg.Records == nil:
+		return nil, errors.New("backfill: Records (record sync's queue) is required")
 	}
 	if strings.TrimSpace(cfg.Where) == "" {
 		return nil, errors.New("backfill: a --where condition is required")
@@ -202,20 +192,11 @@ func New(cfg Config) (*Backfill, error) {
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 2000
 	}
-	if cfg.Parallelism <= 0 {
-		cfg.Parallelism = 8
-	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.CheckpointTTL <= 0 {
 		cfg.CheckpointTTL = 90 * 24 * time.Hour
-	}
-	if cfg.BusyRetry <= 0 {
-		cfg.BusyRetry = 100 * time.Millisecond
-	}
-	if cfg.BusyAttempts <= 0 {
-		cfg.BusyAttempts = 6
 	}
 	if cfg.Reporter == nil {
 		cfg.Reporter = nopReporter{}
@@ -223,9 +204,6 @@ func New(cfg Config) (*Backfill, error) {
 	b := &Backfill{cfg: cfg, log: cfg.Logger}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
-	}
-	if cfg.DryRun {
-		b.cfg.Sync = planner{cfg.Mappings}
 	}
 	return b, nil
 }
@@ -247,13 +225,12 @@ type run struct {
 	mu          sync.Mutex // guards live and serializes the Reporter
 	live        Counts     // the page in progress
 	liveN       int
-	transient   int   // failures in the page that a retry may fix
-	lastErr     error // the last of them
 }
 
-// Run syncs the matching records from the checkpoint on. It returns
-// ErrAlreadyComplete, ErrInterrupted (the checkpoint holds what was done), a
-// *ConditionError, or another error after which the same command resumes.
+// Run enqueues the matching records from the checkpoint on. It returns
+// ErrAlreadyComplete, ErrInterrupted (the checkpoint holds what was
+// enqueued), a *ConditionError, or another error after which the same
+// command resumes.
 func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 	rt := b.cfg.Mappings.Current().RecordToTask()
 	if rt == nil {
@@ -262,7 +239,7 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 	r := &run{Backfill: b, object: rt.Object(), start: b.cfg.Now()}
 	r.key = checkpointKey(r.object, b.cfg.Where)
 	fields := append([]string{"Id", "LastModifiedDate"}, rt.Fields()...)
-	if rem := b.cfg.Mappings.Current().Reminders(); b.cfg.Monitor != nil && rem != nil && strings.EqualFold(rem.Object(), rt.Object()) {
+	if rem := b.cfg.Mappings.Current().Reminders(); b.cfg.Monitoring != nil && rem != nil && strings.EqualFold(rem.Object(), rt.Object()) {
 		fields = append(fields, rem.Fields()...)
 	}
 	slices.Sort(fields)
@@ -292,6 +269,10 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 	if r.cp.StartedAt.IsZero() {
 		r.cp.StartedAt = r.start.UTC()
 	}
+	if r.cp.RunID == "" {
+		// A run and its resumptions share it; --restart makes a new one.
+		r.cp.RunID = strconv.FormatInt(r.start.UnixNano(), 36)
+	}
 	r.cp.Object, r.cp.Where = r.object, b.cfg.Where
 
 	page, err := b.cfg.Source.Query(ctx, r.soql(r.cp.LastID))
@@ -303,7 +284,7 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 		return r.summary(false), interrupted(ctx, fmt.Errorf("query %s: %w", r.object, err))
 	}
 	r.total = r.cp.Done + page.TotalSize
-	b.log.Info("backfill started", "object", r.object, "matching", page.TotalSize, "resumed_after", r.cp.LastID)
+	b.log.Info("backfill started", "object", r.object, "matching", page.TotalSize, "resumed_after", r.cp.LastID, "dry_run", b.cfg.DryRun)
 	r.cfg.Reporter.Start(r.progress())
 
 	buf, next := page.Records, page.NextRecordsURL
@@ -318,14 +299,23 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 			break
 		}
 		chunk := buf[:min(b.cfg.PageSize, len(buf))]
-		done := r.syncPage(ctx, chunk)
-		if err := r.outage(done); err != nil {
-			return r.summary(false), err
-		}
-		if done > 0 {
-			if err := r.checkpoint(ctx, chunk[done-1]); err != nil {
-				return r.summary(false), err
+		done, err := r.enqueuePage(ctx, chunk)
+		switch {
+		case done > 0:
+			if cerr := r.checkpoint(ctx, chunk[done-1]); cerr != nil {
+				return r.summary(false), errors.Join(err, cerr)
 			}
+		case err != nil || ctx.Err() != nil:
+			// Nothing to checkpoint, but the run id is kept: the resume's
+			// items then match what Redis recorded before failing. (A
+			// --restart stopped here also resumes instead of finding the
+			// old run complete.)
+			if serr := r.save(context.WithoutCancel(ctx)); serr != nil {
+				err = errors.Join(err, serr)
+			}
+		}
+		if err != nil {
+			return r.summary(false), err
 		}
 		if done < len(chunk) || ctx.Err() != nil {
 			return r.summary(false), ErrInterrupted
@@ -336,7 +326,7 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 	if err := r.save(context.WithoutCancel(ctx)); err != nil {
 		return r.summary(false), err
 	}
-	b.log.Info("backfill complete", "object", r.object, "records", r.cp.Done, "failed", r.cp.Counts.Failed)
+	b.log.Info("backfill complete", "object", r.object, "records", r.cp.Done, "enqueued", r.cp.Counts.Enqueued, "dry_run", b.cfg.DryRun)
 	return r.summary(true), nil
 }
 
@@ -375,22 +365,6 @@ func (r *run) more(ctx context.Context, next string, buf []salesforce.Record) (s
 	return page, nil
 }
 
-// outage stops the run, without checkpointing the page, when most of it
-// failed for reasons a retry may fix (Twilio or Redis down): going on would
-// checkpoint past records that were never synced.
-func (r *run) outage(done int) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.transient == 0 || r.transient*2 <= done {
-		r.transient, r.lastErr = 0, nil
-		return nil
-	}
-	err := fmt.Errorf("%d of %d records failed in the page after %s (last error: %w); the page is not checkpointed: check Twilio and Redis, then run the same command again",
-		r.transient, done, orStart(r.cp.LastID), r.lastErr)
-	r.live, r.liveN, r.transient, r.lastErr = Counts{}, 0, 0, nil
-	return err
-}
-
 func orStart(id string) string {
 	if id == "" {
 		return "the start"
@@ -398,86 +372,124 @@ func orStart(id string) string {
 	return id
 }
 
-// syncPage syncs records in Id order, at most Parallelism at once, and
-// returns how many are done: all of them, or on cancellation the ones
-// started, which form a prefix because they are started in order.
-func (r *run) syncPage(ctx context.Context, recs []salesforce.Record) int {
+// enqueuePage enqueues recs in Id order, in chunks, and returns how many are
+// enqueued: all of them, or after Ctrl-C or a Redis error the chunks before,
+// a prefix the caller checkpoints.
+func (r *run) enqueuePage(ctx context.Context, recs []salesforce.Record) (int, error) {
 	m := r.cfg.Mappings.Current()
-	// In-flight syncs finish even after Ctrl-C so no task is left half made.
-	syncCtx := context.WithoutCancel(ctx)
-	sem := make(chan struct{}, r.cfg.Parallelism)
-	var wg sync.WaitGroup
-	started := 0
-	for _, rec := range recs {
-		if ctx.Err() != nil {
-			break
+	done := 0
+	for done < len(recs) && ctx.Err() == nil {
+		chunk := recs[done:min(done+enqueueChunk, len(recs))]
+		var c Counts
+		var err error
+		if r.cfg.DryRun {
+			c = r.decide(m, chunk)
+		} else {
+			// A chunk under way finishes after Ctrl-C, so its items are
+			// either checkpointed or, if Redis failed, enqueued again on
+			// resume and dropped as duplicates.
+			c, err = r.enqueue(context.WithoutCancel(ctx), m, chunk)
 		}
-		select {
-		case sem <- struct{}{}:
-		case <-ctx.Done():
+		if err != nil {
+			return done, fmt.Errorf("enqueue records after %s: %w; the records before are checkpointed: check Redis, then run the same command again",
+				orStart(lastID(recs[:done], r.cp.LastID)), err)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		started++
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			out, err := r.syncOne(syncCtx, m, rec)
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			r.live.count(out, err)
-			r.liveN++
-			if err != nil && !queue.IsPermanent(err) {
-				r.transient, r.lastErr = r.transient+1, err
-			}
-			r.cfg.Reporter.Record(r.progressLocked())
-		}()
+		done += len(chunk)
+		r.mu.Lock()
+		r.live.add(c)
+		r.liveN += len(chunk)
+		r.cfg.Reporter.Record(r.progressLocked())
+		r.mu.Unlock()
 	}
-	wg.Wait()
-	return started
+	return done, nil
 }
 
-func (r *run) syncOne(ctx context.Context, m *mapping.Mapping, raw salesforce.Record) (recordsync.Outcome, error) {
+func lastID(recs []salesforce.Record, before string) string {
+	if len(recs) == 0 {
+		return before
+	}
+	id, _ := recs[len(recs)-1]["Id"].(string)
+	return id
+}
+
+// enqueue puts the records on record sync's queue and monitoring's, under
+// keys that make a second enqueue of the same record version in this run a
+// duplicate, while a later change of the record (a new LastModifiedDate)
+// is a new item, as it is a new Outbound Message.
+func (r *run) enqueue(ctx context.Context, m *mapping.Mapping, recs []salesforce.Record) (Counts, error) {
+	records := make([]queue.Item, 0, len(recs))
+	monitoring := make([]queue.Item, 0, len(recs))
+	for _, raw := range recs {
+		rec := r.event(m, raw)
+		ri, mi, err := event.RecordItems(itemKey(r.cp.RunID, rec), rec)
+		if err != nil {
+			return Counts{}, err
+		}
+		records, monitoring = append(records, ri), append(monitoring, mi)
+	}
+	fresh, err := r.cfg.Records.Enqueue(ctx, records...)
+	if err != nil {
+		return Counts{}, err
+	}
+	if r.cfg.Monitoring != nil {
+		if _, err := r.cfg.Monitoring.Enqueue(ctx, monitoring...); err != nil {
+			return Counts{}, err
+		}
+	}
+	var c Counts
+	for _, f := range fresh {
+		if f {
+			c.Enqueued++
+		} else {
+			c.Duplicate++
+		}
+	}
+	return c, nil
+}
+
+// itemKey is the dedupe key of one version of a record in one run. Live
+// Outbound Messages are keyed by notification id, which Salesforce changes
+// with every change of the record; LastModifiedDate does the same here.
+func itemKey(runID string, rec event.Record) string {
+	lm, _ := rec.Fields["LastModifiedDate"].(string)
+	return "backfill:" + runID + ":" + rec.Object + ":" + rec.RecordID + ":" + lm
+}
+
+// decide counts what record sync would do with the records.
+func (r *run) decide(m *mapping.Mapping, recs []salesforce.Record) Counts {
+	var c Counts
+	for _, raw := range recs {
+		rec := r.event(m, raw)
+		skip, action, err := r.cfg.Decide(m, rec)
+		switch {
+		case err != nil:
+			c.Failed++
+			r.log.Warn("backfill record would fail", "object", r.object, "record_id", rec.RecordID, "err", queue.LogText(err))
+		case skip:
+			c.Skipped++
+		case action == mapping.ActionCreate:
+			c.Open++
+		case action == mapping.ActionCancel:
+			c.Cancel++
+		default:
+			c.None++
+		}
+	}
+	return c
+}
+
+// event is the record as an Outbound Message would carry it: protected
+// fields dropped, LastModifiedDate in RFC 3339.
+func (r *run) event(m *mapping.Mapping, raw salesforce.Record) event.Record {
 	id, _ := raw["Id"].(string)
 	fields := m.Redact(mapping.Record(raw))
 	if lm, ok := fields["LastModifiedDate"].(string); ok {
 		fields["LastModifiedDate"] = rfc3339(lm)
 	}
-	rec := event.Record{
+	return event.Record{
 		NotificationID: "backfill", Object: r.object, RecordID: id, Fields: fields,
 		ReceivedAt: r.cfg.Now().UTC(), Source: "backfill",
 	}
-	var out recordsync.Outcome
-	err := r.retryBusy(func() (err error) {
-		out, err = r.cfg.Sync.Sync(ctx, rec)
-		return err
-	})
-	if err == nil && r.cfg.Monitor != nil {
-		err = r.retryBusy(func() error { return r.cfg.Monitor.Record(ctx, rec) })
-	}
-	if err != nil {
-		r.log.Warn("backfill record failed", "object", r.object, "record_id", id, "err", err)
-	}
-	return out, err
-}
-
-// retryBusy retries fn while a live flow holds the record for a moment; that
-// is not a failure.
-func (r *run) retryBusy(fn func() error) error {
-	wait := r.cfg.BusyRetry
-	for attempt := 1; ; attempt++ {
-		err := fn()
-		if !isBusy(err) || attempt >= r.cfg.BusyAttempts {
-			return err
-		}
-		time.Sleep(wait)
-		wait *= 2
-	}
-}
-
-func isBusy(err error) bool {
-	return errors.Is(err, recordsync.ErrBusy) || errors.Is(err, monitoring.ErrBusy)
 }
 
 // rfc3339 turns the REST API's 2006-01-02T15:04:05.000+0000 into RFC 3339,
@@ -491,7 +503,7 @@ func rfc3339(s string) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// checkpoint folds the finished page into the checkpoint and saves it.
+// checkpoint folds the enqueued records into the checkpoint and saves it.
 func (r *run) checkpoint(ctx context.Context, last salesforce.Record) error {
 	r.mu.Lock()
 	r.cp.LastID, _ = last["Id"].(string)
@@ -500,7 +512,7 @@ func (r *run) checkpoint(ctx context.Context, last salesforce.Record) error {
 	r.live, r.liveN = Counts{}, 0
 	r.pages++
 	r.mu.Unlock()
-	// Saved even after Ctrl-C: the page's work is done and must be recorded.
+	// Saved even after Ctrl-C: the page is enqueued and must be recorded.
 	if err := r.save(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package backfill
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,9 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityhealth/bridge/config"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/event"
-	"github.com/cityhealth/bridge/flow/recordsync"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/test/memkv"
@@ -127,37 +128,95 @@ func copyRec(r salesforce.Record) salesforce.Record {
 	return out
 }
 
-// fakeSync records what it was given; fn, when set, decides the outcome.
-type fakeSync struct {
-	mu   sync.Mutex
-	seen []event.Record
-	fn   func(rec event.Record, call int) (recordsync.Outcome, error)
+// fakeQueue is a queue.Enqueuer that deduplicates by key as
+// connector/redis.Queue does; fail, when set, may record only the first n
+// items of a call and then fail it, as a Redis error halfway can.
+type fakeQueue struct {
+	mu    sync.Mutex
+	seen  map[string]bool
+	items []queue.Item
+	calls int
+	fail  func(call int, items []queue.Item) (int, error)
 }
 
-var _ Syncer = (*fakeSync)(nil)
+var _ queue.Enqueuer = (*fakeQueue)(nil)
 
-func (f *fakeSync) Sync(_ context.Context, rec event.Record) (recordsync.Outcome, error) {
-	f.mu.Lock()
-	f.seen = append(f.seen, rec)
-	n := len(f.seen)
-	f.mu.Unlock()
-	if f.fn != nil {
-		return f.fn(rec, n)
+func (q *fakeQueue) Enqueue(_ context.Context, items ...queue.Item) ([]bool, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.calls++
+	n, err := len(items), error(nil)
+	if q.fail != nil {
+		n, err = q.fail(q.calls, items)
 	}
-	if rec.Fields["Outreach_Status__c"] == "Needs Outreach" {
-		return recordsync.Created, nil
+	if q.seen == nil {
+		q.seen = map[string]bool{}
 	}
-	return recordsync.Unchanged, nil
+	out := make([]bool, len(items))
+	for i, it := range items[:n] {
+		if q.seen[it.Key] {
+			continue
+		}
+		q.seen[it.Key], out[i] = true, true
+		q.items = append(q.items, it)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func (f *fakeSync) ids() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// records decodes what was recorded, in order.
+func (q *fakeQueue) records(t *testing.T) []event.Record {
+	t.Helper()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make([]event.Record, 0, len(q.items))
+	for _, it := range q.items {
+		var rec event.Record
+		if err := json.Unmarshal(it.Payload, &rec); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// ids counts the recorded items per record.
+func (q *fakeQueue) ids(t *testing.T) map[string]int {
 	out := map[string]int{}
-	for _, r := range f.seen {
+	for _, r := range q.records(t) {
 		out[r.RecordID]++
 	}
 	return out
+}
+
+func mustOncePerRecord(t *testing.T, q *fakeQueue, n int) {
+	t.Helper()
+	ids := q.ids(t)
+	if len(ids) != n {
+		t.Fatalf("%d distinct records enqueued, want %d", len(ids), n)
+	}
+	for id, c := range ids {
+		if c != 1 {
+			t.Fatalf("%s enqueued %d times", id, c)
+		}
+	}
+}
+
+// decideByMapping stands in for recordsync.Decide, which server wires.
+func decideByMapping(m *mapping.Mapping, rec event.Record) (bool, mapping.Action, error) {
+	rt := m.RecordToTask()
+	if rt == nil || rt.Object() != rec.Object {
+		return true, mapping.ActionNone, nil
+	}
+	a := rt.Action(mapping.Record(rec.Fields))
+	if a == mapping.ActionCreate {
+		if _, _, err := rt.Apply(mapping.Record(rec.Fields)); err != nil {
+			return false, a, queue.Permanent(err)
+		}
+	}
+	return false, a, nil
 }
 
 var _ Store = (*memkv.Store)(nil)
@@ -194,27 +253,20 @@ func mustNew(t *testing.T, cfg Config) *Backfill {
 	return b
 }
 
-func TestRunSyncsEveryRecordOnceAndCheckpointsEachPage(t *testing.T) {
-	src, syn, store := newSource(1000, 300), &fakeSync{}, &memkv.Store{}
+func TestRunEnqueuesEveryRecordOnceAndCheckpointsEachPage(t *testing.T) {
+	src, q, store := newSource(1000, 300), &fakeQueue{}, &memkv.Store{}
 	rep := &funcReporter{}
 	var logBuf bytes.Buffer
-	b := mustNew(t, Config{Source: src, Sync: syn, Store: store, PageSize: 250, Reporter: rep,
+	b := mustNew(t, Config{Source: src, Records: q, Store: store, PageSize: 250, Reporter: rep,
 		Logger: slog.New(slog.NewTextHandler(&logBuf, nil))})
 	sum, err := b.Run(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !sum.Complete || sum.Done != 1000 || sum.Total != 1000 || sum.Counts.Created != 750 || sum.Counts.Unchanged != 250 || sum.Counts.Sum() != 1000 {
+	if !sum.Complete || sum.Done != 1000 || sum.Total != 1000 || sum.Counts.Enqueued != 1000 || sum.Counts.Sum() != 1000 {
 		t.Fatalf("summary %+v", sum)
 	}
-	for id, n := range syn.ids() {
-		if n != 1 {
-			t.Fatalf("%s synced %d times", id, n)
-		}
-	}
-	if len(syn.ids()) != 1000 {
-		t.Fatalf("synced %d records", len(syn.ids()))
-	}
+	mustOncePerRecord(t, q, 1000)
 	// Four pages of 250 across batches of 300, one checkpoint each, then "complete".
 	if len(rep.pages) != 4 || store.Sets() != 5 {
 		t.Fatalf("pages %d, checkpoint writes %d", len(rep.pages), store.Sets())
@@ -227,24 +279,31 @@ func TestRunSyncsEveryRecordOnceAndCheckpointsEachPage(t *testing.T) {
 		t.Fatalf("queries %q\nwant %q", src.queries, want)
 	}
 
-	rec := syn.seen[0]
-	if rec.NotificationID != "backfill" || rec.Source != "backfill" || rec.Object != "Contact" || rec.RecordID == "" {
+	recs := q.records(t)
+	rec := recs[0]
+	if rec.NotificationID != "backfill" || rec.Source != "backfill" || rec.Object != "Contact" || rec.RecordID != "003000000000000000" {
 		t.Fatalf("event %+v", rec)
 	}
+	if recs[999].RecordID != "003000000000000999" {
+		t.Fatalf("not enqueued in Id order: last %s", recs[999].RecordID)
+	}
 	if _, ok := rec.Fields["Index_Case_Name__c"]; ok {
-		t.Fatal("a protected field reached record sync")
+		t.Fatal("a protected field reached the queue")
 	}
 	if rec.Fields["LastModifiedDate"] != "2026-03-01T10:00:00Z" {
 		t.Fatalf("LastModifiedDate %v, want RFC 3339 as Outbound Messages carry it", rec.Fields["LastModifiedDate"])
 	}
 	raw, _, _ := store.Get(context.Background(), checkpointKey("Contact", where))
-	if !strings.Contains(raw, `"complete":true`) || !strings.Contains(raw, `"last_id":"003000000000000999"`) {
+	if !strings.Contains(raw, `"complete":true`) || !strings.Contains(raw, `"last_id":"003000000000000999"`) || !strings.Contains(raw, `"enqueued":1000`) {
 		t.Fatalf("checkpoint %s", raw)
+	}
+	if strings.Contains(logBuf.String(), "Person") || strings.Contains(logBuf.String(), "555-0123") {
+		t.Fatalf("a record value reached the log:\n%s", logBuf.String())
 	}
 }
 
 func TestInterruptedRunResumesAfterTheCheckpoint(t *testing.T) {
-	src, syn, store := newSource(1000, 200), &fakeSync{}, &memkv.Store{}
+	src, q, store := newSource(1000, 200), &fakeQueue{}, &memkv.Store{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	rep := &funcReporter{page: func(p Progress) {
@@ -252,112 +311,142 @@ func TestInterruptedRunResumesAfterTheCheckpoint(t *testing.T) {
 			cancel()
 		}
 	}}
-	sum, err := mustNew(t, Config{Source: src, Sync: syn, Store: store, PageSize: 200, Reporter: rep}).Run(ctx)
+	sum, err := mustNew(t, Config{Source: src, Records: q, Store: store, PageSize: 200, Reporter: rep}).Run(ctx)
 	if !errors.Is(err, ErrInterrupted) || sum.Complete || sum.Done != 400 || sum.LastID != "003000000000000399" {
 		t.Fatalf("first run: %v %+v", err, sum)
 	}
+	mustOncePerRecord(t, q, 400)
 
 	rep2 := &funcReporter{}
-	sum, err = mustNew(t, Config{Source: src, Sync: syn, Store: store, PageSize: 200, Reporter: rep2}).Run(context.Background())
+	sum, err = mustNew(t, Config{Source: src, Records: q, Store: store, PageSize: 200, Reporter: rep2}).Run(context.Background())
 	if err != nil || !sum.Complete || sum.Done != 1000 || sum.RunDone != 600 || !sum.Resumed {
 		t.Fatalf("resumed run: %v %+v", err, sum)
 	}
-	if sum.Counts.Created != 750 || sum.Counts.Unchanged != 250 {
+	if sum.Counts.Enqueued != 1000 || sum.Counts.Duplicate != 0 {
 		t.Fatalf("counts do not add up over the two runs: %+v", sum.Counts)
 	}
 	if !strings.Contains(src.queries[1], "AND Id > '003000000000000399' ORDER BY Id") {
 		t.Fatalf("resume query %q", src.queries[1])
 	}
-	ids := syn.ids()
-	if len(ids) != 1000 {
-		t.Fatalf("synced %d distinct records", len(ids))
-	}
-	for id, n := range ids {
-		if n != 1 {
-			t.Fatalf("%s synced %d times", id, n)
-		}
-	}
+	mustOncePerRecord(t, q, 1000)
 }
 
-func TestCancelMidPageCheckpointsTheRecordsStarted(t *testing.T) {
+func TestCancelMidPageCheckpointsTheRecordsEnqueued(t *testing.T) {
 	src, store := newSource(500, 500), &memkv.Store{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	syn := &fakeSync{fn: func(rec event.Record, call int) (recordsync.Outcome, error) {
-		if call == 130 {
-			cancel()
+	q := &fakeQueue{fail: func(call int, items []queue.Item) (int, error) {
+		if call == 1 {
+			cancel() // Ctrl-C while the first chunk is on its way
 		}
-		return recordsync.Created, nil
+		return len(items), nil
 	}}
-	sum, err := mustNew(t, Config{Source: src, Sync: syn, Store: store, PageSize: 500, Parallelism: 4}).Run(ctx)
+	sum, err := mustNew(t, Config{Source: src, Records: q, Store: store, PageSize: 500}).Run(ctx)
 	if !errors.Is(err, ErrInterrupted) {
 		t.Fatalf("err %v", err)
 	}
-	first := len(syn.ids())
-	if sum.Done != first || first < 130 || first >= 500 || sum.Counts.Created != first {
-		t.Fatalf("done %d, synced %d: %+v", sum.Done, first, sum)
+	first := len(q.ids(t))
+	if sum.Done != first || first == 0 || first >= 500 || sum.Counts.Enqueued != first || sum.LastID != fmt.Sprintf("003000000000%06d", first-1) {
+		t.Fatalf("done %d, enqueued %d: %+v", sum.Done, first, sum)
 	}
-	syn.fn = nil
-	sum, err = mustNew(t, Config{Source: src, Sync: syn, Store: store, PageSize: 500}).Run(context.Background())
-	if err != nil || sum.Done != 500 || sum.Counts.Sum() != 500 {
+	q.fail = nil
+	sum, err = mustNew(t, Config{Source: src, Records: q, Store: store, PageSize: 500}).Run(context.Background())
+	if err != nil || sum.Done != 500 || sum.Counts.Enqueued != 500 || sum.Counts.Duplicate != 0 {
 		t.Fatalf("resume: %v %+v", err, sum)
 	}
-	for id, n := range syn.ids() {
-		if n != 1 {
-			t.Fatalf("%s synced %d times", id, n)
-		}
-	}
+	mustOncePerRecord(t, q, 500)
 }
 
 func TestCompleteRunIsNotRepeatedWithoutRestart(t *testing.T) {
-	src, syn, store := newSource(50, 20), &fakeSync{}, &memkv.Store{}
-	if _, err := mustNew(t, Config{Source: src, Sync: syn, Store: store}).Run(context.Background()); err != nil {
+	src, q, store := newSource(50, 20), &fakeQueue{}, &memkv.Store{}
+	if _, err := mustNew(t, Config{Source: src, Records: q, Store: store}).Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := mustNew(t, Config{Source: src, Sync: syn, Store: store}).Run(context.Background())
-	if !errors.Is(err, ErrAlreadyComplete) || sum.Done != 50 || sum.Counts.Created != 38 || len(syn.seen) != 50 || len(src.queries) != 1 {
-		t.Fatalf("second run: %v %+v, %d syncs, %d queries", err, sum, len(syn.seen), len(src.queries))
+	sum, err := mustNew(t, Config{Source: src, Records: q, Store: store}).Run(context.Background())
+	if !errors.Is(err, ErrAlreadyComplete) || sum.Done != 50 || sum.Counts.Enqueued != 50 || q.calls != 1 || len(src.queries) != 1 {
+		t.Fatalf("second run: %v %+v, %d enqueue calls, %d queries", err, sum, q.calls, len(src.queries))
 	}
 	// Another condition is another backfill.
-	if _, err := mustNew(t, Config{Source: src, Sync: syn, Store: store, Where: "FirstName != null"}).Run(context.Background()); err != nil {
-		t.Fatal(err)
+	if sum, err := mustNew(t, Config{Source: src, Records: q, Store: store, Where: "FirstName != null"}).Run(context.Background()); err != nil || sum.Counts.Enqueued != 50 {
+		t.Fatalf("another condition: %v %+v", err, sum)
 	}
-	syn.fn = func(event.Record, int) (recordsync.Outcome, error) { return recordsync.Unchanged, nil }
-	sum, err = mustNew(t, Config{Source: src, Sync: syn, Store: store, Restart: true}).Run(context.Background())
-	if err != nil || !sum.Complete || sum.Done != 50 || sum.Counts.Unchanged != 50 || sum.Resumed {
+	// --restart is a new run: every record is enqueued again, and record
+	// sync finds each in step (its links make that cost no Twilio call).
+	sum, err = mustNew(t, Config{Source: src, Records: q, Store: store, Restart: true}).Run(context.Background())
+	if err != nil || !sum.Complete || sum.Done != 50 || sum.Counts.Enqueued != 50 || sum.Resumed {
 		t.Fatalf("restart: %v %+v", err, sum)
+	}
+	if ids := q.ids(t); len(ids) != 50 || ids["003000000000000007"] != 3 {
+		t.Fatalf("enqueued %v", ids)
 	}
 }
 
-func TestMalformedConditionSyncsNothing(t *testing.T) {
-	src, syn, store := newSource(10, 10), &fakeSync{}, &memkv.Store{}
-	_, err := mustNew(t, Config{Source: src, Sync: syn, Store: store, Where: "((Name = 'x'"}).Run(context.Background())
+func TestMalformedConditionEnqueuesNothing(t *testing.T) {
+	src, q, store := newSource(10, 10), &fakeQueue{}, &memkv.Store{}
+	_, err := mustNew(t, Config{Source: src, Records: q, Store: store, Where: "((Name = 'x'"}).Run(context.Background())
 	var ce *ConditionError
 	var apiErr *salesforce.APIError
 	if !errors.As(err, &ce) || !errors.As(err, &apiErr) || apiErr.Code != "MALFORMED_QUERY" {
 		t.Fatalf("want a ConditionError carrying Salesforce's error, got %v", err)
 	}
-	if len(syn.seen) != 0 || store.Sets() != 0 {
-		t.Fatalf("%d syncs, %d checkpoint writes", len(syn.seen), store.Sets())
+	if q.calls != 0 || store.Sets() != 0 {
+		t.Fatalf("%d enqueue calls, %d checkpoint writes", q.calls, store.Sets())
 	}
 }
 
-func TestFailedRecordsAreCountedAndLoggedByIDOnly(t *testing.T) {
-	src, store := newSource(100, 100), &memkv.Store{}
-	syn := &fakeSync{fn: func(rec event.Record, _ int) (recordsync.Outcome, error) {
-		if strings.HasSuffix(rec.RecordID, "7") {
-			return "", fmt.Errorf("create task for %s: twilio: 503", rec.RecordID)
+// Monitoring gets every record too, under the same key, as it gets every
+// Outbound Message; the reminders' fields are read when they are the same object's.
+func TestMonitoringGetsEveryRecord(t *testing.T) {
+	m, err := mapping.Parse([]byte(config.ExampleMapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, recs, mon, store := newSource(30, 30), &fakeQueue{}, &fakeQueue{}, &memkv.Store{}
+	sum, err := mustNew(t, Config{Source: src, Records: recs, Monitoring: mon, Store: store, Mappings: fixedMapping{m}}).Run(context.Background())
+	if err != nil || sum.Counts.Enqueued != 30 {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	if !strings.Contains(src.queries[0], "Monitoring_Status__c") || !strings.Contains(src.queries[0], "Monitoring_Start__c") {
+		t.Fatalf("query %q reads no reminder fields", src.queries[0])
+	}
+	if len(mon.items) != 30 {
+		t.Fatalf("%d monitoring items", len(mon.items))
+	}
+	for i, it := range mon.items {
+		var ev event.Monitoring
+		if err := json.Unmarshal(it.Payload, &ev); err != nil || ev.Record == nil || ev.Record.RecordID != fmt.Sprintf("003000000000%06d", i) {
+			t.Fatalf("monitoring item %d: %s %v", i, it.Payload, err)
 		}
-		return recordsync.Created, nil
-	}}
+		if it.Key != recs.items[i].Key {
+			t.Fatalf("keys differ: %q %q", it.Key, recs.items[i].Key)
+		}
+	}
+}
+
+// A record changed in Salesforce since it was enqueued is a new item; the
+// same version is not enqueued twice in a run.
+func TestKeyIsPerRecordVersionAndRun(t *testing.T) {
+	rec := event.Record{Object: "Contact", RecordID: "003A", Fields: map[string]any{"LastModifiedDate": "2026-03-01T10:00:00Z"}}
+	later := event.Record{Object: "Contact", RecordID: "003A", Fields: map[string]any{"LastModifiedDate": "2026-03-01T10:05:00Z"}}
+	if itemKey("r1", rec) != itemKey("r1", rec) || itemKey("r1", rec) == itemKey("r1", later) || itemKey("r1", rec) == itemKey("r2", rec) {
+		t.Fatal("keys do not tell versions and runs apart")
+	}
+}
+
+func TestDryRunFailuresAreCountedAndLoggedByIDOnly(t *testing.T) {
+	src, store := newSource(100, 100), &memkv.Store{}
+	for i := 7; i < 100; i += 10 {
+		src.recs[i]["Outreach_Status__c"] = "Needs Outreach"
+		delete(src.recs[i], "MobilePhone")
+	}
 	var logBuf bytes.Buffer
-	sum, err := mustNew(t, Config{Source: src, Sync: syn, Store: store,
+	sum, err := mustNew(t, Config{Source: src, Store: store, DryRun: true, Decide: decideByMapping,
 		Logger: slog.New(slog.NewTextHandler(&logBuf, nil))}).Run(context.Background())
-	if err != nil || !sum.Complete || sum.Counts.Failed != 10 || sum.Counts.Created != 90 {
+	if err != nil || !sum.Complete || sum.Counts.Failed != 10 || sum.Counts.Sum() != 100 {
 		t.Fatalf("%v %+v", err, sum)
 	}
 	log := logBuf.String()
-	if !strings.Contains(log, "record_id=003000000000000017") || strings.Count(log, "backfill record failed") != 10 {
+	if !strings.Contains(log, "record_id=003000000000000017") || strings.Count(log, "backfill record would fail") != 10 {
 		t.Fatalf("failures not logged by id:\n%s", log)
 	}
 	if strings.Contains(log, "Person") || strings.Contains(log, "555-0123") || strings.Contains(log, "Secret") {
@@ -365,27 +454,8 @@ func TestFailedRecordsAreCountedAndLoggedByIDOnly(t *testing.T) {
 	}
 }
 
-func TestBusyRecordIsRetried(t *testing.T) {
-	src, store := newSource(3, 10), &memkv.Store{}
-	var mu sync.Mutex
-	tries := map[string]int{}
-	syn := &fakeSync{fn: func(rec event.Record, _ int) (recordsync.Outcome, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		tries[rec.RecordID]++
-		if tries[rec.RecordID] < 3 {
-			return "", recordsync.ErrBusy
-		}
-		return recordsync.Updated, nil
-	}}
-	sum, err := mustNew(t, Config{Source: src, Sync: syn, Store: store, BusyRetry: time.Millisecond}).Run(context.Background())
-	if err != nil || sum.Counts.Updated != 3 || sum.Counts.Failed != 0 {
-		t.Fatalf("%v %+v", err, sum)
-	}
-}
-
 func TestExpiredQueryLocatorIsReplacedByAKeysetQuery(t *testing.T) {
-	src, syn, store := newSource(100, 30), &fakeSync{}, &memkv.Store{}
+	src, q, store := newSource(100, 30), &fakeQueue{}, &memkv.Store{}
 	rep := &funcReporter{page: func(p Progress) {
 		if p.Pages == 1 {
 			src.mu.Lock()
@@ -393,30 +463,37 @@ func TestExpiredQueryLocatorIsReplacedByAKeysetQuery(t *testing.T) {
 			src.mu.Unlock()
 		}
 	}}
-	sum, err := mustNew(t, Config{Source: src, Sync: syn, Store: store, PageSize: 30, Reporter: rep}).Run(context.Background())
-	if err != nil || sum.Done != 100 || len(syn.ids()) != 100 || len(syn.seen) != 100 {
-		t.Fatalf("%v %+v, %d syncs", err, sum, len(syn.seen))
+	sum, err := mustNew(t, Config{Source: src, Records: q, Store: store, PageSize: 30, Reporter: rep}).Run(context.Background())
+	if err != nil || sum.Done != 100 || sum.Counts.Enqueued != 100 {
+		t.Fatalf("%v %+v", err, sum)
 	}
+	mustOncePerRecord(t, q, 100)
 	if len(src.queries) != 2 || !strings.Contains(src.queries[1], "Id > '003000000000000029'") {
 		t.Fatalf("queries %q", src.queries)
 	}
 }
 
-func TestDryRunSendsAndStoresNothing(t *testing.T) {
+func TestDryRunEnqueuesAndStoresNothing(t *testing.T) {
 	src, store := newSource(40, 40), &memkv.Store{}
 	delete(src.recs[5], "MobilePhone")
-	sum, err := mustNew(t, Config{Source: src, Store: store, DryRun: true}).Run(context.Background())
-	if err != nil || !sum.DryRun || sum.Counts.Created != 29 || sum.Counts.Canceled != 10 || sum.Counts.Failed != 1 {
+	sum, err := mustNew(t, Config{Source: src, Store: store, DryRun: true, Decide: decideByMapping}).Run(context.Background())
+	if err != nil || !sum.DryRun || sum.Counts.Open != 29 || sum.Counts.Cancel != 10 || sum.Counts.Failed != 1 || sum.Counts.Enqueued != 0 {
 		t.Fatalf("%v %+v", err, sum)
 	}
 	if store.Sets() != 0 {
 		t.Fatalf("dry run wrote %d checkpoints", store.Sets())
 	}
+	if _, err := New(Config{Source: src, Store: store, Mappings: mustMapping(t), Where: where, DryRun: true}); err == nil {
+		t.Fatal("a dry run without Decide was accepted")
+	}
+	if _, err := New(Config{Source: src, Store: store, Mappings: mustMapping(t), Where: where}); err == nil {
+		t.Fatal("a run without Records was accepted")
+	}
 }
 
 func TestStatusLine(t *testing.T) {
-	p := Progress{Total: 10000, Done: 2000, Counts: Counts{Created: 1850, Unchanged: 150}, RunDone: 2000, RunElapsed: 4854 * time.Millisecond}
-	if got, want := Status(p), "2000/10000 records, 1850 created, 150 unchanged, 0 failed, 412 rec/s"; got != want {
+	p := Progress{Total: 10000, Done: 2000, Counts: Counts{Enqueued: 2000}, RunDone: 2000, RunElapsed: 4854 * time.Millisecond}
+	if got, want := Status(p), "2000/10000 records, 2000 enqueued, 412 rec/s"; got != want {
 		t.Fatalf("got  %q\nwant %q", got, want)
 	}
 	if eta := p.ETA().Round(time.Second); eta != 19*time.Second {
@@ -427,33 +504,75 @@ func TestStatusLine(t *testing.T) {
 	if buf.String() != "backfill: "+Status(p)+"\n" {
 		t.Fatalf("line %q", buf.String())
 	}
+	dry := Progress{Total: 10, Done: 10, DryRun: true, Counts: Counts{Open: 6, Cancel: 2, None: 1, Failed: 1}}
+	if got, want := Status(dry), "10/10 records, 6 to open or update, 2 to cancel, 1 no action, 1 would fail, 0 rec/s"; got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
 }
 
-func TestOutageStopsWithoutCheckpointingThePage(t *testing.T) {
+// Redis failing mid-run stops it at the last page enqueued whole; the next
+// run enqueues the rest, and what Redis recorded before failing is dropped
+// as a duplicate, not enqueued twice.
+func TestRedisOutageStopsAndResumesWithoutLossOrDuplicates(t *testing.T) {
 	src, store := newSource(100, 100), &memkv.Store{}
 	down := true
-	syn := &fakeSync{fn: func(rec event.Record, _ int) (recordsync.Outcome, error) {
-		if down && rec.RecordID > "003000000000000049" {
-			return "", errors.New("kv setnx: connection refused")
+	q := &fakeQueue{fail: func(_ int, items []queue.Item) (int, error) {
+		if down && strings.Contains(items[0].Key, ":003000000000000050:") {
+			return len(items) / 2, errors.New("enqueue 50 item(s) on records: connection refused")
 		}
-		return recordsync.Created, nil
+		return len(items), nil
 	}}
-	sum, err := mustNew(t, Config{Source: src, Sync: syn, Store: store, PageSize: 50}).Run(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "connection refused") || sum.Done != 50 || sum.LastID != "003000000000000049" {
+	sum, err := mustNew(t, Config{Source: src, Records: q, Store: store, PageSize: 50}).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || !strings.Contains(err.Error(), "run the same command again") ||
+		sum.Done != 50 || sum.LastID != "003000000000000049" {
 		t.Fatalf("%v %+v", err, sum)
 	}
 	down = false
-	sum, err = mustNew(t, Config{Source: src, Sync: syn, Store: store, PageSize: 50}).Run(context.Background())
-	if err != nil || sum.Done != 100 || sum.Counts.Created != 100 || sum.Counts.Failed != 0 {
+	sum, err = mustNew(t, Config{Source: src, Records: q, Store: store, PageSize: 50}).Run(context.Background())
+	if err != nil || sum.Done != 100 || sum.Counts.Enqueued != 75 || sum.Counts.Duplicate != 25 {
 		t.Fatalf("after the outage: %v %+v", err, sum)
 	}
+	mustOncePerRecord(t, q, 100)
 
-	// Records the mapping refuses are no outage, however many.
-	syn.fn = func(rec event.Record, _ int) (recordsync.Outcome, error) {
-		return "", queue.Permanent(errors.New("map record: required value is missing"))
+	// Monitoring's queue failing stops the run the same way.
+	mon := &fakeQueue{fail: func(int, []queue.Item) (int, error) { return 0, errors.New("connection refused") }}
+	sum, err = mustNew(t, Config{Source: src, Records: q, Monitoring: mon, Store: store, Restart: true}).Run(context.Background())
+	if err == nil || sum.Done != 0 || sum.Complete {
+		t.Fatalf("monitoring down: %v %+v", err, sum)
 	}
-	sum, err = mustNew(t, Config{Source: src, Sync: syn, Store: store, Restart: true}).Run(context.Background())
-	if err != nil || sum.Counts.Failed != 100 || !sum.Complete {
-		t.Fatalf("permanent failures: %v %+v", err, sum)
+	// The stopped restart is what the next run resumes, not the old
+	// complete run; record sync's items already in are not enqueued again.
+	mon.fail = nil
+	sum, err = mustNew(t, Config{Source: src, Records: q, Monitoring: mon, Store: store}).Run(context.Background())
+	if err != nil || !sum.Complete || sum.Counts.Enqueued != 0 || sum.Counts.Duplicate != 100 || len(mon.items) != 100 {
+		t.Fatalf("after the restart stopped: %v %+v, %d monitoring items", err, sum, len(mon.items))
+	}
+}
+
+// A page read again after a stop is not enqueued twice, except a record
+// changed in Salesforce in between: its new version flows.
+func TestResumedPageEnqueuesOnlyChangedRecordsAgain(t *testing.T) {
+	src, store := newSource(40, 40), &memkv.Store{}
+	down := true
+	q := &fakeQueue{fail: func(_ int, items []queue.Item) (int, error) {
+		if down {
+			return len(items), errors.New("connection reset") // recorded, but the answer was lost
+		}
+		return len(items), nil
+	}}
+	if _, err := mustNew(t, Config{Source: src, Records: q, Store: store}).Run(context.Background()); err == nil {
+		t.Fatal("no error")
+	}
+	down = false
+	src.mu.Lock()
+	src.recs[7]["LastModifiedDate"] = "2026-03-02T09:00:00.000+0000"
+	src.mu.Unlock()
+	sum, err := mustNew(t, Config{Source: src, Records: q, Store: store}).Run(context.Background())
+	if err != nil || sum.Counts.Enqueued != 1 || sum.Counts.Duplicate != 39 {
+		t.Fatalf("%v %+v", err, sum)
+	}
+	recs := q.records(t)
+	if len(recs) != 41 || recs[40].RecordID != "003000000000000007" || recs[40].Fields["LastModifiedDate"] != "2026-03-02T09:00:00Z" {
+		t.Fatalf("%d items; last %+v", len(recs), recs[len(recs)-1])
 	}
 }

@@ -14,8 +14,9 @@ import (
 type checkpoint struct {
 	Object    string    `json:"object"`
 	Where     string    `json:"where"`
-	LastID    string    `json:"last_id,omitempty"` // every matching record up to it is done
+	LastID    string    `json:"last_id,omitempty"` // every matching record up to it is enqueued
 	Done      int       `json:"done"`
+	RunID     string    `json:"run_id,omitempty"` // part of the items' dedupe keys; --restart makes a new one
 	Counts    Counts    `json:"counts"`
 	Complete  bool      `json:"complete,omitempty"`
 	StartedAt time.Time `json:"started_at"`

@@ -16,15 +16,14 @@ func Status(p Progress) string {
 	fmt.Fprintf(&b, "%d/%d records", p.Done, p.Total)
 	c := p.Counts
 	if p.DryRun {
-		fmt.Fprintf(&b, ", %d to open or update, %d to cancel, %d no action", c.Created, c.Canceled, c.Unchanged)
+		fmt.Fprintf(&b, ", %d to open or update, %d to cancel, %d no action", c.Open, c.Cancel, c.None)
+		optional(&b, c.Skipped, "skipped")
+		fmt.Fprintf(&b, ", %d would fail", c.Failed)
 	} else {
-		fmt.Fprintf(&b, ", %d created", c.Created)
-		optional(&b, c.Updated, "updated")
-		optional(&b, c.Canceled, "canceled")
-		fmt.Fprintf(&b, ", %d unchanged", c.Unchanged)
+		fmt.Fprintf(&b, ", %d enqueued", c.Enqueued)
+		optional(&b, c.Duplicate, "already enqueued")
 	}
-	optional(&b, c.Skipped, "skipped")
-	fmt.Fprintf(&b, ", %d failed, %.0f rec/s", c.Failed, p.Rate())
+	fmt.Fprintf(&b, ", %.0f rec/s", p.Rate())
 	return b.String()
 }
 
@@ -38,7 +37,7 @@ func optional(b *strings.Builder, n int, what string) {
 func startLine(p Progress) string {
 	what := "backfill"
 	if p.DryRun {
-		what = "backfill (dry run: nothing is sent or checkpointed)"
+		what = "backfill (dry run: nothing is enqueued or checkpointed)"
 	}
 	if p.Resumed {
 		return fmt.Sprintf("%s: %s, %d records; resuming after %s with %d done", what, p.Object, p.Total, p.LastID, p.Done)
@@ -103,7 +102,7 @@ func (r *BarReporter) Close(complete bool) error {
 	return err
 }
 
-// WriteSummary writes how a run ended: every outcome, failures and time.
+// WriteSummary writes how a run ended: the counts and the time.
 func WriteSummary(w io.Writer, s Summary) {
 	c := s.Counts
 	state := "complete"
@@ -111,20 +110,22 @@ func WriteSummary(w io.Writer, s Summary) {
 		state = "stopped"
 	}
 	if s.DryRun {
-		fmt.Fprintf(w, "dry run of %s %s: %d of %d records read; nothing was sent to Twilio and no checkpoint was written\n", s.Object, state, s.Done, s.Total)
+		fmt.Fprintf(w, "dry run of %s %s: %d of %d records read; nothing was enqueued and no checkpoint was written\n", s.Object, state, s.Done, s.Total)
 		fmt.Fprintf(w, "  to open or update %7d\n  to cancel         %7d\n  no action         %7d\n  skipped           %7d\n  would fail        %7d\n",
-			c.Created, c.Canceled, c.Unchanged, c.Skipped, c.Failed)
+			c.Open, c.Cancel, c.None, c.Skipped, c.Failed)
 	} else {
-		fmt.Fprintf(w, "backfill of %s %s: %d of %d records\n", s.Object, state, s.Done, s.Total)
-		fmt.Fprintf(w, "  created   %7d\n  updated   %7d\n  canceled  %7d\n  unchanged %7d\n  skipped   %7d\n  failed    %7d\n",
-			c.Created, c.Updated, c.Canceled, c.Unchanged, c.Skipped, c.Failed)
+		fmt.Fprintf(w, "backfill of %s %s: %d of %d records enqueued\n", s.Object, state, s.Done, s.Total)
+		fmt.Fprintf(w, "  enqueued          %7d\n  already enqueued  %7d\n", c.Enqueued, c.Duplicate)
 	}
 	elapsed := fmt.Sprintf("  elapsed   %s this run (%d records, %.0f rec/s)", s.RunElapsed.Round(time.Millisecond), s.RunDone, s.Rate())
 	if s.Elapsed-s.RunElapsed >= time.Millisecond {
 		elapsed += fmt.Sprintf(", %s in all", s.Elapsed.Round(time.Millisecond))
 	}
 	fmt.Fprintln(w, elapsed)
-	if c.Failed > 0 && !s.DryRun {
-		fmt.Fprintf(w, "%d records failed; their ids are in the log. Fix them, then run again with --restart (records already in step make no Twilio call).\n", c.Failed)
+	if !s.DryRun && s.Done > 0 {
+		fmt.Fprintln(w, "The running bridge syncs them from its queues (bridge_queue_depth shows what is left); records it cannot sync go to the dead letters on the admin page.")
+	}
+	if c.Failed > 0 && s.DryRun {
+		fmt.Fprintf(w, "%d records would fail the mapping; their ids are in the log.\n", c.Failed)
 	}
 }

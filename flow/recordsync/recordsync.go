@@ -96,7 +96,7 @@ func New(cfg Config) (*Flow, error) {
 	return f, nil
 }
 
-// Outcome says what one sync did; backfill counts them.
+// Outcome says what one sync did.
 type Outcome string
 
 const (
@@ -160,9 +160,10 @@ func (f *Flow) Handle(ctx context.Context, msgs []queue.Message) []error {
 
 // Sync applies one record to its task.
 func (f *Flow) Sync(ctx context.Context, rec event.Record) (Outcome, error) {
-	m := f.cfg.Mappings.Current()
-	rt := m.RecordToTask()
-	if rt == nil || rt.Object() != rec.Object {
+	// Decided before the lock; a mapping error counts only for a record
+	// that is not stale.
+	d, decideErr := Decide(f.cfg.Mappings.Current(), rec)
+	if d.Skip {
 		return Skipped, nil
 	}
 	log := f.log.With("record_id", rec.RecordID, "notification_id", rec.NotificationID)
@@ -189,9 +190,12 @@ func (f *Flow) Sync(ctx context.Context, rec event.Record) (Outcome, error) {
 	}
 
 	var out Outcome
-	switch rt.Action(mapping.Record(rec.Fields)) {
+	switch d.Action {
 	case mapping.ActionCreate:
-		out, err = f.open(ctx, rec, rt, &l)
+		if decideErr != nil {
+			return "", decideErr
+		}
+		out, err = f.open(ctx, rec, d, &l)
 	case mapping.ActionCancel:
 		out, err = f.cancel(ctx, rec, &l)
 	default:
@@ -224,12 +228,8 @@ func TaskAttributes(rt *mapping.RecordToTask, rec mapping.Record, recordID, obje
 
 // open creates the record's task, or updates the open one when the mapped
 // attributes changed.
-func (f *Flow) open(ctx context.Context, rec event.Record, rt *mapping.RecordToTask, l *link) (Outcome, error) {
-	attrs, priority, err := TaskAttributes(rt, mapping.Record(rec.Fields), rec.RecordID, rec.Object)
-	if err != nil {
-		// A required rule that yields nothing will not fix itself on retry.
-		return "", queue.Permanent(fmt.Errorf("map record %s: %w", rec.RecordID, err))
-	}
+func (f *Flow) open(ctx context.Context, rec event.Record, d Decision, l *link) (Outcome, error) {
+	attrs, priority := d.Attributes, d.Priority
 	hash := hashOf(attrs, priority)
 
 	if l.Creating {

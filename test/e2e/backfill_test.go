@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/flow/backfill"
+	"github.com/cityhealth/bridge/server"
 )
 
 // cancelAfterPages cancels a run from its progress callback, as Ctrl-C would.
@@ -32,12 +34,25 @@ func (r *cancelAfterPages) Page(p backfill.Progress) {
 	}
 }
 
-// The day-one load: 10,000 contacts in pages of 2,000 through the bridge's
-// own record sync, interrupted and resumed, then rerun and restarted.
+// backfillConfig is what `bridge backfill` assembles, on b's world, with
+// logger; the caller sets the condition and the run's options.
+func (b *Bridge) backfillConfig(t *testing.T, logger *slog.Logger) backfill.Config {
+	t.Helper()
+	cfg, release, err := server.Backfill(context.Background(), b.Config, server.Options{Logger: logger, Tuning: *b.opts.Tuning})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return cfg
+}
+
+// The day-one load: 10,000 contacts in pages of 2,000 enqueued for the
+// bridge's own record sync, interrupted and resumed, then rerun and restarted.
 func TestBackfillTenThousandContacts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 records")
 	}
+	t.Parallel()
 	b := MustStart(t, Options{})
 	b.SF.SetPageSize(2000)
 	const total, failing = 10000, 10
@@ -58,17 +73,14 @@ func TestBackfillTenThousandContacts(t *testing.T) {
 	}
 	b.Log.Plant("Backfill00042", "Planted Index", "NYC-2026-000042")
 
-	deps, err := b.Server.ForBackfill(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(b.Log, testWriter{t}), nil))
+	base := b.backfillConfig(t, logger)
+	base.Monitoring = nil // these contacts are under no monitoring
 	const where = "Outreach_Status__c != null"
 	newRun := func(rep backfill.Reporter, restart bool) *backfill.Backfill {
-		r, err := backfill.New(backfill.Config{
-			Source: deps.Salesforce, Sync: deps.Sync, Store: deps.Store, Mappings: deps.Mappings,
-			Where: where, Restart: restart, Reporter: rep, Logger: logger,
-		})
+		cfg := base
+		cfg.Where, cfg.Restart, cfg.Reporter = where, restart, rep
+		r, err := backfill.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -83,6 +95,7 @@ func TestBackfillTenThousandContacts(t *testing.T) {
 	if !errors.Is(err, backfill.ErrInterrupted) || first.Done != 4000 || first.Total != total {
 		t.Fatalf("interrupted run: %v %+v", err, first)
 	}
+	b.Settle(time.Minute)
 	tasksAfterFirst := len(b.Twilio.Tasks())
 
 	// Resumed: the other 6,000; nothing is created twice.
@@ -93,9 +106,10 @@ func TestBackfillTenThousandContacts(t *testing.T) {
 		t.Fatalf("resumed run: %v %+v", err, sum)
 	}
 	c := sum.Counts
-	if c.Created != needs || c.Failed != failing || c.Unchanged != total-needs-failing || c.Sum() != total || c.Updated+c.Canceled+c.Skipped != 0 {
-		t.Fatalf("counts %+v, want %d created, %d failed, %d unchanged", c, needs, failing, total-needs-failing)
+	if c.Enqueued != total || c.Duplicate != 0 || c.Sum() != total {
+		t.Fatalf("counts %+v, want %d enqueued", c, total)
 	}
+	b.Settle(time.Minute)
 	tasks := b.Twilio.Tasks()
 	if len(tasks) != needs || tasksAfterFirst >= needs {
 		t.Fatalf("%d tasks (%d after the first run), want one per Needs Outreach record with a number: %d", len(tasks), tasksAfterFirst, needs)
@@ -112,8 +126,9 @@ func TestBackfillTenThousandContacts(t *testing.T) {
 	if strings.Contains(fmt.Sprint(tasks[0].Attributes), "Planted") {
 		t.Fatal("a protected field reached Twilio")
 	}
-	if n := strings.Count(b.Log.String(), "backfill record failed"); n != failing {
-		t.Fatalf("%d failures logged, want %d", n, failing)
+	// The records the mapping refuses are record sync's dead letters, not fatal.
+	if st := b.QueueStats()[event.QueueRecords]; st.Dead != failing {
+		t.Fatalf("%d dead letters, want %d", st.Dead, failing)
 	}
 	t.Logf("10,000 records: first run %d in %s, resumed run %d in %s (%.0f rec/s), %s in all",
 		first.RunDone, first.RunElapsed, sum.RunDone, sum.RunElapsed, sum.Rate(), sum.Elapsed)
@@ -128,13 +143,17 @@ func TestBackfillTenThousandContacts(t *testing.T) {
 
 	// --restart: every record again, all in step, no Twilio call at all.
 	re, err := newRun(nil, true).Run(context.Background())
-	if err != nil || re.Done != total || re.Counts.Unchanged != total-failing || re.Counts.Failed != failing {
+	if err != nil || re.Done != total || re.Counts.Enqueued != total {
 		t.Fatalf("restart: %v %+v", err, re)
 	}
-	if n := b.Twilio.TotalCalls(); n != 0 {
-		t.Fatalf("restart made %d Twilio calls, want 0", n)
+	t.Logf("restart: 10,000 records enqueued in %s (%.0f rec/s)", re.RunElapsed, re.Rate())
+	b.Settle(time.Minute)
+	if n := b.Twilio.TotalCalls(); n != 0 || len(b.Twilio.Tasks()) != needs {
+		t.Fatalf("restart made %d Twilio calls (%d tasks), want 0", n, len(b.Twilio.Tasks()))
 	}
-	t.Logf("restart: 10,000 records in %s (%.0f rec/s)", re.RunElapsed, re.Rate())
+	if st := b.QueueStats()[event.QueueRecords]; st.Dead < failing {
+		t.Fatalf("%d dead letters after the restart", st.Dead)
+	}
 
 	// Live sync shares the links: an Outbound Message for a backfilled
 	// record that did not change makes no Twilio call either.
@@ -198,6 +217,7 @@ func runBackfillCommand(t *testing.T, env map[string]string, args ...string) (st
 // backfill, once.
 func TestBackfillStartsRemindersOnce(t *testing.T) {
 	b := MustStart(t, Options{Env: AllDaysAtTwilio})
+	t.Parallel()
 	ny, _ := time.LoadLocation("America/New_York")
 	start := time.Now().In(ny).AddDate(0, 0, 1).Format("2006-01-02")
 	for i := range 3 {
@@ -206,15 +226,11 @@ func TestBackfillStartsRemindersOnce(t *testing.T) {
 			"MobilePhone": fmt.Sprintf("(646) 555-01%02d", i), "Monitoring_Status__c": "Active", "Monitoring_Start__c": start,
 		})
 	}
-	deps, err := b.Server.ForBackfill(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := b.backfillConfig(t, nil)
 	run := func(restart bool) backfill.Summary {
-		r, err := backfill.New(backfill.Config{
-			Source: deps.Salesforce, Sync: deps.Sync, Monitor: deps.Monitoring, Store: deps.Store, Mappings: deps.Mappings,
-			Where: "Monitoring_Status__c = 'Active'", Restart: restart,
-		})
+		cfg := base
+		cfg.Where, cfg.Restart = "Monitoring_Status__c = 'Active'", restart
+		r, err := backfill.New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,6 +238,7 @@ func TestBackfillStartsRemindersOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		b.Settle(wait)
 		return sum
 	}
 	run(false)
@@ -239,24 +256,23 @@ func TestBackfillStartsRemindersOnce(t *testing.T) {
 // Outbound Message (Priority__c is "2.0", null fields left out) maps the
 // same, so the Outbound Message makes no Twilio call.
 func TestRecordReadBothWaysMapsTheSame(t *testing.T) {
+	t.Parallel()
 	doc := strings.Replace(Testdata(t, "mapping.yaml"), "    case_number: {field: Case_Number__c}\n",
 		"    case_number: {field: Case_Number__c}\n    case.level: {field: Priority__c, map: {\"1\": low, \"2\": high}}\n    case.priority: {field: Priority__c}\n", 1)
 	b := MustStart(t, Options{Mapping: doc})
 	b.Log.Plant("Robin", "(646) 555-0142")
 	id := b.SF.AddRecord("Contact", map[string]any{"FirstName": "Robin", "LastName": "Resident", "Outreach_Status__c": "Needs Outreach",
 		"MobilePhone": "(646) 555-0142", "Preferred_Language__c": "English", "Priority__c": float64(2), "Case_Number__c": nil})
-	deps, err := b.Server.ForBackfill(context.Background())
+	cfg := b.backfillConfig(t, nil)
+	cfg.Where, cfg.Restart = "Outreach_Status__c != null", true
+	run, err := backfill.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := backfill.New(backfill.Config{Source: deps.Salesforce, Sync: deps.Sync, Store: deps.Store, Mappings: deps.Mappings,
-		Where: "Outreach_Status__c != null", Restart: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum, err := run.Run(context.Background()); err != nil || sum.Counts.Created != 1 {
+	if sum, err := run.Run(context.Background()); err != nil || sum.Counts.Enqueued != 1 {
 		t.Fatalf("backfill: %v %+v", err, sum)
 	}
+	b.Settle(wait)
 	tasks := b.Twilio.Tasks()
 	if len(tasks) != 1 {
 		t.Fatalf("%d tasks", len(tasks))
@@ -276,5 +292,99 @@ func TestRecordReadBothWaysMapsTheSame(t *testing.T) {
 	if n := b.Twilio.TotalCalls(); n != 0 {
 		task, _ := b.Twilio.Task(tasks[0].SID)
 		t.Fatalf("the same record as an Outbound Message made %d Twilio calls (attributes now %v)", n, task.Attributes)
+	}
+}
+
+// onPage calls fn after each checkpointed page.
+type onPage func(p backfill.Progress)
+
+func (onPage) Start(backfill.Progress)    {}
+func (onPage) Record(backfill.Progress)   {}
+func (f onPage) Page(p backfill.Progress) { f(p) }
+
+// Salesforce failing mid-run stops the run at its last checkpoint with
+// Salesforce's error; the same command then enqueues the rest, and every
+// record gets its one task.
+func TestBackfillSalesforceOutageLosesNothing(t *testing.T) {
+	t.Parallel()
+	b := MustStart(t, Options{})
+	b.SF.SetPageSize(20)
+	for i := range 60 {
+		b.SF.AddRecord("Contact", map[string]any{
+			"FirstName": fmt.Sprintf("Outage%02d", i), "LastName": "Resident", "Outreach_Status__c": "Needs Outreach",
+			"MobilePhone": fmt.Sprintf("(646) 555-02%02d", i), "Preferred_Language__c": "English",
+		})
+	}
+	b.Log.Plant("Outage07")
+	logger := slog.New(slog.NewJSONHandler(io.MultiWriter(b.Log, testWriter{t}), nil))
+	cfg := b.backfillConfig(t, logger)
+	cfg.Where, cfg.PageSize = "Outreach_Status__c = 'Needs Outreach'", 20
+	cfg.Reporter = onPage(func(p backfill.Progress) {
+		if p.Pages == 1 {
+			b.SF.SetOutage(true)
+		}
+	})
+	run, err := backfill.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := run.Run(context.Background())
+	if err == nil || errors.Is(err, backfill.ErrInterrupted) || !strings.Contains(err.Error(), "503") || sum.Done != 20 || sum.Complete {
+		t.Fatalf("run during the outage: %v %+v", err, sum)
+	}
+	b.SF.SetOutage(false)
+
+	cfg.Reporter = nil
+	run, err = backfill.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err = run.Run(context.Background())
+	if err != nil || !sum.Complete || !sum.Resumed || sum.Done != 60 || sum.RunDone != 40 || sum.Counts.Enqueued != 60 || sum.Counts.Duplicate != 0 {
+		t.Fatalf("resumed run: %v %+v", err, sum)
+	}
+	b.Settle(wait)
+	perRecord := map[string]int{}
+	for _, task := range b.Twilio.Tasks() {
+		crm, _ := task.Attributes["crm"].(map[string]any)
+		id, _ := crm["record_id"].(string)
+		perRecord[id]++
+	}
+	if len(perRecord) != 60 {
+		t.Fatalf("%d records with a task, want 60", len(perRecord))
+	}
+	for id, n := range perRecord {
+		if n != 1 {
+			t.Fatalf("record %s has %d tasks", id, n)
+		}
+	}
+}
+
+// A dry run enqueues nothing, writes no checkpoint and calls no Twilio API.
+func TestBackfillDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
+	b := MustStart(t, Options{})
+	for i := range 10 {
+		status := []string{"Needs Outreach", "Closed"}[i%2]
+		b.SF.AddRecord("Contact", map[string]any{
+			"FirstName": fmt.Sprintf("Dry%02d", i), "LastName": "Resident", "Outreach_Status__c": status,
+			"MobilePhone": fmt.Sprintf("(646) 555-03%02d", i), "Preferred_Language__c": "English",
+		})
+	}
+	b.Log.Plant("Dry03")
+	cfg := b.backfillConfig(t, nil)
+	cfg.Where, cfg.DryRun = "Outreach_Status__c != null", true
+	before, calls := b.RedisState(), b.Twilio.TotalCalls()
+	run, err := backfill.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := run.Run(context.Background())
+	if err != nil || sum.Counts.Open != 5 || sum.Counts.Cancel != 5 || sum.Counts.Enqueued != 0 {
+		t.Fatalf("dry run: %v %+v", err, sum)
+	}
+	b.MustBeUnchanged(t, before)
+	if n := b.Twilio.TotalCalls(); n != calls {
+		t.Fatalf("a dry run made %d Twilio calls", n-calls)
 	}
 }
