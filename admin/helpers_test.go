@@ -13,6 +13,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/cityhealth/bridge/connector/redis"
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/test/redistest"
 )
 
@@ -132,7 +133,7 @@ func failWriteback(tb testing.TB, rdb goredis.UniversalClient, item *redis.Item,
 		_ = q.Run(ctx, func(ctx context.Context, msgs []redis.Message) []error {
 			errs := make([]error, len(msgs))
 			for i := range msgs {
-				errs[i] = redis.Permanent(errors.New("upsert Task: INVALID_FIELD (Bogus__c)"))
+				errs[i] = queue.Permanent(errors.New("upsert Task: INVALID_FIELD (Bogus__c)"))
 			}
 			return errs
 		})

@@ -230,16 +230,3 @@ func (a *Authenticator) Authenticate(ctx context.Context, bearer, flexToken stri
 		return Principal{}, ErrNoToken
 	}
 }
-
-type principalKey struct{}
-
-// WithPrincipal returns ctx carrying p, for flows that see only a context.
-func WithPrincipal(ctx context.Context, p Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
-}
-
-// FromContext returns the Principal put in ctx by Require or WithPrincipal.
-func FromContext(ctx context.Context) (Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(Principal)
-	return p, ok
-}

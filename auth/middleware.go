@@ -37,7 +37,6 @@ func (a *Authenticator) Require(roles ...Role) gin.HandlerFunc {
 			return
 		}
 		c.Set(ginPrincipalKey, p)
-		c.Request = c.Request.WithContext(WithPrincipal(c.Request.Context(), p))
 		c.Next()
 	}
 }

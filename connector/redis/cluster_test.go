@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/test/redistest"
 )
 
@@ -22,7 +23,7 @@ func TestClusterQueue(t *testing.T) {
 		r := newRecorder()
 		r.fail = func(m Message) error {
 			if m.Key == "bad" {
-				return Permanent(errors.New("bad"))
+				return queue.Permanent(errors.New("bad"))
 			}
 			if m.Key == "flaky" && m.Attempts == 1 {
 				return errors.New("try again")

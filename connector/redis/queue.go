@@ -123,9 +123,6 @@ type (
 	BatchHandler = queue.Handler
 )
 
-// Permanent marks err as not worth retrying (queue.Permanent).
-func Permanent(err error) error { return queue.Permanent(err) }
-
 // IsPermanent reports whether err was marked with Permanent.
 func IsPermanent(err error) bool { return queue.IsPermanent(err) }
 

@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	goredis "github.com/redis/go-redis/v9"
 
+	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/test/redistest"
 )
 
@@ -371,7 +372,7 @@ func TestPermanentDeadLettersAtOnceAndReplay(t *testing.T) {
 	r := newRecorder()
 	r.fail = func(Message) error {
 		if fails.Load() {
-			return Permanent(errors.New("INVALID_FIELD: No such column 'Foo__c'"))
+			return queue.Permanent(errors.New("INVALID_FIELD: No such column 'Foo__c'"))
 		}
 		return nil
 	}
@@ -439,7 +440,7 @@ func TestDeadLettersListAcrossQueues(t *testing.T) {
 	for i, name := range []string{uniqueName(t) + "a", uniqueName(t) + "b"} {
 		q := mustQueue(t, c, fastConfig(t, name, "a"))
 		startRun(t, q, func(ctx context.Context, msgs []Message) []error {
-			return fill(len(msgs), Permanent(errors.New("bad")))
+			return fill(len(msgs), queue.Permanent(errors.New("bad")))
 		})
 		mustEnqueue(t, q, items(fmt.Sprint(i), 3)...)
 	}
@@ -674,7 +675,7 @@ func TestStatsAndMetrics(t *testing.T) {
 		out := make([]error, len(msgs))
 		for i, m := range msgs {
 			if m.Key == "b" {
-				out[i] = Permanent(errors.New("bad"))
+				out[i] = queue.Permanent(errors.New("bad"))
 			}
 		}
 		return out
@@ -730,7 +731,7 @@ func TestReplayThatFailsAgainCarriesItsHistory(t *testing.T) {
 	r := newRecorder()
 	r.fail = func(Message) error {
 		if round.Load() == 0 {
-			return Permanent(errors.New("first: INVALID_FIELD"))
+			return queue.Permanent(errors.New("first: INVALID_FIELD"))
 		}
 		return fmt.Errorf("round %d: 503", round.Load()) // retried, then given up
 	}

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cityhealth/bridge/queue"
 )
 
 func TestScheduleClaimsEachDueMemberOnce(t *testing.T) {
@@ -101,7 +103,7 @@ func TestDeadLettersForgetAContact(t *testing.T) {
 	ctx := context.Background()
 	q := mustQueue(t, c, fastConfig(t, uniqueName(t), "a"))
 	startRun(t, q, func(ctx context.Context, msgs []Message) []error {
-		return fill(len(msgs), Permanent(errors.New("bad")))
+		return fill(len(msgs), queue.Permanent(errors.New("bad")))
 	})
 	var its []Item
 	for i := range 450 {

@@ -1,12 +1,10 @@
 package salesforce
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"regexp"
 	"strings"
@@ -127,25 +125,6 @@ func TransientCode(code string) bool {
 		return true
 	}
 	return false
-}
-
-// IsTransient reports whether err may go away on retry: 5xx, REQUEST_LIMIT_EXCEEDED,
-// UNABLE_TO_LOCK_ROW, network errors and timeouts. INVALID_FIELD, REQUIRED_FIELD_MISSING,
-// MALFORMED_ID and other 4xx answers are permanent.
-func IsTransient(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
-		return false
-	}
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Status >= 500 || TransientCode(ae.Code)
-	}
-	var au *AuthError
-	if errors.As(err, &au) {
-		return au.Status >= 500 || au.Status == http.StatusTooManyRequests
-	}
-	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 const maxErrorBody = 1 << 20

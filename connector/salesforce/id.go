@@ -53,13 +53,6 @@ func ID18(id string) (string, error) {
 	return "", ErrMalformedID
 }
 
-// SameID reports whether a and b name one record (false if either is malformed).
-func SameID(a, b string) bool {
-	x, err1 := ID18(a)
-	y, err2 := ID18(b)
-	return err1 == nil && err2 == nil && x == y
-}
-
 func idSuffix(id15 string) string {
 	var s [3]byte
 	for i := 0; i < 3; i++ {

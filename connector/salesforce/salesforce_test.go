@@ -143,9 +143,6 @@ func TestLogin(t *testing.T) {
 			if ae.Code != tt.wantCode || (tt.wantDesc != "" && ae.Description != tt.wantDesc) {
 				t.Fatalf("AuthError = %+v, want code %q desc %q", ae, tt.wantCode, tt.wantDesc)
 			}
-			if salesforce.IsTransient(err) {
-				t.Error("a refused login must not count as transient")
-			}
 		})
 	}
 }
@@ -278,8 +275,8 @@ func TestRetryPolicy(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Status != tt.wantStatus || ae.Code != tt.wantCode {
 				t.Fatalf("err = %v, want APIError %d %s", err, tt.wantStatus, tt.wantCode)
 			}
-			if want := tt.wantStatus >= 500 || tt.wantCode == "REQUEST_LIMIT_EXCEEDED"; salesforce.IsTransient(err) != want {
-				t.Errorf("IsTransient = %v, want %v", !want, want)
+			if want := tt.wantStatus >= 500 || tt.wantCode == "REQUEST_LIMIT_EXCEEDED"; retried(err) != want {
+				t.Errorf("retried = %v, want %v", !want, want)
 			}
 		})
 	}
@@ -327,7 +324,7 @@ func TestUpsertCollectionPartialFailure(t *testing.T) {
 		_, err := e.client.UpsertCollection(context.Background(), "Task", "Twilio_Task_Sid__c",
 			[]salesforce.Record{{"Twilio_Task_Sid__c": "WT-fine", "Subject": "ok"}, bad})
 		var ae *salesforce.APIError
-		if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "INVALID_FIELD" || len(ae.Fields) != 1 || salesforce.IsTransient(err) {
+		if !errors.As(err, &ae) || ae.Status != 400 || ae.Code != "INVALID_FIELD" || len(ae.Fields) != 1 || retried(err) {
 			t.Fatalf("%s: err = %v, want a whole-request 400 INVALID_FIELD naming the field", name, err)
 		}
 		if strings.Contains(err.Error(), "Reached") {
@@ -743,7 +740,7 @@ func TestUpsertAndUpdate(t *testing.T) {
 	}
 	e.sim.RejectField("Contact", "SMS_Opt_Out__c")
 	err = e.client.Update(ctx, "Contact", id, salesforce.Record{"SMS_Opt_Out__c": true})
-	if !errors.As(err, &ae) || ae.Code != "INVALID_FIELD" || len(ae.Fields) != 1 || salesforce.IsTransient(err) {
+	if !errors.As(err, &ae) || ae.Code != "INVALID_FIELD" || len(ae.Fields) != 1 || retried(err) {
 		t.Fatalf("rejected field: err = %v", err)
 	}
 	if err := e.client.Update(ctx, "Contact", sfsim.To18("0035g0000zzzzzz"), salesforce.Record{"LastName": "x"}); !errors.Is(err, salesforce.ErrNotFound) {

@@ -217,8 +217,8 @@ func TestTypedErrors(t *testing.T) {
 			if ae.Status != tt.status || ae.Code != 20000+tt.status {
 				t.Errorf("got status %d code %d", ae.Status, ae.Code)
 			}
-			if twilio.IsTransient(err) != tt.wantTransient || twilio.IsAmbiguous(err) != tt.wantAmbig {
-				t.Errorf("IsTransient=%v IsAmbiguous=%v", twilio.IsTransient(err), twilio.IsAmbiguous(err))
+			if retried(err) != tt.wantTransient || twilio.IsAmbiguous(err) != tt.wantAmbig {
+				t.Errorf("retried=%v IsAmbiguous=%v", retried(err), twilio.IsAmbiguous(err))
 			}
 			if len(e.sim.Tasks()) != 0 {
 				t.Error("a failed call created a task")
@@ -237,7 +237,7 @@ func TestTypedErrors(t *testing.T) {
 		if !errors.As(err, &ae) || ae.Status != 401 || ae.Code != 20003 {
 			t.Fatalf("want 401/20003, got %v", err)
 		}
-		if twilio.IsTransient(err) {
+		if retried(err) {
 			t.Error("401 must not be transient")
 		}
 	})
@@ -246,7 +246,7 @@ func TestTypedErrors(t *testing.T) {
 		e := mustEnv(t, nil)
 		e.sim.SetOutage(true)
 		err := e.c.CancelMessage(context.Background(), "SM"+strings.Repeat("0", 32))
-		if !twilio.IsTransient(err) {
+		if !retried(err) {
 			t.Fatalf("outage should be transient: %v", err)
 		}
 		e.sim.SetOutage(false)
@@ -298,8 +298,8 @@ func TestAmbiguousTimeoutThenReconcile(t *testing.T) {
 	if !errors.As(err, &te) || !te.Sent || !te.Timeout() {
 		t.Fatalf("want a sent, timed-out TransportError, got %T %v", err, err)
 	}
-	if !twilio.IsAmbiguous(err) || !twilio.IsTransient(err) {
-		t.Fatalf("IsAmbiguous=%v IsTransient=%v", twilio.IsAmbiguous(err), twilio.IsTransient(err))
+	if !twilio.IsAmbiguous(err) || !retried(err) {
+		t.Fatalf("IsAmbiguous=%v retried=%v", twilio.IsAmbiguous(err), retried(err))
 	}
 	if n := len(e.sim.Tasks()); n != 1 {
 		t.Fatalf("sim holds %d tasks, want the 1 created before the timeout", n)
@@ -355,8 +355,8 @@ func TestNotSentIsNotAmbiguous(t *testing.T) {
 	if !errors.As(err, &te) || te.Sent {
 		t.Fatalf("want an unsent TransportError, got %T %v", err, err)
 	}
-	if twilio.IsAmbiguous(err) || !twilio.IsTransient(err) {
-		t.Fatalf("IsAmbiguous=%v IsTransient=%v", twilio.IsAmbiguous(err), twilio.IsTransient(err))
+	if twilio.IsAmbiguous(err) || !retried(err) {
+		t.Fatalf("IsAmbiguous=%v retried=%v", twilio.IsAmbiguous(err), retried(err))
 	}
 }
 

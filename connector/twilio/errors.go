@@ -93,24 +93,6 @@ func (e *FlexTokenError) Error() string {
 
 func (e *FlexTokenError) Is(target error) bool { return target == ErrFlexTokenInvalid }
 
-// IsTransient reports whether retrying later may succeed: 5xx, 429,
-// network failures and timeouts (a cancelled context counts too, since the
-// work was not done and belongs back in the queue).
-func IsTransient(err error) bool {
-	if err == nil {
-		return false
-	}
-	var ae *APIError
-	if errors.As(err, &ae) {
-		return ae.Status >= 500 || ae.Status == 429
-	}
-	var te *TransportError
-	if errors.As(err, &te) {
-		return true
-	}
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
 // IsAmbiguous reports whether a failed write may nevertheless have taken
 // effect at Twilio: the request went out and no answer came back, or a
 // gateway answered 500/502/504 in front of it. Before repeating a create,

@@ -40,7 +40,7 @@ type validateAnswer struct {
 // ValidateFlexToken asks IAM, as twilio-flex-token-validator does, whether
 // a Flex UI token is valid. The token is JWE, never parsed here. A rejected
 // token gives an error matching ErrFlexTokenInvalid; IAM being unreachable
-// gives one for which IsTransient holds.
+// gives another error, which the queue retries.
 func (c *Client) ValidateFlexToken(ctx context.Context, token string) (FlexIdentity, error) {
 	if token == "" {
 		return FlexIdentity{}, &FlexTokenError{Code: CodeTokenInvalid, Message: "empty token"}

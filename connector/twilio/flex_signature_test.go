@@ -55,9 +55,6 @@ func TestValidateFlexToken(t *testing.T) {
 			if !errors.Is(err, twilio.ErrFlexTokenInvalid) || !errors.As(err, &fe) || fe.Code != tt.wantCode {
 				t.Fatalf("want invalid token code %d, got %v", tt.wantCode, err)
 			}
-			if twilio.IsTransient(err) {
-				t.Error("an invalid token is not transient")
-			}
 		})
 	}
 	if n := e.sim.Calls(twiliosim.OpValidateToken); n != 3 {
@@ -67,7 +64,7 @@ func TestValidateFlexToken(t *testing.T) {
 	t.Run("IAM down", func(t *testing.T) {
 		e.sim.FailNext(twiliosim.OpValidateToken, 1, 503)
 		_, err := e.c.ValidateFlexToken(ctx, good)
-		if errors.Is(err, twilio.ErrFlexTokenInvalid) || !twilio.IsTransient(err) {
+		if errors.Is(err, twilio.ErrFlexTokenInvalid) || !retried(err) {
 			t.Fatalf("got %v", err)
 		}
 	})

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cityhealth/bridge/connector/twilio"
 	"github.com/cityhealth/bridge/test/twiliosim"
 )
 
@@ -66,7 +65,7 @@ func TestListEventsPageRebuildsTheCallbackForm(t *testing.T) {
 		t.Fatalf("%d list calls", n)
 	}
 	e.sim.FailNext(twiliosim.OpListEvents, 1, 503)
-	if _, err := e.c.ListEventsPage(ctx, "task.completed", start, end, 2, ""); !twilio.IsTransient(err) {
+	if _, err := e.c.ListEventsPage(ctx, "task.completed", start, end, 2, ""); !retried(err) {
 		t.Fatalf("503: %v, want a transient error", err)
 	}
 }

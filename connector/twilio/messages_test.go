@@ -87,7 +87,7 @@ func TestScheduleMessageErrors(t *testing.T) {
 				if !errors.As(err, &ae) || ae.Code != tt.wantCode || ae.Status != 400 {
 					t.Fatalf("want code %d, got %v", tt.wantCode, err)
 				}
-				if twilio.IsTransient(err) {
+				if retried(err) {
 					t.Error("must not be transient")
 				}
 				if twilio.IsSchedulingWindow(err) != (tt.wantCode == twilio.CodeSendAtOutOfWindow) {
@@ -201,7 +201,7 @@ func TestListMessagesTo(t *testing.T) {
 		t.Error("empty To accepted")
 	}
 	e.sim.FailNext(twiliosim.OpListMessages, 1, 503)
-	if _, err := e.c.ListMessagesTo(ctx, phone); !twilio.IsTransient(err) {
+	if _, err := e.c.ListMessagesTo(ctx, phone); !retried(err) {
 		t.Errorf("want a transient error, got %v", err)
 	}
 }

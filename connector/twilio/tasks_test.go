@@ -114,7 +114,7 @@ func TestTaskErrors(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Status != tt.wantStatus {
 				t.Fatalf("want status %d, got %v", tt.wantStatus, err)
 			}
-			if twilio.IsTransient(err) {
+			if retried(err) {
 				t.Error("4xx must not be transient")
 			}
 		})
