@@ -13,6 +13,7 @@ import (
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 // answerCase is one refused request and its exact answer.
@@ -47,7 +48,7 @@ func checkAnswers(t *testing.T, e *testEnv, cases []answerCase) {
 
 func TestAdminAnswersByteForByte(t *testing.T) {
 	e := MustEnv(t)
-	e.mustSave(exampleDoc(t))
+	e.mustSave(world.StoreMapping(t))
 	yaml := []string{"Content-Type", "application/yaml"}
 	js := []string{"Content-Type", "application/json"}
 	checkAnswers(t, e, []answerCase{
@@ -55,7 +56,7 @@ func TestAdminAnswersByteForByte(t *testing.T) {
 			status: 415, want: `{"error":"send the mapping as application/yaml, text/yaml or application/json"}`},
 		{name: "bad If-Match", method: "PUT", path: PathMappings, body: "a: 1", headers: append([]string{"If-Match", "x"}, yaml...),
 			status: 400, want: `{"error":"If-Match must be a mapping version, e.g. \"12\""}`},
-		{name: "stale If-Match", method: "PUT", path: PathMappings, body: string(exampleDoc(t)), headers: append([]string{"If-Match", `"7"`}, yaml...),
+		{name: "stale If-Match", method: "PUT", path: PathMappings, body: string(world.StoreMapping(t)), headers: append([]string{"If-Match", `"7"`}, yaml...),
 			status: 409, want: `{"error":"the mapping changed since the version you loaded; load it again and reapply your edits"}`},
 		{name: "not JSON", method: "PUT", path: PathMappings, body: "{", headers: js,
 			status: 400, want: `{"error":"the body is not valid JSON"}`},
@@ -97,7 +98,7 @@ func (f failingCRM) Get(context.Context, string, string, []string) (salesforce.R
 // envWith is the admin API over a given store client and CRM.
 func envWith(t *testing.T, rdb goredis.UniversalClient, crm CRM) *testEnv {
 	t.Helper()
-	api, err := NewAPI(APIConfig{Store: MustStore(t, rdb), DeadLetters: redis.NewDeadLetters(rdb), CRM: crm,
+	api, err := NewAPI(APIConfig{Store: world.MustMappingStore(t, rdb), DeadLetters: redis.NewDeadLetters(rdb), CRM: crm,
 		Monitoring: MonitoringFunc(func(context.Context) (any, error) { return nil, errors.New("dial tcp 10.0.0.5:6379: refused") })})
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +143,7 @@ func TestAdminAnswersRedisDownByteForByte(t *testing.T) {
 	storage := `{"error":"storage is unavailable; try again"}`
 	checkAnswers(t, envWith(t, down, noCRM{}), []answerCase{
 		{name: "read", method: "GET", path: PathMappings, status: 503, want: storage, retryAfter: true},
-		{name: "save", method: "PUT", path: PathMappings, body: string(exampleDoc(t)), headers: []string{"Content-Type", "application/yaml"}, status: 503, want: storage, retryAfter: true},
+		{name: "save", method: "PUT", path: PathMappings, body: string(world.StoreMapping(t)), headers: []string{"Content-Type", "application/yaml"}, status: 503, want: storage, retryAfter: true},
 		{name: "history", method: "GET", path: PathHistory, status: 503, want: storage, retryAfter: true},
 		{name: "rollback", method: "POST", path: PathRollback + "?version=1", status: 503, want: storage, retryAfter: true},
 		{name: "dead letters", method: "GET", path: PathDeadLetters, status: 503, want: storage, retryAfter: true},

@@ -24,6 +24,7 @@ import (
 	"github.com/cityhealth/bridge/fault/httpfault"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/test/sfsim"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 func TestMain(m *testing.M) {
@@ -74,7 +75,7 @@ func MustEnv(t *testing.T) *testEnv {
 	_, rdb := MustRedis(t)
 	e := &testEnv{t: t, rdb: rdb, logs: &logBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, nil))
-	e.store = MustStore(t, rdb, func(c *redis.MappingStoreConfig) { c.Logger = log })
+	e.store = world.MustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.Logger = log })
 
 	e.sf = sfsim.New(sfsim.Options{})
 	t.Cleanup(e.sf.Close)
@@ -230,18 +231,18 @@ func TestPage(t *testing.T) {
 
 func TestPutValidationErrors(t *testing.T) {
 	e := MustEnv(t)
-	doc := exampleDoc(t)
+	doc := world.StoreMapping(t)
 	tests := []struct {
 		name      string
 		doc       []byte
 		wantPaths []string
 	}{
-		{"unknown key", edit(t, doc, "  object: Contact\n  when:", "  object: Contact\n  colour: red\n  when:"), []string{"record_to_task.colour"}},
-		{"unknown transform", edit(t, doc, "transform: e164, required: true}", "transform: nope, required: true}"), []string{"record_to_task.attributes.to.transform"}},
-		{"protected field", edit(t, doc, "case_number: {field: Case_Number__c}", "case_number: {field: Index_Case_Name__c}"), []string{"record_to_task.attributes.case_number.field"}},
-		{"bad placeholder", edit(t, doc, "Hi {{name}}", "Hi {{case_name}}"), []string{"reminders.templates.en"}},
-		{"missing external_id", edit(t, doc, "  external_id: Twilio_Task_Sid__c\n", ""), []string{"outcome_to_crm.external_id"}},
-		{"all at once", edit(t, edit(t, doc, "transform: e164, required: true}", "transform: nope, required: true}"), "  external_id: Survey_Key__c\n", ""),
+		{"unknown key", world.EditDoc(t, doc, "  object: Contact\n  when:", "  object: Contact\n  colour: red\n  when:"), []string{"record_to_task.colour"}},
+		{"unknown transform", world.EditDoc(t, doc, "transform: e164, required: true}", "transform: nope, required: true}"), []string{"record_to_task.attributes.to.transform"}},
+		{"protected field", world.EditDoc(t, doc, "case_number: {field: Case_Number__c}", "case_number: {field: Index_Case_Name__c}"), []string{"record_to_task.attributes.case_number.field"}},
+		{"bad placeholder", world.EditDoc(t, doc, "Hi {{name}}", "Hi {{case_name}}"), []string{"reminders.templates.en"}},
+		{"missing external_id", world.EditDoc(t, doc, "  external_id: Twilio_Task_Sid__c\n", ""), []string{"outcome_to_crm.external_id"}},
+		{"all at once", world.EditDoc(t, world.EditDoc(t, doc, "transform: e164, required: true}", "transform: nope, required: true}"), "  external_id: Survey_Key__c\n", ""),
 			[]string{"record_to_task.attributes.to.transform", "survey_to_crm.external_id"}},
 	}
 	for _, tc := range tests {
@@ -289,7 +290,7 @@ func TestPutAndGet(t *testing.T) {
 	e := MustEnv(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	other := MustStore(t, e.rdb) // a second bridge instance
+	other := world.MustMappingStore(t, e.rdb) // a second bridge instance
 	go other.Watch(ctx)
 
 	// Nothing stored yet: version 0, an empty document.
@@ -298,7 +299,7 @@ func TestPutAndGet(t *testing.T) {
 		t.Fatalf("GET before any save = %d, ETag %q", r.status, r.header.Get("ETag"))
 	}
 
-	doc := exampleDoc(t)
+	doc := world.StoreMapping(t)
 	r = e.put(doc, "If-Match", `"0"`) // "0": only if nothing is stored yet
 	if r.status != 200 || r.json(t)["version"].(float64) != 1 {
 		t.Fatalf("PUT = %d %s", r.status, r.body)
@@ -365,13 +366,13 @@ func TestPutAndGet(t *testing.T) {
 
 func TestPutStaleIfMatchConflict(t *testing.T) {
 	e := MustEnv(t)
-	doc := exampleDoc(t)
+	doc := world.StoreMapping(t)
 	e.mustSave(doc)
 	etag := e.do("GET", "/admin/api/mappings", nil).header.Get("ETag")
 
 	// Someone else saves first.
-	e.mustSave(edit(t, doc, "days: 14", "days: 12"))
-	r := e.put(edit(t, doc, "days: 14", "days: 9"), "If-Match", etag)
+	e.mustSave(world.EditDoc(t, doc, "days: 14", "days: 12"))
+	r := e.put(world.EditDoc(t, doc, "days: 14", "days: 9"), "If-Match", etag)
 	if r.status != 409 || r.json(t)["error"] == "" {
 		t.Fatalf("stale If-Match = %d %s", r.status, r.body)
 	}
@@ -383,16 +384,16 @@ func TestPutStaleIfMatchConflict(t *testing.T) {
 		t.Fatalf("history = %d versions, want 2", len(h))
 	}
 	// Without If-Match the last writer wins.
-	if v := e.mustSave(edit(t, doc, "days: 14", "days: 9")); v != 3 {
+	if v := e.mustSave(world.EditDoc(t, doc, "days: 14", "days: 9")); v != 3 {
 		t.Fatalf("unconditional save = version %d", v)
 	}
 }
 
 func TestHistoryAndRollback(t *testing.T) {
 	e := MustEnv(t)
-	doc1 := exampleDoc(t)
-	doc2 := edit(t, doc1, "to: {field: MobilePhone, transform: e164, required: true}", "to: {field: Phone, transform: e164, required: true}")
-	doc2 = edit(t, doc2, "days: 14", "days: 7")
+	doc1 := world.StoreMapping(t)
+	doc2 := world.EditDoc(t, doc1, "to: {field: MobilePhone, transform: e164, required: true}", "to: {field: Phone, transform: e164, required: true}")
+	doc2 = world.EditDoc(t, doc2, "days: 14", "days: 7")
 	e.mustSave(doc1)
 	e.admin = mint(t, "bob", auth.RoleAdmin)
 	e.mustSave(doc2)
@@ -449,7 +450,7 @@ func TestHistoryAndRollback(t *testing.T) {
 
 func TestPreviewSendsNothing(t *testing.T) {
 	e := MustEnv(t)
-	e.mustSave(exampleDoc(t))
+	e.mustSave(world.StoreMapping(t))
 	ctx := context.Background()
 	keysBefore, _ := e.rdb.DBSize(ctx).Result()
 	e.sf.ResetCounters()
@@ -531,7 +532,7 @@ func TestPreviewSendsNothing(t *testing.T) {
 
 func TestPreviewErrors(t *testing.T) {
 	e := MustEnv(t)
-	e.mustSave(exampleDoc(t))
+	e.mustSave(world.StoreMapping(t))
 	unknown := "003000000000099AAA"
 	tests := []struct {
 		name   string
@@ -577,8 +578,8 @@ func TestPreviewErrors(t *testing.T) {
 
 func TestPreviewUnsavedMapping(t *testing.T) {
 	e := MustEnv(t)
-	e.mustSave(exampleDoc(t))
-	draft := string(edit(t, exampleDoc(t), "name: {field: FirstName}\n    to:", "first: {field: FirstName, transform: upper}\n    to:"))
+	e.mustSave(world.StoreMapping(t))
+	draft := string(world.EditDoc(t, world.StoreMapping(t), "name: {field: FirstName}\n    to:", "first: {field: FirstName, transform: upper}\n    to:"))
 	body, _ := json.Marshal(map[string]any{"flow": "record_to_task", "record": map[string]any{"FirstName": "Ana", "MobilePhone": "6175550199"}, "mapping": draft})
 	r := e.preview(string(body))
 	attrs := r.json(t)["attributes"].(map[string]any)
@@ -588,7 +589,7 @@ func TestPreviewUnsavedMapping(t *testing.T) {
 	if e.store.CurrentVersion() != 1 {
 		t.Fatal("a draft preview changed the stored mapping")
 	}
-	bad := string(edit(t, exampleDoc(t), "transform: e164, required: true}", "transform: nope, required: true}"))
+	bad := string(world.EditDoc(t, world.StoreMapping(t), "transform: e164, required: true}", "transform: nope, required: true}"))
 	body, _ = json.Marshal(map[string]any{"flow": "record_to_task", "record": map[string]any{}, "mapping": bad})
 	r = e.preview(string(body))
 	if r.status != 400 || !strings.Contains(string(r.body), `"path":"record_to_task.attributes.to.transform"`) {

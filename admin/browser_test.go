@@ -17,6 +17,7 @@ import (
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
 	"github.com/cityhealth/bridge/test/browser"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 // fakeCRM answers previews in the browser test; it must not be called there.
@@ -35,9 +36,9 @@ func (f *fakeCRM) Get(ctx context.Context, object, id string, fields []string) (
 // path, fix and save, roll back from History, and take a screenshot.
 func TestBrowserEditValidateSaveRollback(t *testing.T) {
 	_, rdb := MustRedis(t)
-	store := MustStore(t, rdb)
+	store := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
-	doc := exampleDoc(t)
+	doc := world.StoreMapping(t)
 	if _, err := store.Save(ctx, doc, "BRIDGE_MAPPING_FILE", "", 0); err != nil {
 		t.Fatal(err)
 	}

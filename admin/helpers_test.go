@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -23,39 +22,6 @@ func MustRedis(tb testing.TB) (*redistest.Server, *goredis.Client) {
 	tb.Helper()
 	srv := redistest.Start(tb)
 	return srv, srv.Client(tb)
-}
-
-// MustStore builds a mapping store on rdb.
-func MustStore(tb testing.TB, rdb goredis.UniversalClient, mut ...func(*redis.MappingStoreConfig)) *redis.MappingStore {
-	tb.Helper()
-	cfg := redis.MappingStoreConfig{Redis: rdb}
-	for _, m := range mut {
-		m(&cfg)
-	}
-	s, err := redis.NewMappingStore(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
-}
-
-// exampleDoc is the SPEC's sample mapping.
-func exampleDoc(tb testing.TB) []byte {
-	tb.Helper()
-	b, err := os.ReadFile("testdata/example.yaml")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
-// edit replaces old (which must occur) in doc.
-func edit(tb testing.TB, doc []byte, old, repl string) []byte {
-	tb.Helper()
-	if !bytes.Contains(doc, []byte(old)) {
-		tb.Fatalf("edit: %q not in document", old)
-	}
-	return bytes.Replace(doc, []byte(old), []byte(repl), 1)
 }
 
 // eventually polls cond until it holds or d passes.

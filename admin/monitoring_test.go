@@ -14,6 +14,7 @@ import (
 	"github.com/cityhealth/bridge/auth"
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/connector/salesforce"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 type noCRM struct{}
@@ -32,7 +33,7 @@ func TestMonitoringView(t *testing.T) {
 		return map[string]any{"date": "2026-03-03", "escalations": []map[string]string{{"contact_id": "003000000000001AAA", "reason": "symptoms"}}}, nil
 	})
 	serve := func(m Monitoring) *httptest.Server {
-		api, err := NewAPI(APIConfig{Store: MustStore(t, rdb), DeadLetters: redis.NewDeadLetters(rdb), CRM: noCRM{}, Monitoring: m})
+		api, err := NewAPI(APIConfig{Store: world.MustMappingStore(t, rdb), DeadLetters: redis.NewDeadLetters(rdb), CRM: noCRM{}, Monitoring: m})
 		if err != nil {
 			t.Fatal(err)
 		}

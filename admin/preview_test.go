@@ -3,6 +3,8 @@ package admin
 import (
 	"bytes"
 	"testing"
+
+	"github.com/cityhealth/bridge/test/world"
 )
 
 // The outcome preview reads TaskRouter's form with the webhook's own
@@ -10,7 +12,7 @@ import (
 // and numbers as JSON numbers or form text, preview the same.
 func TestPreviewOutcomeReadsTheFormAsTheWebhook(t *testing.T) {
 	e := MustEnv(t)
-	e.mustSave(exampleDoc(t))
+	e.mustSave(world.StoreMapping(t))
 	asForm := e.preview(`{"flow":"outcome_to_crm","event":{"TaskSid":"WT0123456789abcdef0123456789abcdef","EventType":"task.completed","TaskAge":"95",
 		"TaskAttributes":"{\"crm\":{\"record_id\":\"003000000000001AAA\"},\"conversations\":{\"outcome\":\"Reached\",\"talk_time\":95},\"follow_up_date\":\"2026-03-10\"}"}}`)
 	asObject := e.preview(`{"flow":"outcome_to_crm","event":{"TaskSid":"WT0123456789abcdef0123456789abcdef","EventType":"task.completed","TaskAge":95,

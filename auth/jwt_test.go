@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cityhealth/bridge/test/testclock"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -50,24 +51,7 @@ var testKeys = sync.OnceValue(func() (k struct {
 	return k
 })
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: testNow} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *testclock.Clock { return testclock.At(testNow) }
 
 func baseClaims(role string) jwt.MapClaims {
 	return jwt.MapClaims{
@@ -332,7 +316,7 @@ func TestMint(t *testing.T) {
 	if want := (Principal{Subject: "ana", Role: RoleAgent, WorkerSID: testWorker, Source: SourceJWT}); p != want {
 		t.Errorf("principal = %+v, want %+v", p, want)
 	}
-	clk.Advance(8*time.Hour + DefaultLeeway + time.Second)
+	clk.Add(8*time.Hour + DefaultLeeway + time.Second)
 	if _, err := a.VerifyJWT(tok); !errors.Is(err, ErrTokenExpired) {
 		t.Errorf("after TTL: err = %v, want expired", err)
 	}

@@ -240,12 +240,12 @@ func TestFlexCacheUntilExpiration(t *testing.T) {
 	if n := flex.calls.Load(); n != 2 {
 		t.Fatalf("validator calls = %d, want 2 (distinct token)", n)
 	}
-	clk.Advance(9 * time.Minute)
+	clk.Add(9 * time.Minute)
 	call("tok-1")
 	if n := flex.calls.Load(); n != 2 {
 		t.Fatalf("validator calls = %d, want 2 (still cached before expiration)", n)
 	}
-	clk.Advance(time.Minute) // exactly at expiration
+	clk.Add(time.Minute) // exactly at expiration
 	call("tok-1")
 	if n := flex.calls.Load(); n != 3 {
 		t.Fatalf("validator calls = %d, want 3 (expired entry revalidated)", n)
@@ -283,7 +283,7 @@ func TestFlexRefusalRememberedOutageNot(t *testing.T) {
 	if n := flex.calls.Load(); n != 1 {
 		t.Fatalf("calls = %d, want 1: a refusal is remembered", n)
 	}
-	clk.Advance(DefaultFlexRefusalTTL + time.Second)
+	clk.Add(DefaultFlexRefusalTTL + time.Second)
 	if _, err := a.Authenticate(ctx, "", "bad"); !errors.Is(err, ErrInvalidToken) {
 		t.Fatalf("err = %v, want ErrInvalidToken", err)
 	}
@@ -414,7 +414,7 @@ func TestFlexCacheBounded(t *testing.T) {
 		}
 	}
 	// Expired entries are swept first when full.
-	clk.Advance(2 * time.Minute)
+	clk.Add(2 * time.Minute)
 	if _, err := a.Authenticate(ctx, "", "fresh"); err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/test/memkv"
 	"github.com/cityhealth/bridge/test/redistest"
+	"github.com/cityhealth/bridge/test/testclock"
 )
 
 // The registry's tests run against both stores the flows use, as
@@ -24,7 +24,7 @@ import (
 func TestRegistry(t *testing.T) {
 	backends := map[string]func(t *testing.T) (contacts.Store, contacts.Deadlines){
 		"memkv": func(*testing.T) (contacts.Store, contacts.Deadlines) {
-			return &memkv.Store{}, &fakeDeadlines{due: map[string]time.Time{}}
+			return &memkv.Store{}, &memkv.Schedule{}
 		},
 		"redis": func(t *testing.T) (contacts.Store, contacts.Deadlines) {
 			rdb := redistest.Start(t).Client(t)
@@ -47,23 +47,11 @@ func TestRegistry(t *testing.T) {
 	}
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type env struct {
 	reg   *contacts.Registry
 	store contacts.Store
 	dl    contacts.Deadlines
-	clock *clock
+	clock *testclock.Clock
 	ny    *time.Location
 	fg    *fakeForgetter
 }
@@ -77,7 +65,7 @@ func run(t *testing.T, backend func(t *testing.T) (contacts.Store, contacts.Dead
 	}
 	newEnv := func(t *testing.T) *env {
 		store, dl := backend(t)
-		e := &env{store: store, dl: dl, clock: &clock{t: time.Date(2026, 2, 28, 12, 0, 0, 0, time.UTC)}, ny: ny,
+		e := &env{store: store, dl: dl, clock: testclock.At(time.Date(2026, 2, 28, 12, 0, 0, 0, time.UTC)), ny: ny,
 			fg: &fakeForgetter{forgot: map[string][]string{}, sawState: map[string]bool{}}}
 		e.reg, err = contacts.New(contacts.Config{Store: store, Location: ny, Now: e.clock.Now, Retention: retention,
 			Deadlines: dl, Forgetters: []contacts.Forgetter{e.fg}})
@@ -374,8 +362,8 @@ func phoneKey(phone string) string {
 func (e *env) deadline(t *testing.T, id string) time.Time {
 	t.Helper()
 	switch dl := e.dl.(type) {
-	case *fakeDeadlines:
-		return dl.at(id)
+	case *memkv.Schedule:
+		return dl.At(id)
 	case *redis.Schedule:
 		at, ok, err := dl.When(context.Background(), id)
 		if err != nil || !ok {
@@ -408,48 +396,4 @@ func (f *fakeForgetter) Forget(ctx context.Context, id string, phones []string) 
 	return err
 }
 
-// fakeDeadlines is an in-memory contacts.Deadlines with redis.Schedule's
-// lease semantics.
-type fakeDeadlines struct {
-	mu  sync.Mutex
-	due map[string]time.Time
-}
-
-var _ contacts.Deadlines = (*fakeDeadlines)(nil)
-
-func (f *fakeDeadlines) Set(_ context.Context, at time.Time, members ...string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, m := range members {
-		f.due[m] = at
-	}
-	return nil
-}
-
-func (f *fakeDeadlines) Claim(_ context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for m, at := range f.due {
-		if !at.After(now) && len(out) < limit {
-			out = append(out, m)
-			f.due[m] = now.Add(lease)
-		}
-	}
-	return out, nil
-}
-
-func (f *fakeDeadlines) Done(_ context.Context, m string, claimedAt time.Time, lease time.Duration) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if at, ok := f.due[m]; ok && !at.After(claimedAt.Add(lease)) {
-		delete(f.due, m)
-	}
-	return nil
-}
-
-func (f *fakeDeadlines) at(id string) time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.due[id]
-}
+var _ contacts.Deadlines = (*memkv.Schedule)(nil)

@@ -18,14 +18,15 @@ import (
 	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/mapping"
 	"github.com/cityhealth/bridge/test/redistest"
+	"github.com/cityhealth/bridge/test/world"
 )
 
 func TestMappingStoreSaveHistoryGet(t *testing.T) {
 	_, rdb := mustRedis(t)
-	s := mustMappingStore(t, rdb)
+	s := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
-	doc1 := exampleMapping(t)
-	doc2 := editDoc(t, doc1, "to: {field: MobilePhone, transform: e164, required: true}", "to: {field: Phone, transform: e164, required: true}")
+	doc1 := world.StoreMapping(t)
+	doc2 := world.EditDoc(t, doc1, "to: {field: MobilePhone, transform: e164, required: true}", "to: {field: Phone, transform: e164, required: true}")
 
 	if s.CurrentVersion() != 0 || s.Current().RecordToTask() != nil {
 		t.Fatal("a new store without seed must start empty at version 0")
@@ -75,9 +76,9 @@ func TestMappingStoreSaveHistoryGet(t *testing.T) {
 
 func TestMappingStoreRejectsInvalidAndStoresNothing(t *testing.T) {
 	_, rdb := mustRedis(t)
-	s := mustMappingStore(t, rdb)
+	s := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
-	bad := editDoc(t, exampleMapping(t), "transform: e164, required: true}", "transform: nope, required: true}")
+	bad := world.EditDoc(t, world.StoreMapping(t), "transform: e164, required: true}", "transform: nope, required: true}")
 	_, err := s.Save(ctx, bad, "alice", "", 0)
 	var errs mapping.Errors
 	if !errors.As(err, &errs) || errs[0].Path != "record_to_task.attributes.to.transform" {
@@ -90,9 +91,9 @@ func TestMappingStoreRejectsInvalidAndStoresNothing(t *testing.T) {
 
 func TestMappingStoreIfMatch(t *testing.T) {
 	_, rdb := mustRedis(t)
-	s := mustMappingStore(t, rdb)
+	s := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
-	doc := exampleMapping(t)
+	doc := world.StoreMapping(t)
 	if _, err := s.Save(ctx, doc, "a", "", 1); !errors.Is(err, redis.ErrMappingConflict) {
 		t.Fatalf("If-Match 1 with nothing stored = %v, want redis.ErrMappingConflict", err)
 	}
@@ -116,8 +117,8 @@ func TestMappingStoreIfMatch(t *testing.T) {
 func TestMappingStoreConcurrentIfMatchOneWins(t *testing.T) {
 	_, rdb := mustRedis(t)
 	ctx := context.Background()
-	base := mustMappingStore(t, rdb)
-	if _, err := base.Save(ctx, exampleMapping(t), "seed", "", 0); err != nil {
+	base := world.MustMappingStore(t, rdb)
+	if _, err := base.Save(ctx, world.StoreMapping(t), "seed", "", 0); err != nil {
 		t.Fatal(err)
 	}
 	const n = 12
@@ -126,8 +127,8 @@ func TestMappingStoreConcurrentIfMatchOneWins(t *testing.T) {
 	start := make(chan struct{})
 	for i := range n {
 		// Separate instances, as separate bridge processes would be.
-		s := mustMappingStore(t, rdb)
-		doc := editDoc(t, exampleMapping(t), "subject: Follow-up call", "subject: Follow-up call "+strings.Repeat("x", i+1))
+		s := world.MustMappingStore(t, rdb)
+		doc := world.EditDoc(t, world.StoreMapping(t), "subject: Follow-up call", "subject: Follow-up call "+strings.Repeat("x", i+1))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -161,8 +162,8 @@ func TestMappingStoreConcurrentUnconditionalAllLand(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	for i := range n {
-		s := mustMappingStore(t, rdb)
-		doc := editDoc(t, exampleMapping(t), "days: 14", "days: "+string(rune('1'+i)))
+		s := world.MustMappingStore(t, rdb)
+		doc := world.EditDoc(t, world.StoreMapping(t), "days: 14", "days: "+string(rune('1'+i)))
 		wg.Add(1)
 		go func() { defer wg.Done(); _, errs[i] = s.Save(ctx, doc, "w", "", 0) }()
 	}
@@ -172,7 +173,7 @@ func TestMappingStoreConcurrentUnconditionalAllLand(t *testing.T) {
 			t.Fatalf("last writer wins, so no save may fail: %v", err)
 		}
 	}
-	h, _ := mustMappingStore(t, rdb).History(ctx, 0)
+	h, _ := world.MustMappingStore(t, rdb).History(ctx, 0)
 	if len(h) != n {
 		t.Fatalf("history has %d versions, want %d", len(h), n)
 	}
@@ -188,11 +189,11 @@ func TestMappingStoreWatchSecondInstanceWithin2s(t *testing.T) {
 	_, rdb := mustRedis(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a := mustMappingStore(t, rdb)
-	b := mustMappingStore(t, rdb) // default poll interval, as in production
+	a := world.MustMappingStore(t, rdb)
+	b := world.MustMappingStore(t, rdb) // default poll interval, as in production
 	go b.Watch(ctx)
 
-	doc := exampleMapping(t)
+	doc := world.StoreMapping(t)
 	v, err := a.Save(ctx, doc, "alice", "", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -210,13 +211,13 @@ func TestMappingStoreSeedOnlyOnce(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	seed := filepath.Join(dir, "mapping.yaml")
-	if err := os.WriteFile(seed, exampleMapping(t), 0o600); err != nil {
+	if err := os.WriteFile(seed, world.StoreMapping(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
 	stores := make([]*redis.MappingStore, 6)
 	for i := range stores {
-		stores[i] = mustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.SeedFile = seed })
+		stores[i] = world.MustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.SeedFile = seed })
 		if stores[i].Current().RecordToTask() == nil {
 			t.Fatal("the seed is in force before Load")
 		}
@@ -239,11 +240,11 @@ func TestMappingStoreSeedOnlyOnce(t *testing.T) {
 		}
 	}
 	// A restart after an admin's save keeps the admin's version.
-	changed := editDoc(t, exampleMapping(t), "days: 14", "days: 10")
+	changed := world.EditDoc(t, world.StoreMapping(t), "days: 14", "days: 10")
 	if _, err := stores[0].Save(ctx, changed, "alice", "", 0); err != nil {
 		t.Fatal(err)
 	}
-	again := mustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.SeedFile = seed })
+	again := world.MustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.SeedFile = seed })
 	if err := again.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -270,10 +271,10 @@ func TestMappingStoreBadSeedFile(t *testing.T) {
 
 func TestMappingStoreRollback(t *testing.T) {
 	_, rdb := mustRedis(t)
-	s := mustMappingStore(t, rdb)
+	s := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
-	doc1 := exampleMapping(t)
-	doc2 := editDoc(t, doc1, "days: 14", "days: 7")
+	doc1 := world.StoreMapping(t)
+	doc2 := world.EditDoc(t, doc1, "days: 14", "days: 7")
 	_, _ = s.Save(ctx, doc1, "alice", "", 0)
 	_, _ = s.Save(ctx, doc2, "alice", "", 0)
 	v, err := s.Rollback(ctx, 1, "bob")
@@ -297,7 +298,7 @@ func TestMappingStoreRollback(t *testing.T) {
 func TestMappingStoreKeysUnchanged(t *testing.T) {
 	_, rdb := mustRedis(t)
 	ctx := context.Background()
-	if _, err := mustMappingStore(t, rdb).Save(ctx, exampleMapping(t), "alice", "", 0); err != nil {
+	if _, err := world.MustMappingStore(t, rdb).Save(ctx, world.StoreMapping(t), "alice", "", 0); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := rdb.Keys(ctx, "*").Result()
@@ -310,7 +311,7 @@ func TestMappingStoreKeysUnchanged(t *testing.T) {
 		t.Fatalf("keys = %v, want %v", keys, want)
 	}
 	h, _ := rdb.HGetAll(ctx, "bridge:{mapping}:v:1").Result()
-	if h["who"] != "alice" || h["doc"] != string(exampleMapping(t)) || h["at"] == "" || h["summary"] == "" {
+	if h["who"] != "alice" || h["doc"] != string(world.StoreMapping(t)) || h["at"] == "" || h["summary"] == "" {
 		t.Fatalf("version hash = %v", h)
 	}
 }
@@ -324,11 +325,11 @@ func TestMappingStoreErrorsHaveKinds(t *testing.T) {
 
 func TestMappingStoreValidateKeepsProtection(t *testing.T) {
 	_, rdb := mustRedis(t)
-	s := mustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.Protected = []string{"Index_Case_Name__c"} })
-	if errs := s.Validate(exampleMapping(t)); len(errs) != 0 {
+	s := world.MustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.Protected = []string{"Index_Case_Name__c"} })
+	if errs := s.Validate(world.StoreMapping(t)); len(errs) != 0 {
 		t.Fatalf("example = %v", errs)
 	}
-	doc := editDoc(t, exampleMapping(t), "name: {field: FirstName}", "name: {field: Index_Case_Name__c}")
+	doc := world.EditDoc(t, world.StoreMapping(t), "name: {field: FirstName}", "name: {field: Index_Case_Name__c}")
 	errs := s.Validate(doc)
 	if len(errs) == 0 || !strings.Contains(errs.Error(), "Index_Case_Name__c") {
 		t.Fatalf("a protected field read must be refused: %v", errs)
@@ -347,39 +348,6 @@ func mustRedis(tb testing.TB) (*redistest.Server, *goredis.Client) {
 	tb.Helper()
 	srv := redistest.Start(tb)
 	return srv, srv.Client(tb)
-}
-
-// mustMappingStore builds a store on rdb.
-func mustMappingStore(tb testing.TB, rdb goredis.UniversalClient, mut ...func(*redis.MappingStoreConfig)) *redis.MappingStore {
-	tb.Helper()
-	cfg := redis.MappingStoreConfig{Redis: rdb}
-	for _, m := range mut {
-		m(&cfg)
-	}
-	s, err := redis.NewMappingStore(cfg)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return s
-}
-
-// exampleMapping is the SPEC's sample mapping.
-func exampleMapping(tb testing.TB) []byte {
-	tb.Helper()
-	b, err := os.ReadFile("testdata/mapping.yaml")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return b
-}
-
-// editDoc replaces old (which must occur) in doc.
-func editDoc(tb testing.TB, doc []byte, old, repl string) []byte {
-	tb.Helper()
-	if !bytes.Contains(doc, []byte(old)) {
-		tb.Fatalf("edit: %q not in document", old)
-	}
-	return bytes.Replace(doc, []byte(old), []byte(repl), 1)
 }
 
 // within polls cond until it holds or d passes.

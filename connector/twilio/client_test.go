@@ -7,33 +7,20 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cityhealth/bridge/connector/twilio"
+	"github.com/cityhealth/bridge/test/testclock"
 	"github.com/cityhealth/bridge/test/twiliosim"
 )
-
-// clock is an adjustable time source for the sim.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type env struct {
 	sim   *twiliosim.Server
 	c     *twilio.Client
-	clock *clock
+	clock *testclock.Clock
 	reg   *prometheus.Registry
 }
 
@@ -41,7 +28,7 @@ type env struct {
 // pointed at it through APIURL.
 func mustEnv(tb testing.TB, mod func(*twilio.Config)) *env {
 	tb.Helper()
-	clk := &clock{t: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)}
+	clk := testclock.At(time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC))
 	sim := twiliosim.New(twiliosim.Options{Now: clk.Now, StrictHost: true})
 	tb.Cleanup(sim.Close)
 	reg := prometheus.NewRegistry()

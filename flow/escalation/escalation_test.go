@@ -24,6 +24,7 @@ import (
 	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/survey"
 	"github.com/cityhealth/bridge/test/redistest"
+	"github.com/cityhealth/bridge/test/testclock"
 )
 
 // ---- fakes ------------------------------------------------------------------
@@ -138,15 +139,6 @@ func (q *fakeQueue) Enqueue(_ context.Context, items ...queue.Item) ([]bool, err
 	return out, nil
 }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time)     { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
-func (c *clock) Add(d time.Duration) { c.Set(c.Now().Add(d)) }
-
 // ---- world ------------------------------------------------------------------
 
 const contactID = "003000000000001AAA"
@@ -159,7 +151,7 @@ type env struct {
 	queue *fakeQueue
 	kv    *redis.KV
 	rdb   goredis.UniversalClient
-	clock *clock
+	clock *testclock.Clock
 	ny    *time.Location
 }
 
@@ -187,7 +179,7 @@ func mustEnv(t *testing.T, doc string) *env {
 		crm: &fakeCRM{record: salesforce.Record{"FirstName": "Ana", "MobilePhone": "(212) 555-0123",
 			"Preferred_Language__c": "Spanish", "Priority__c": "3", "Index_Case_Name__c": "Never Shown"}},
 		mon: fakeMonitor{notReminded: map[string]bool{}}, queue: &fakeQueue{}, kv: kv, rdb: rdb,
-		clock: &clock{t: time.Date(2026, 3, 3, 11, 0, 0, 0, ny)}, ny: ny,
+		clock: testclock.At(time.Date(2026, 3, 3, 11, 0, 0, 0, ny)), ny: ny,
 	}
 	e.flow, err = escalation.New(escalation.Config{
 		Tasks: e.tasks, CRM: e.crm, Store: kv, Due: due, Mappings: mapping.NewHolder(m, 1), Monitor: e.mon, Answers: kv, UsedKey: survey.UsedKey,

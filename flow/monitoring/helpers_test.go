@@ -23,21 +23,10 @@ import (
 	"github.com/cityhealth/bridge/survey"
 	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/sfsim"
+	"github.com/cityhealth/bridge/test/testclock"
 	"github.com/cityhealth/bridge/test/twiliosim"
 	goredis "github.com/redis/go-redis/v9"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type env struct {
 	flow  *monitoring.Flow
@@ -47,7 +36,7 @@ type env struct {
 	kv    *redis.KV
 	rdb   *goredis.Client
 	links *survey.Links
-	clock *clock
+	clock *testclock.Clock
 	ny    *time.Location
 	m     *mapping.Mapping
 }
@@ -69,7 +58,7 @@ type flowRef struct{ *monitoring.Flow }
 // MustEnvWith is MustEnv with the contact registry's config changed by cmod.
 func MustEnvWith(tb testing.TB, cmod func(*contacts.Config), mods ...func(*monitoring.Config, *twilio.Config)) *env {
 	tb.Helper()
-	clk := &clock{t: epoch}
+	clk := testclock.At(epoch)
 	ny, err := time.LoadLocation("America/New_York")
 	if err != nil {
 		tb.Fatal(err)

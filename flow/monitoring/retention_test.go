@@ -12,52 +12,10 @@ import (
 	"github.com/cityhealth/bridge/contacts"
 	"github.com/cityhealth/bridge/flow/monitoring"
 	"github.com/cityhealth/bridge/survey"
+	"github.com/cityhealth/bridge/test/memkv"
 )
 
-// fakeDeadlines is an in-memory contacts.Deadlines.
-type fakeDeadlines struct {
-	mu  sync.Mutex
-	due map[string]time.Time
-}
-
-var _ contacts.Deadlines = (*fakeDeadlines)(nil)
-
-func (f *fakeDeadlines) Set(_ context.Context, at time.Time, members ...string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, m := range members {
-		f.due[m] = at
-	}
-	return nil
-}
-
-func (f *fakeDeadlines) Claim(_ context.Context, now time.Time, lease time.Duration, limit int) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for m, at := range f.due {
-		if !at.After(now) && len(out) < limit {
-			out = append(out, m)
-			f.due[m] = now.Add(lease)
-		}
-	}
-	return out, nil
-}
-
-func (f *fakeDeadlines) Done(_ context.Context, m string, claimedAt time.Time, lease time.Duration) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if at, ok := f.due[m]; ok && !at.After(claimedAt.Add(lease)) {
-		delete(f.due, m)
-	}
-	return nil
-}
-
-func (f *fakeDeadlines) at(id string) time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.due[id]
-}
+var _ contacts.Deadlines = (*memkv.Schedule)(nil)
 
 type fakeWatcher struct {
 	mu   sync.Mutex
@@ -81,7 +39,7 @@ func (f *fakeForgetter) Forget(_ context.Context, id string, phones []string) er
 }
 
 func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
-	dl := &fakeDeadlines{due: map[string]time.Time{}}
+	dl := &memkv.Schedule{}
 	w := &fakeWatcher{last: map[string]contacts.Change{}}
 	fg := &fakeForgetter{forgot: map[string][]string{}}
 	e := MustEnvWith(t, func(c *contacts.Config) {
@@ -93,7 +51,7 @@ func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
 
 	// In monitoring: kept until 48 h after the end of the last day (14 March).
 	endOfLast := time.Date(2026, 3, 15, 0, 0, 0, 0, e.ny)
-	if at := dl.at(id); !at.Equal(endOfLast.Add(48 * time.Hour)) {
+	if at := dl.At(id); !at.Equal(endOfLast.Add(48 * time.Hour)) {
 		t.Fatalf("deadline %s, want %s", at, endOfLast.Add(48*time.Hour))
 	}
 	c := w.last[id]
@@ -111,7 +69,7 @@ func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
 	// STOP ends monitoring: kept 48 h from now.
 	e.mustHandle(t, smsMsg(phone, "STOP", "STOP"))
 	stopAt := e.clock.Now()
-	if at := dl.at(id); !at.Equal(stopAt.Truncate(time.Second).Add(48 * time.Hour)) {
+	if at := dl.At(id); !at.Equal(stopAt.Truncate(time.Second).Add(48 * time.Hour)) {
 		t.Fatalf("deadline after STOP %s, want %s", at, stopAt.Add(48*time.Hour))
 	}
 	if w.last[id].Active {
@@ -124,7 +82,7 @@ func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
 	// START within the 48 h: monitoring resumes, the deadline moves back out.
 	e.clock.Add(47 * time.Hour)
 	e.mustHandle(t, smsMsg(phone, "START", "START"))
-	if at := dl.at(id); !at.Equal(endOfLast.Add(48 * time.Hour)) {
+	if at := dl.At(id); !at.Equal(endOfLast.Add(48 * time.Hour)) {
 		t.Fatalf("deadline after START %s", at)
 	}
 	e.clock.Add(2 * time.Hour)
@@ -165,7 +123,7 @@ func TestRetentionFollowsMonitoringAndForgets(t *testing.T) {
 // opt-out flag: not its days, their survey used marks, the rolling schedule
 // or the unknown index.
 func TestForgetLeavesOnlyTheOptOut(t *testing.T) {
-	dl := &fakeDeadlines{due: map[string]time.Time{}}
+	dl := &memkv.Schedule{}
 	e := MustEnvWith(t, func(c *contacts.Config) { c.Retention, c.Deadlines = 48*time.Hour, dl })
 	ctx := context.Background()
 	id, rec := e.contact(t, nil)

@@ -15,22 +15,10 @@ import (
 	"github.com/cityhealth/bridge/event"
 	"github.com/cityhealth/bridge/queue"
 	"github.com/cityhealth/bridge/test/redistest"
+	"github.com/cityhealth/bridge/test/testclock"
 	"github.com/cityhealth/bridge/test/twiliosim"
 	"github.com/cityhealth/bridge/webhooks"
 )
-
-// clock is a settable test clock shared by the sim and the reconciler.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // env is one world: the Twilio stand-in (no webhook reaches the bridge:
 // every delivery is lost), a real Redis, the queues the webhooks write to.
@@ -41,7 +29,7 @@ type env struct {
 	kv         *redis.KV
 	monitoring *redis.Queue
 	writeback  *redis.Queue
-	clock      *clock
+	clock      *testclock.Clock
 	ns         string
 }
 
@@ -55,7 +43,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rdb.Close() })
-	c := &clock{t: time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC)}
+	c := testclock.At(time.Date(2026, 3, 2, 15, 0, 0, 0, time.UTC))
 	sim := twiliosim.New(twiliosim.Options{Now: c.Now})
 	t.Cleanup(sim.Close)
 	tw, err := twilio.NewClient(twilio.Config{AccountSID: sim.AccountSID, AuthToken: sim.AuthToken,
