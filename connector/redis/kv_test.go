@@ -60,6 +60,17 @@ func TestKVContract(t *testing.T) {
 	})
 }
 
+func TestScheduleContract(t *testing.T) {
+	c := mustOpen(t, privateURL(t))
+	kvcontract.RunSchedule(t, func(t *testing.T) kvcontract.Schedule {
+		s, err := NewSchedule(c, uniqueName(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
 func TestKVHashAndSet(t *testing.T) {
 	c := mustOpen(t, privateURL(t))
 	kv, err := NewKV(c, uniqueName(t))

@@ -97,3 +97,69 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 }
+
+// Schedule is the flows' sorted set of due work (connector/redis.Schedule).
+type Schedule interface {
+	Set(ctx context.Context, at time.Time, members ...string) error
+	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]string, error)
+	Done(ctx context.Context, member string, claimedAt time.Time, lease time.Duration) error
+}
+
+// RunSchedule checks a fresh, empty schedule.
+func RunSchedule(t *testing.T, newSchedule func(t *testing.T) Schedule) {
+	ctx := context.Background()
+	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	claim := func(t *testing.T, s Schedule, now time.Time, limit int) []string {
+		t.Helper()
+		got, err := s.Claim(ctx, now, time.Minute, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	t.Run("claims what is due, earliest first, up to the limit", func(t *testing.T) {
+		s := newSchedule(t)
+		_ = s.Set(ctx, t0.Add(3*time.Second), "c")
+		_ = s.Set(ctx, t0.Add(time.Second), "a")
+		_ = s.Set(ctx, t0.Add(2*time.Second), "b")
+		_ = s.Set(ctx, t0.Add(time.Hour), "later")
+		if got := claim(t, s, t0, 10); len(got) != 0 {
+			t.Fatalf("claimed %v before anything was due", got)
+		}
+		if got := claim(t, s, t0.Add(5*time.Second), 2); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+			t.Fatalf("claimed %v, want [a b]", got)
+		}
+		if got := claim(t, s, t0.Add(5*time.Second), 10); len(got) != 1 || got[0] != "c" {
+			t.Fatalf("claimed %v, want [c]: a and b are leased", got)
+		}
+	})
+	t.Run("a claim not finished is due again when its lease ends", func(t *testing.T) {
+		s := newSchedule(t)
+		_ = s.Set(ctx, t0, "m")
+		if got := claim(t, s, t0, 10); len(got) != 1 {
+			t.Fatalf("claimed %v", got)
+		}
+		if got := claim(t, s, t0.Add(30*time.Second), 10); len(got) != 0 {
+			t.Fatalf("claimed %v within the lease", got)
+		}
+		if got := claim(t, s, t0.Add(time.Minute), 10); len(got) != 1 {
+			t.Fatalf("claimed %v after the lease", got)
+		}
+	})
+	t.Run("done removes, unless rescheduled past the lease", func(t *testing.T) {
+		s := newSchedule(t)
+		_ = s.Set(ctx, t0, "done", "moved")
+		if got := claim(t, s, t0, 10); len(got) != 2 {
+			t.Fatalf("claimed %v", got)
+		}
+		_ = s.Set(ctx, t0.Add(time.Hour), "moved")
+		for _, m := range []string{"done", "moved"} {
+			if err := s.Done(ctx, m, t0, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := claim(t, s, t0.Add(2*time.Hour), 10); len(got) != 1 || got[0] != "moved" {
+			t.Fatalf("claimed %v, want [moved]", got)
+		}
+	})
+}

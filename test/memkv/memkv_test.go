@@ -10,3 +10,7 @@ import (
 func TestContract(t *testing.T) {
 	kvcontract.Run(t, func(*testing.T) kvcontract.Store { return &memkv.Store{} })
 }
+
+func TestScheduleContract(t *testing.T) {
+	kvcontract.RunSchedule(t, func(*testing.T) kvcontract.Schedule { return &memkv.Schedule{} })
+}

@@ -2,6 +2,8 @@ package memkv
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,10 +36,20 @@ func (s *Schedule) Claim(_ context.Context, now time.Time, lease time.Duration, 
 	defer s.mu.Unlock()
 	var out []string
 	for m, at := range s.due {
-		if !at.After(now) && len(out) < limit {
+		if !at.After(now) {
 			out = append(out, m)
-			s.due[m] = now.Add(lease)
 		}
+	}
+	// Earliest first, ties by member: ZRANGEBYSCORE's order.
+	slices.SortFunc(out, func(a, b string) int {
+		if c := s.due[a].Compare(s.due[b]); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	out = out[:min(len(out), max(limit, 0))]
+	for _, m := range out {
+		s.due[m] = now.Add(lease)
 	}
 	return out, nil
 }
