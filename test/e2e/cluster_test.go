@@ -10,6 +10,9 @@ import (
 // The whole bridge on a real three-node Redis Cluster: every multi-key
 // script (intake, retries, mapping saves) must keep its keys in one slot.
 func TestBridgeOnRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a three-node Redis Cluster")
+	}
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3)
 	b1 := MustStart(t, Options{Env: map[string]string{"BRIDGE_REDIS_URL": cluster.URL()}})

@@ -458,6 +458,9 @@ func mustDate(t *testing.T, s string) time.Time {
 // The escalation queue, the due-check and retention schedules and the
 // per-contact hashes on a real three-node Redis Cluster.
 func TestEscalationAndRetentionOnRedisCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a three-node Redis Cluster")
+	}
 	t.Parallel()
 	cluster := redistest.StartCluster(t, 3)
 	b, clk := escalationWorld(t, map[string]string{"BRIDGE_REDIS_URL": cluster.URL(), "BRIDGE_RETENTION": "1h"})

@@ -76,6 +76,9 @@ func TestFlexPluginBridgeClient(t *testing.T) {
 // tracer's day on /demo/agent in Chromium: click-to-dial, wrap-up with a
 // follow-up, an inbound caller two records share, an unknown caller.
 func TestFlexPluginBrowser(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a bridge demo in Chromium")
+	}
 	t.Parallel()
 	dir := pluginDir(t)
 	chromium := "/usr/bin/chromium"

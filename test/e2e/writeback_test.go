@@ -193,6 +193,9 @@ func postOutcomes(t *testing.T, b *Bridge, from, n, dup int) {
 // Serial, as are the fault and takeover tests: they load the machine and
 // count calls or time, and serial tests finish before parallel ones start.
 func TestWriteback1000OutcomesExactlyOnceInFewCalls(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 1,000 outcomes")
+	}
 	b := MustStart(t, Options{})
 	postOutcomes(t, b, 0, 1000, 333)
 	Eventually(t, 60*time.Second, "1000 rows", func() bool { return len(b.SF.Records("Task")) >= 1000 })
