@@ -56,7 +56,7 @@ const CallerID = "+12125550100"
 // Root is the module's directory (for go build and the e2e testdata).
 func Root() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // MappingFile is the e2e harness's mapping document.
