@@ -70,8 +70,17 @@ func Backfill(ctx context.Context, cfg *config.Config, opts Options) (_ backfill
 	}
 	return backfill.Config{
 		Source: sf, Records: queues[event.QueueRecords], Monitoring: queues[event.QueueMonitoring],
-		Decide: decideForBackfill, Store: kv, Mappings: mappings, Logger: log.With("component", "backfill"),
+		Backlog: backlogOf(queues[event.QueueRecords]),
+		Decide:  decideForBackfill, Store: kv, Mappings: mappings, Logger: log.With("component", "backfill"),
 	}, closeRDB, nil
+}
+
+// backlogOf reads how many entries wait on q (or are being handled).
+func backlogOf(q *redis.Queue) func(context.Context) (int64, error) {
+	return func(ctx context.Context) (int64, error) {
+		st, err := q.Stats(ctx)
+		return st.Length, err
+	}
 }
 
 // decideForBackfill is record sync's own decision, for the dry run.

@@ -54,6 +54,15 @@ type Config struct {
 	// Monitoring, when set, gets every record too, as it gets every Outbound
 	// Message, so contacts already under monitoring get their reminders.
 	Monitoring queue.Enqueuer
+	// Backlog, when set, reads how many entries wait on record sync's
+	// queue. Before each page the run waits until it is at most MaxBacklog,
+	// so live Outbound Messages never queue behind more than about a page
+	// of backfill (the serving instances work both).
+	Backlog func(ctx context.Context) (int64, error)
+	// MaxBacklog is the backlog a page may be enqueued on; default 2 pages.
+	MaxBacklog int64
+	// BacklogPoll is how often a waiting run reads the backlog; default 500ms.
+	BacklogPoll time.Duration
 	// Decide is what the dry run reports; required with DryRun.
 	Decide   Decider
 	Store    Store
@@ -192,6 +201,12 @@ func New(cfg Config) (*Backfill, error) {
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 2000
 	}
+	if cfg.MaxBacklog <= 0 {
+		cfg.MaxBacklog = 2 * int64(cfg.PageSize)
+	}
+	if cfg.BacklogPoll <= 0 {
+		cfg.BacklogPoll = 500 * time.Millisecond
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -299,6 +314,9 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 			break
 		}
 		chunk := buf[:min(b.cfg.PageSize, len(buf))]
+		if err := r.waitForBacklog(ctx); err != nil {
+			return r.summary(false), err
+		}
 		done, err := r.enqueuePage(ctx, chunk)
 		switch {
 		case done > 0:
@@ -328,6 +346,39 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 	}
 	b.log.Info("backfill complete", "object", r.object, "records", r.cp.Done, "enqueued", r.cp.Counts.Enqueued, "dry_run", b.cfg.DryRun)
 	return r.summary(true), nil
+}
+
+// waitForBacklog holds the next page until record sync's queue has at most
+// MaxBacklog entries waiting. A run with no serving instance waits here,
+// saying so in the log once a minute; Ctrl-C stops it with the checkpoint
+// where it was.
+func (r *run) waitForBacklog(ctx context.Context) error {
+	if r.cfg.DryRun || r.cfg.Backlog == nil {
+		return nil
+	}
+	var since, lastSaid time.Time
+	for {
+		n, err := r.cfg.Backlog(ctx)
+		if err != nil {
+			return interrupted(ctx, fmt.Errorf("read record sync's backlog: %w", err))
+		}
+		if n <= r.cfg.MaxBacklog {
+			return nil
+		}
+		now := time.Now()
+		if since.IsZero() {
+			since = now
+		}
+		if now.Sub(lastSaid) >= time.Minute {
+			r.log.Info("backfill waiting for the serving instances to work the queue", "object", r.object, "backlog", n, "max_backlog", r.cfg.MaxBacklog, "waited_s", int(now.Sub(since).Seconds()))
+			lastSaid = now
+		}
+		select {
+		case <-ctx.Done():
+			return ErrInterrupted
+		case <-time.After(r.cfg.BacklogPoll):
+		}
+	}
 }
 
 // interrupted reports a Salesforce call cut off by Ctrl-C as an interruption.

@@ -576,3 +576,64 @@ func TestResumedPageEnqueuesOnlyChangedRecordsAgain(t *testing.T) {
 		t.Fatalf("%d items; last %+v", len(recs), recs[len(recs)-1])
 	}
 }
+
+// A page waits while record sync's queue holds more than MaxBacklog, so
+// live Outbound Messages never queue behind the whole backfill; Ctrl-C
+// while waiting keeps the checkpoint of the pages already enqueued.
+func TestPagesWaitForTheBacklogToDrain(t *testing.T) {
+	src, q, store := newSource(600, 600), &fakeQueue{}, &memkv.Store{}
+	var mu sync.Mutex
+	backlog, reads := int64(0), 0
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	readBacklog := func(context.Context) (int64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reads++
+		return backlog, nil
+	}
+	rep := &funcReporter{page: func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		backlog = int64(len(q.ids(t))) // nothing is consumed: the backlog only grows
+		if p.Pages == 2 {
+			go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+		}
+	}}
+	cfg := Config{Source: src, Records: q, Store: store, PageSize: 200, MaxBacklog: 300,
+		BacklogPoll: 5 * time.Millisecond, Backlog: readBacklog, Reporter: rep}
+	sum, err := mustNew(t, cfg).Run(ctx)
+	if !errors.Is(err, ErrInterrupted) || sum.Done != 400 || sum.LastID != "003000000000000399" {
+		t.Fatalf("run: %v %+v", err, sum)
+	}
+	mustOncePerRecord(t, q, 400)
+	if reads < 4 {
+		t.Fatalf("the third page read the backlog %d times in all; it should have waited", reads)
+	}
+
+	// The serving instances catch up: the resume enqueues the rest, once.
+	mu.Lock()
+	backlog = 0
+	mu.Unlock()
+	cfg.Reporter = nil
+	sum, err = mustNew(t, cfg).Run(context.Background())
+	if err != nil || !sum.Complete || sum.Done != 600 {
+		t.Fatalf("resume: %v %+v", err, sum)
+	}
+	mustOncePerRecord(t, q, 600)
+}
+
+// A backlog that cannot be read stops the run with a clear error and the
+// checkpoint where it was.
+func TestUnreadableBacklogStopsTheRun(t *testing.T) {
+	src, q, store := newSource(100, 100), &fakeQueue{}, &memkv.Store{}
+	cfg := Config{Source: src, Records: q, Store: store, PageSize: 100,
+		Backlog: func(context.Context) (int64, error) { return 0, errors.New("connection refused") }}
+	_, err := mustNew(t, cfg).Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "read record sync's backlog") {
+		t.Fatalf("err %v", err)
+	}
+	if n := len(q.ids(t)); n != 0 {
+		t.Fatalf("%d records enqueued", n)
+	}
+}
