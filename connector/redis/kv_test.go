@@ -60,6 +60,17 @@ func TestKVContract(t *testing.T) {
 	})
 }
 
+func TestKVRecencyContract(t *testing.T) {
+	c := mustOpen(t, privateURL(t))
+	kvcontract.RunRecency(t, func(t *testing.T) kvcontract.Recency {
+		kv, err := NewKV(c, uniqueName(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	})
+}
+
 func TestScheduleContract(t *testing.T) {
 	c := mustOpen(t, privateURL(t))
 	kvcontract.RunSchedule(t, func(t *testing.T) kvcontract.Schedule {
