@@ -221,3 +221,6 @@ func (s *Store) ZImportJSON(_ context.Context, from, to string) error {
 	delete(s.m, from)
 	return nil
 }
+
+// Key is key: memkv has no namespace (connector/redis.KV.Key prefixes one).
+func (s *Store) Key(key string) string { return key }
