@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +205,44 @@ func run(t *testing.T, backend func(t *testing.T) (contacts.Store, contacts.Dead
 		}
 		if v, _, _ := e.store.Get(ctx, phoneKey("+12125550123")); v != "{not json" {
 			t.Fatalf("the old key became %q", v)
+		}
+	})
+
+	t.Run("phone index: concurrent edits of one number lose nothing, wait for nothing", func(t *testing.T) {
+		e := newEnv(t)
+		phone := "+12125550123"
+		// Half the household was indexed by a release before the set.
+		_ = e.store.Set(ctx, phoneKey(phone), `["003X","003Y"]`, 0)
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for i := range 20 {
+			wg.Go(func() { errs <- e.reg.RememberPhone(ctx, phone, fmt.Sprintf("003%02d", i)) })
+			wg.Go(func() { _, err := e.reg.ContactsByPhone(ctx, phone); errs <- err })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids, _ := e.reg.ContactsByPhone(ctx, phone)
+		if len(ids) != 22 || !slices.Equal(ids[20:], []string{"003X", "003Y"}) {
+			t.Fatalf("index after concurrent edits: %v", ids)
+		}
+		forgets := make(chan error, 20)
+		for i := range 20 {
+			wg.Go(func() { forgets <- e.reg.ForgetPhone(ctx, phone, fmt.Sprintf("003%02d", i)) })
+		}
+		wg.Wait()
+		close(forgets)
+		for err := range forgets {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ids, _ := e.reg.ContactsByPhone(ctx, phone); !slices.Equal(ids, []string{"003X", "003Y"}) {
+			t.Fatalf("index after concurrent forgets: %v", ids)
 		}
 	})
 
