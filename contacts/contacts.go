@@ -5,7 +5,8 @@
 // between two record changes, never a protected field.
 //
 // The Redis key names are those flow/monitoring used before the registry
-// had a package of its own, so that deployed data is read after an upgrade.
+// had a package of its own, so that deployed data is read after an upgrade;
+// the phone index's set is new, and takes in the old JSON list it replaces.
 package contacts
 
 import (
