@@ -240,7 +240,7 @@ return 1
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local ok, ids = pcall(cjson.decode, raw)
-if not ok or type(ids) ~= 'table' then
+if not ok or type(ids) ~= 'table' or not raw:match('^%s*%[') then
   return redis.error_reply('ERR ' .. KEYS[1] .. ' is not a JSON list of strings')
 end
 local n = 0

@@ -258,7 +258,7 @@ func RunRecency(t *testing.T, newStore func(t *testing.T) Recency) {
 		}
 	})
 	t.Run("import of what is not a list of strings: an error, nothing changes", func(t *testing.T) {
-		for _, raw := range []string{`{not json`, `["a",1]`, `{"a":"b"}`, `"a"`} {
+		for _, raw := range []string{`{not json`, `["a",1]`, `{"a":"b"}`, `{}`, `null`, `"a"`} {
 			s := newStore(t)
 			_ = s.ZPushTop(ctx, "new", "z", time.Minute)
 			_ = s.Set(ctx, "old", raw, time.Minute)
