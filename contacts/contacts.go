@@ -5,7 +5,8 @@
 // between two record changes, never a protected field.
 //
 // The Redis key names are those flow/monitoring used before the registry
-// had a package of its own, so that deployed data is read after an upgrade.
+// had a package of its own, so that deployed data is read after an upgrade;
+// the phone index's set is new, and takes in the old JSON list it replaces.
 package contacts
 
 import (
@@ -16,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +32,14 @@ type Store interface {
 	// Lock takes key for ttl; release frees it only while it is still
 	// this holder's (connector/redis.KV.Lock).
 	Lock(ctx context.Context, key string, ttl time.Duration) (release func(), ok bool, err error)
+	// The phone index is a recency set (connector/redis.KV.ZPushTop):
+	// last pushed first, edited without a lock.
+	ZPushTop(ctx context.Context, key, member string, ttl time.Duration) error
+	ZRem(ctx context.Context, key string, members ...string) error
+	ZRevMembers(ctx context.Context, key string) ([]string, error)
+	ZImportJSON(ctx context.Context, from, to string) error
+	// Key is the store's full name of key (its namespace prefixed).
+	Key(key string) string
 }
 
 // Deadlines is a schedule of contacts to forget (connector/redis.Schedule).
@@ -117,11 +125,19 @@ func lockKey(kind, name string) string {
 }
 
 // phoneKey hashes the number, so key names (and errors quoting them) carry
-// no phone number.
+// no phone number. It names the index as releases before the set wrote it,
+// a JSON list in a string.
 func phoneKey(phone string) string {
 	// A WhatsApp address is the same number: one index for both.
 	sum := sha256.Sum256([]byte(strings.TrimPrefix(strings.TrimSpace(phone), "whatsapp:")))
 	return "monitoring:phone:" + hex.EncodeToString(sum[:12])
+}
+
+// phoneSetKey names the number's index set. Its hash tag is the old key's
+// full name, so on Redis Cluster both live in one slot and the import of
+// the old list into the set is one atomic script.
+func (r *Registry) phoneSetKey(old string) string {
+	return "{" + r.cfg.Store.Key(old) + "}:contacts"
 }
 
 // phoneKeep: the phone index outlives its last write by this much at
@@ -223,22 +239,6 @@ func (r *Registry) lock(ctx context.Context, kind, name string) (func(), error) 
 	// A lock left behind only delays the next attempt by LockTTL; release
 	// frees it only while it is still ours.
 	return release, nil
-}
-
-// lockWait retries lock briefly (at most 2 s); for the short edits of the
-// phone index.
-func (r *Registry) lockWait(ctx context.Context, kind, name string) (func(), error) {
-	for i := 0; ; i++ {
-		unlock, err := r.lock(ctx, kind, name)
-		if err != ErrBusy || i == 100 {
-			return unlock, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
 }
 
 func (r *Registry) getJSON(ctx context.Context, key string, v any) (bool, error) {
@@ -348,11 +348,37 @@ func (r *Registry) SetOptOut(ctx context.Context, id string, on bool) error {
 // ContactsByPhone lists the contacts texted at a number (or its WhatsApp
 // address), most recent first: a household often shares one phone.
 func (r *Registry) ContactsByPhone(ctx context.Context, phone string) ([]string, error) {
-	var ids []string
-	if _, err := r.getJSON(ctx, phoneKey(phone), &ids); err != nil {
-		return nil, fmt.Errorf("phone index: %w", err)
+	if strings.TrimSpace(phone) == "" {
+		return nil, nil
+	}
+	set, err := r.phoneIndex(ctx, phone)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := r.cfg.Store.ZRevMembers(ctx, set)
+	if err != nil || len(ids) == 0 {
+		return nil, wrapPhone(err)
 	}
 	return ids, nil
+}
+
+// phoneIndex names the number's index set, after moving a list an older
+// release left under the old key into it (once: the move deletes the list,
+// and is atomic, so instances racing to do it agree).
+func (r *Registry) phoneIndex(ctx context.Context, phone string) (string, error) {
+	old := phoneKey(phone)
+	set := r.phoneSetKey(old)
+	if err := r.cfg.Store.ZImportJSON(ctx, old, set); err != nil {
+		return "", wrapPhone(err)
+	}
+	return set, nil
+}
+
+func wrapPhone(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("phone index: %w", err)
 }
 
 // ContactByPhone finds the contact most recently texted at phone; writeback
@@ -365,40 +391,30 @@ func (r *Registry) ContactByPhone(ctx context.Context, phone string) (contactID 
 	return ids[0], true, nil
 }
 
-// RememberPhone puts id first among the contacts texted at phone.
+// RememberPhone puts id first among the contacts texted at phone and
+// restarts the index's expiry.
 func (r *Registry) RememberPhone(ctx context.Context, phone, id string) error {
-	return r.editPhone(ctx, phone, id, true)
-}
-
-// ForgetPhone takes id out of the contacts texted at phone.
-func (r *Registry) ForgetPhone(ctx context.Context, phone, id string) error {
-	return r.editPhone(ctx, phone, id, false)
-}
-
-func (r *Registry) editPhone(ctx context.Context, phone, id string, add bool) error {
 	if strings.TrimSpace(phone) == "" {
 		return nil
 	}
-	unlock, err := r.lockWait(ctx, "phone", phoneKey(phone))
+	set, err := r.phoneIndex(ctx, phone)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	ids, err := r.ContactsByPhone(ctx, phone)
+	return wrapPhone(r.cfg.Store.ZPushTop(ctx, set, id, max(phoneKeep, r.cfg.Retention)+35*24*time.Hour))
+}
+
+// ForgetPhone takes id out of the contacts texted at phone; the last one
+// out deletes the index.
+func (r *Registry) ForgetPhone(ctx context.Context, phone, id string) error {
+	if strings.TrimSpace(phone) == "" {
+		return nil
+	}
+	set, err := r.phoneIndex(ctx, phone)
 	if err != nil {
 		return err
 	}
-	ids = slices.DeleteFunc(ids, func(s string) bool { return s == id })
-	if add {
-		ids = append([]string{id}, ids...)
-	}
-	if len(ids) == 0 {
-		return r.cfg.Store.Del(ctx, phoneKey(phone))
-	}
-	if err := r.setJSON(ctx, phoneKey(phone), ids, max(phoneKeep, r.cfg.Retention)+35*24*time.Hour); err != nil {
-		return fmt.Errorf("phone index: %w", err)
-	}
-	return nil
+	return wrapPhone(r.cfg.Store.ZRem(ctx, set, id))
 }
 
 // Greeting gives the survey page the contact's first name and language,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -132,6 +133,116 @@ func run(t *testing.T, backend func(t *testing.T) (contacts.Store, contacts.Dead
 		}
 		if g, found, _ := e.reg.Greeting(ctx, "003A"); !found || g != (contacts.Greeting{FirstName: "Ana", Language: "es"}) {
 			t.Fatalf("Greeting = %+v %v", g, found)
+		}
+	})
+
+	t.Run("an old-format phone index is read, moved into the set once, and forgotten", func(t *testing.T) {
+		e := newEnv(t)
+		phone := "+12125550123"
+		set := "{" + e.store.Key(phoneKey(phone)) + "}:contacts"
+		// As releases before the set wrote it: a JSON list, most recent first.
+		_ = e.store.Set(ctx, phoneKey(phone), `["003A","003B"]`, 0)
+		if ids, err := e.reg.ContactsByPhone(ctx, "whatsapp:"+phone); err != nil || !slices.Equal(ids, []string{"003A", "003B"}) {
+			t.Fatalf("read through the old key: %v %v", ids, err)
+		}
+		if _, found, _ := e.store.Get(ctx, phoneKey(phone)); found {
+			t.Fatal("the old key outlived its move")
+		}
+		// Written again by an instance not yet upgraded: moved again, below
+		// what the set holds, each id once.
+		_ = e.store.Set(ctx, phoneKey(phone), `["003B","003C"]`, 0)
+		if err := e.reg.RememberPhone(ctx, phone, "003D"); err != nil {
+			t.Fatal(err)
+		}
+		if ids, _ := e.reg.ContactsByPhone(ctx, phone); !slices.Equal(ids, []string{"003D", "003A", "003B", "003C"}) {
+			t.Fatalf("after a second move and a remember: %v", ids)
+		}
+		for _, id := range []string{"003A", "003B", "003C", "003D"} {
+			if err := e.reg.ForgetPhone(ctx, phone, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ids, err := e.store.ZRevMembers(ctx, set); len(ids) != 0 || err != nil {
+			t.Fatalf("the set after forgetting all: %v %v", ids, err)
+		}
+		// A GET on a set is WRONGTYPE; absent, it finds nothing.
+		if _, found, err := e.store.Get(ctx, set); found || err != nil {
+			t.Fatalf("an empty set was kept: %v %v", found, err)
+		}
+	})
+
+	t.Run("retention forgets a contact indexed only under the old key", func(t *testing.T) {
+		e := newEnv(t)
+		c := active
+		c.Active = false
+		if _, _, err := e.reg.Save(ctx, "003A", c); err != nil {
+			t.Fatal(err)
+		}
+		_ = e.store.Set(ctx, phoneKey(c.Phone), `["003A"]`, 0)
+		e.clock.Add(retention + time.Minute)
+		if n, err := e.reg.SweepRetention(ctx); n != 1 || err != nil {
+			t.Fatalf("sweep: %d %v", n, err)
+		}
+		if _, found, _ := e.store.Get(ctx, phoneKey(c.Phone)); found {
+			t.Fatal("the old key survived retention")
+		}
+		if ids, err := e.store.ZRevMembers(ctx, "{"+e.store.Key(phoneKey(c.Phone))+"}:contacts"); len(ids) != 0 || err != nil {
+			t.Fatalf("the set survived retention: %v %v", ids, err)
+		}
+	})
+
+	t.Run("a corrupt old phone index is a clear error and is left as it was", func(t *testing.T) {
+		e := newEnv(t)
+		_ = e.store.Set(ctx, phoneKey("+12125550123"), "{not json", 0)
+		for name, op := range map[string]func() error{
+			"read":     func() error { _, err := e.reg.ContactsByPhone(ctx, "+12125550123"); return err },
+			"remember": func() error { return e.reg.RememberPhone(ctx, "+12125550123", "003A") },
+			"forget":   func() error { return e.reg.ForgetPhone(ctx, "+12125550123", "003A") },
+		} {
+			if err := op(); err == nil || !strings.Contains(err.Error(), "phone index") || strings.Contains(err.Error(), "5550123") {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		if v, _, _ := e.store.Get(ctx, phoneKey("+12125550123")); v != "{not json" {
+			t.Fatalf("the old key became %q", v)
+		}
+	})
+
+	t.Run("phone index: concurrent edits of one number lose nothing, wait for nothing", func(t *testing.T) {
+		e := newEnv(t)
+		phone := "+12125550123"
+		// Half the household was indexed by a release before the set.
+		_ = e.store.Set(ctx, phoneKey(phone), `["003X","003Y"]`, 0)
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for i := range 20 {
+			wg.Go(func() { errs <- e.reg.RememberPhone(ctx, phone, fmt.Sprintf("003%02d", i)) })
+			wg.Go(func() { _, err := e.reg.ContactsByPhone(ctx, phone); errs <- err })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		ids, _ := e.reg.ContactsByPhone(ctx, phone)
+		if len(ids) != 22 || !slices.Equal(ids[20:], []string{"003X", "003Y"}) {
+			t.Fatalf("index after concurrent edits: %v", ids)
+		}
+		forgets := make(chan error, 20)
+		for i := range 20 {
+			wg.Go(func() { forgets <- e.reg.ForgetPhone(ctx, phone, fmt.Sprintf("003%02d", i)) })
+		}
+		wg.Wait()
+		close(forgets)
+		for err := range forgets {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if ids, _ := e.reg.ContactsByPhone(ctx, phone); !slices.Equal(ids, []string{"003X", "003Y"}) {
+			t.Fatalf("index after concurrent forgets: %v", ids)
 		}
 	})
 

@@ -221,3 +221,84 @@ func (kv *KV) SMembers(ctx context.Context, key string) ([]string, error) {
 	}
 	return m, nil
 }
+
+// A recency set is a sorted set whose scores only order its members: the
+// last pushed is first. The scripts keep that order without a clock, so
+// instances with skewed clocks agree.
+var (
+	zpushTopScript = newScript(`
+local top = redis.call('ZREVRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local score = 1
+if top[2] then score = tonumber(top[2]) + 1 end
+redis.call('ZADD', KEYS[1], score, ARGV[1])
+if tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1
+`)
+	// zimportJSONScript checks the whole list before it writes: Redis does
+	// not undo a script's writes when it fails halfway.
+	zimportJSONScript = newScript(`
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local ok, ids = pcall(cjson.decode, raw)
+if not ok or type(ids) ~= 'table' or not raw:match('^%s*%[') then
+  return redis.error_reply('ERR ' .. KEYS[1] .. ' is not a JSON list of strings')
+end
+local n = 0
+for _ in pairs(ids) do n = n + 1 end
+if n ~= #ids then return redis.error_reply('ERR ' .. KEYS[1] .. ' is not a JSON list of strings') end
+for _, id in ipairs(ids) do
+  if type(id) ~= 'string' then return redis.error_reply('ERR ' .. KEYS[1] .. ' is not a JSON list of strings') end
+end
+local pttl = redis.call('PTTL', KEYS[1])
+local existed = redis.call('EXISTS', KEYS[2]) == 1
+local low = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+local base = 0
+if low[2] then base = tonumber(low[2]) end
+for i, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[2], 'NX', base - i, id)
+end
+redis.call('DEL', KEYS[1])
+if pttl > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+  local cur = redis.call('PTTL', KEYS[2])
+  if (cur == -1 and not existed) or (cur > 0 and cur < pttl) then
+    redis.call('PEXPIRE', KEYS[2], pttl)
+  end
+end
+return n
+`)
+)
+
+// ZPushTop puts member first in the recency set key (a score above every
+// other member's). A ttl above 0 (re)starts the set's expiry with the
+// write; 0 leaves it as it was.
+func (kv *KV) ZPushTop(ctx context.Context, key, member string, ttl time.Duration) error {
+	if _, err := eval(ctx, kv.c, zpushTopScript, []string{kv.Key(key)}, member, ttl.Milliseconds()); err != nil {
+		return fmt.Errorf("kv zpushtop %s: %w", key, err)
+	}
+	return nil
+}
+
+// ZRevMembers lists the sorted set key, highest score first (empty when
+// it is absent).
+func (kv *KV) ZRevMembers(ctx context.Context, key string) ([]string, error) {
+	m, err := kv.c.ZRevRange(ctx, kv.Key(key), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("kv zrevrange %s: %w", key, err)
+	}
+	return m, nil
+}
+
+// ZImportJSON moves the JSON list of strings at from (first = most
+// recent) into the recency set to, below its members and in the list's
+// order, then deletes from; members to already holds keep their place. The
+// set keeps the longer of the two expiries. Atomic, so two instances
+// importing at once, or an import racing a ZRem, neither duplicate nor
+// bring back a member; an absent from does nothing. Not a JSON list of
+// strings: an error, and nothing changes. On Cluster both keys must share
+// a slot (see Key).
+func (kv *KV) ZImportJSON(ctx context.Context, from, to string) error {
+	if _, err := eval(ctx, kv.c, zimportJSONScript, []string{kv.Key(from), kv.Key(to)}); err != nil {
+		return fmt.Errorf("kv zimportjson %s: %w", from, err)
+	}
+	return nil
+}

@@ -2,6 +2,10 @@ package redis
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +56,17 @@ func TestKV(t *testing.T) {
 func TestKVContract(t *testing.T) {
 	c := mustOpen(t, privateURL(t))
 	kvcontract.Run(t, func(t *testing.T) kvcontract.Store {
+		kv, err := NewKV(c, uniqueName(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kv
+	})
+}
+
+func TestKVRecencyContract(t *testing.T) {
+	c := mustOpen(t, privateURL(t))
+	kvcontract.RunRecency(t, func(t *testing.T) kvcontract.Recency {
 		kv, err := NewKV(c, uniqueName(t))
 		if err != nil {
 			t.Fatal(err)
@@ -149,5 +164,90 @@ func TestKVHashAndSet(t *testing.T) {
 	}
 	if ttl := c.TTL(ctx, kv.Key("str")).Val(); ttl != -1 {
 		t.Fatalf("a failed SAdd changed the key's expiry: %s", ttl)
+	}
+}
+
+// The recency set's expiry: a push (re)starts it; an import keeps the
+// longer of the list's and the set's, and never gives an expiring set none.
+func TestKVRecencyExpiry(t *testing.T) {
+	c := mustOpen(t, privateURL(t))
+	kv, err := NewKV(c, uniqueName(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ttl := func(key string) time.Duration { return c.PTTL(ctx, kv.Key(key)).Val() }
+	if err := kv.ZPushTop(ctx, "r", "a", 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := ttl("r"); got != -1 {
+		t.Fatalf("ttl 0 set an expiry: %s", got)
+	}
+	if err := kv.ZPushTop(ctx, "r", "b", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := ttl("r"); got <= 59*time.Minute || got > time.Hour {
+		t.Fatalf("push: ttl %s", got)
+	}
+	// Into an absent set: the list's expiry moves with it.
+	_ = kv.Set(ctx, "old1", `["a"]`, 2*time.Hour)
+	if err := kv.ZImportJSON(ctx, "old1", "new1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ttl("new1"); got <= 119*time.Minute || got > 2*time.Hour {
+		t.Fatalf("import into an absent set: ttl %s", got)
+	}
+	// A longer-lived list lengthens the set's; a shorter one does not shorten it.
+	_ = kv.Set(ctx, "old2", `["x"]`, 3*time.Hour)
+	if err := kv.ZImportJSON(ctx, "old2", "r"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ttl("r"); got <= 179*time.Minute {
+		t.Fatalf("import of a longer-lived list: ttl %s", got)
+	}
+	_ = kv.Set(ctx, "old3", `["y"]`, time.Minute)
+	_ = kv.Set(ctx, "old4", `["z"]`, 0)
+	for _, old := range []string{"old3", "old4"} {
+		if err := kv.ZImportJSON(ctx, old, "r"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := ttl("r"); got <= 179*time.Minute {
+		t.Fatalf("import of a shorter-lived or persistent list: ttl %s", got)
+	}
+	if m, _ := kv.ZRevMembers(ctx, "r"); !slices.Equal(m, []string{"b", "a", "x", "y", "z"}) {
+		t.Fatalf("members %v", m)
+	}
+}
+
+// Instances importing one list at once: each member once, in the list's
+// order (the script is atomic, so the first wins and the rest find nothing).
+func TestKVImportRace(t *testing.T) {
+	c := mustOpen(t, privateURL(t))
+	kv, err := NewKV(c, uniqueName(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	want := make([]string, 50)
+	for i := range want {
+		want[i] = fmt.Sprintf("003%03d", i)
+	}
+	raw, _ := json.Marshal(want)
+	_ = kv.Set(ctx, "old", string(raw), time.Hour)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() { errs <- kv.ZImportJSON(ctx, "old", "new") })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m, _ := kv.ZRevMembers(ctx, "new"); !slices.Equal(m, want) {
+		t.Fatalf("members %v", m)
 	}
 }

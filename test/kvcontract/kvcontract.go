@@ -7,6 +7,7 @@ package kvcontract
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 )
@@ -160,6 +161,114 @@ func RunSchedule(t *testing.T, newSchedule func(t *testing.T) Schedule) {
 		}
 		if got := claim(t, s, t0.Add(2*time.Hour), 10); len(got) != 1 || got[0] != "moved" {
 			t.Fatalf("claimed %v, want [moved]", got)
+		}
+	})
+}
+
+// Recency is a sorted set ordered by push, last pushed first, that can
+// take in a JSON list written by an older release (contacts' phone index).
+type Recency interface {
+	Store
+	ZPushTop(ctx context.Context, key, member string, ttl time.Duration) error
+	ZRem(ctx context.Context, key string, members ...string) error
+	ZRevMembers(ctx context.Context, key string) ([]string, error)
+	ZImportJSON(ctx context.Context, from, to string) error
+}
+
+// RunRecency checks a fresh, empty store.
+func RunRecency(t *testing.T, newStore func(t *testing.T) Recency) {
+	ctx := context.Background()
+	members := func(t *testing.T, s Recency, key string, want ...string) {
+		t.Helper()
+		got, err := s.ZRevMembers(ctx, key)
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("ZRevMembers(%s) = %q %v, want %q", key, got, err, want)
+		}
+	}
+	t.Run("last pushed first, a member once", func(t *testing.T) {
+		s := newStore(t)
+		members(t, s, "r")
+		for _, m := range []string{"a", "b", "c", "a"} {
+			if err := s.ZPushTop(ctx, "r", m, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		members(t, s, "r", "a", "c", "b")
+		if err := s.ZRem(ctx, "r", "c", "missing"); err != nil {
+			t.Fatal(err)
+		}
+		members(t, s, "r", "a", "b")
+	})
+	t.Run("the last removal deletes the key", func(t *testing.T) {
+		s := newStore(t)
+		_ = s.ZPushTop(ctx, "r", "a", 0)
+		if err := s.ZRem(ctx, "r", "a"); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.SetNX(ctx, "r", "x", time.Minute); !ok || err != nil {
+			t.Fatalf("the emptied set's key is still there: %v %v", ok, err)
+		}
+	})
+	t.Run("a string where a set is expected is an error", func(t *testing.T) {
+		s := newStore(t)
+		_ = s.Set(ctx, "k", "v", time.Minute)
+		if err := s.ZPushTop(ctx, "k", "a", time.Minute); err == nil {
+			t.Fatal("ZPushTop on a string: no error")
+		}
+		if _, err := s.ZRevMembers(ctx, "k"); err == nil {
+			t.Fatal("ZRevMembers on a string: no error")
+		}
+		if v, _, _ := s.Get(ctx, "k"); v != "v" {
+			t.Fatalf("the string changed: %q", v)
+		}
+	})
+	t.Run("import: the list below the set's members, in order, once", func(t *testing.T) {
+		s := newStore(t)
+		_ = s.ZPushTop(ctx, "new", "b", time.Minute)
+		_ = s.Set(ctx, "old", `["a","b","c"]`, time.Minute)
+		if err := s.ZImportJSON(ctx, "old", "new"); err != nil {
+			t.Fatal(err)
+		}
+		members(t, s, "new", "b", "a", "c")
+		if _, found, _ := s.Get(ctx, "old"); found {
+			t.Fatal("the imported list was kept")
+		}
+		// A second import (another instance, a retry) changes nothing.
+		if err := s.ZImportJSON(ctx, "old", "new"); err != nil {
+			t.Fatal(err)
+		}
+		members(t, s, "new", "b", "a", "c")
+		_ = s.ZPushTop(ctx, "new", "c", time.Minute)
+		members(t, s, "new", "c", "b", "a")
+	})
+	t.Run("import into an absent set, an empty list", func(t *testing.T) {
+		s := newStore(t)
+		_ = s.Set(ctx, "old", `["a","b"]`, 0)
+		if err := s.ZImportJSON(ctx, "old", "new"); err != nil {
+			t.Fatal(err)
+		}
+		members(t, s, "new", "a", "b")
+		_ = s.Set(ctx, "old2", `[]`, 0)
+		if err := s.ZImportJSON(ctx, "old2", "new2"); err != nil {
+			t.Fatal(err)
+		}
+		members(t, s, "new2")
+		if _, found, _ := s.Get(ctx, "old2"); found {
+			t.Fatal("the empty list was kept")
+		}
+	})
+	t.Run("import of what is not a list of strings: an error, nothing changes", func(t *testing.T) {
+		for _, raw := range []string{`{not json`, `["a",1]`, `{"a":"b"}`, `{}`, `null`, `"a"`} {
+			s := newStore(t)
+			_ = s.ZPushTop(ctx, "new", "z", time.Minute)
+			_ = s.Set(ctx, "old", raw, time.Minute)
+			if err := s.ZImportJSON(ctx, "old", "new"); err == nil {
+				t.Fatalf("%s imported", raw)
+			}
+			members(t, s, "new", "z")
+			if v, _, _ := s.Get(ctx, "old"); v != raw {
+				t.Fatalf("%s became %q", raw, v)
+			}
 		}
 	})
 }

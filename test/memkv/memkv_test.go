@@ -14,3 +14,7 @@ func TestContract(t *testing.T) {
 func TestScheduleContract(t *testing.T) {
 	kvcontract.RunSchedule(t, func(*testing.T) kvcontract.Schedule { return &memkv.Schedule{} })
 }
+
+func TestRecencyContract(t *testing.T) {
+	kvcontract.RunRecency(t, func(*testing.T) kvcontract.Recency { return &memkv.Store{} })
+}
