@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -71,6 +72,7 @@ func Backfill(ctx context.Context, cfg *config.Config, opts Options) (_ backfill
 	return backfill.Config{
 		Source: sf, Records: queues[event.QueueRecords], Monitoring: queues[event.QueueMonitoring],
 		Backlog: backlogOf(queues[event.QueueRecords]),
+		Serving: servingOf(queues[event.QueueRecords]),
 		Decide:  decideForBackfill, Store: kv, Mappings: mappings, Logger: log.With("component", "backfill"),
 	}, closeRDB, nil
 }
@@ -81,6 +83,12 @@ func backlogOf(q *redis.Queue) func(context.Context) (int64, error) {
 		st, err := q.Stats(ctx)
 		return st.Length, err
 	}
+}
+
+// servingOf counts the instances that read q in the last two minutes (a
+// serving instance reads it at least every few seconds).
+func servingOf(q *redis.Queue) func(context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) { return q.ActiveConsumers(ctx, 2*time.Minute) }
 }
 
 // decideForBackfill is record sync's own decision, for the dry run.

@@ -34,6 +34,15 @@ type backfillWorld struct {
 
 func newBackfillWorld(t *testing.T) *backfillWorld {
 	t.Helper()
+	w := newUnservedBackfillWorld(t)
+	w.serve(t)
+	return w
+}
+
+// newUnservedBackfillWorld has Salesforce, Twilio and Redis, and no
+// `bridge serve` yet.
+func newUnservedBackfillWorld(t *testing.T) *backfillWorld {
+	t.Helper()
 	gin.SetMode(gin.ReleaseMode) // main sets it; quiet the route dump here
 	sf := sfsim.New(sfsim.Options{PageSize: 20})
 	t.Cleanup(sf.Close)
@@ -70,9 +79,7 @@ func newBackfillWorld(t *testing.T) *backfillWorld {
 			"Outreach_Status__c": status, "Preferred_Language__c": "English", "Index_Case_Name__c": "Index Person",
 		})
 	}
-	w := &backfillWorld{sf: sf, tw: tw, rd: rd, env: env}
-	w.serve(t)
-	return w
+	return &backfillWorld{sf: sf, tw: tw, rd: rd, env: env}
 }
 
 // serve starts `bridge serve` on the world: it consumes what backfill enqueues.
@@ -221,6 +228,28 @@ func TestBackfillCommand(t *testing.T) {
 	code, out, _ = w.run(t, ctx, nil, "--where", "LastName = 'Resident'", "--dry-run")
 	if code != 0 || !strings.Contains(out, "to open or update      75") || !strings.Contains(out, "to cancel              25") || w.tw.TotalCalls() != 0 || w.seen(t) != seen {
 		t.Fatalf("dry run: exit %d, %d Twilio calls, %d items enqueued\n%s", code, w.tw.TotalCalls(), w.seen(t)-seen, out)
+	}
+}
+
+// With no instance serving, the backlog cannot drain: the run says so once,
+// enqueues everything without waiting, and a bridge started later syncs it.
+func TestBackfillWithNoInstanceServingDoesNotWait(t *testing.T) {
+	t.Parallel()
+	w := newUnservedBackfillWorld(t)
+	code, out, stderr := w.run(t, context.Background(), nil, needsOutreach, "--page-size", "10")
+	if code != 0 || !strings.Contains(out, "complete: 75 of 75 records") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	if strings.Count(stderr, "no bridge instance is working") != 1 {
+		t.Fatalf("want one warning that nothing serves:\n%s", stderr)
+	}
+	if n := len(w.tw.Tasks()); n != 0 {
+		t.Fatalf("%d tasks before any instance served", n)
+	}
+	w.serve(t)
+	w.settle(t)
+	if n := len(w.tw.Tasks()); n != 75 {
+		t.Fatalf("%d tasks once serving, want 75", n)
 	}
 }
 

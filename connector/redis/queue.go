@@ -319,3 +319,23 @@ func idMillis(id string) (int64, bool) {
 }
 
 func isNoGroup(err error) bool { return goredis.HasErrorPrefix(err, "NOGROUP") }
+
+// ActiveConsumers counts the consumers that read (or tried to) within the
+// last within: the instances working this queue now. A queue no instance
+// ever read has none.
+func (q *Queue) ActiveConsumers(ctx context.Context, within time.Duration) (int, error) {
+	cs, err := q.c.XInfoConsumers(ctx, q.keys.stream, groupName).Result()
+	if isNoGroup(err) || (err != nil && strings.Contains(err.Error(), "no such key")) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("consumers of %s: %w", q.cfg.Name, err)
+	}
+	n := 0
+	for _, c := range cs {
+		if c.Idle <= within {
+			n++
+		}
+	}
+	return n, nil
+}

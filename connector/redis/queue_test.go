@@ -130,6 +130,27 @@ func TestRunHandlesAndAcks(t *testing.T) {
 	}
 }
 
+// ActiveConsumers sees an instance working the queue, and none before one
+// ever read it (so backfill can tell that nothing will work what it adds).
+func TestActiveConsumers(t *testing.T) {
+	c := mustOpen(t, privateURL(t))
+	ctx := context.Background()
+	q := mustQueue(t, c, fastConfig(t, uniqueName(t), "a"))
+	if n, err := q.ActiveConsumers(ctx, time.Minute); n != 0 || err != nil {
+		t.Fatalf("before any reader: %d %v", n, err)
+	}
+	mustEnqueue(t, q, items("k", 3)...)
+	if n, err := q.ActiveConsumers(ctx, time.Minute); n != 0 || err != nil {
+		t.Fatalf("enqueued, no reader: %d %v", n, err)
+	}
+	r := newRecorder()
+	startRun(t, q, r.handle)
+	eventually(t, "all handled", func() bool { return r.distinct() == 3 })
+	if n, err := q.ActiveConsumers(ctx, time.Minute); n != 1 || err != nil {
+		t.Fatalf("one reader: %d %v", n, err)
+	}
+}
+
 func TestBatchSizeRespected(t *testing.T) {
 	c := mustOpen(t, privateURL(t))
 	cfg := fastConfig(t, uniqueName(t), "a")

@@ -63,6 +63,10 @@ type Config struct {
 	MaxBacklog int64
 	// BacklogPoll is how often a waiting run reads the backlog; default 500ms.
 	BacklogPoll time.Duration
+	// Serving, when set, counts the instances working record sync's queue.
+	// With none, waiting cannot end: the run stops waiting, says so once,
+	// and enqueues the rest for the instances to work when they start.
+	Serving func(ctx context.Context) (int, error)
 	// Decide is what the dry run reports; required with DryRun.
 	Decide   Decider
 	Store    Store
@@ -240,6 +244,9 @@ type run struct {
 	mu          sync.Mutex // guards live and serializes the Reporter
 	live        Counts     // the page in progress
 	liveN       int
+	// unserved: no instance works record sync's queue, so pages no
+	// longer wait for its backlog.
+	unserved bool
 }
 
 // Run enqueues the matching records from the checkpoint on. It returns
@@ -353,7 +360,7 @@ func (b *Backfill) Run(ctx context.Context) (Summary, error) {
 // saying so in the log once a minute; Ctrl-C stops it with the checkpoint
 // where it was.
 func (r *run) waitForBacklog(ctx context.Context) error {
-	if r.cfg.DryRun || r.cfg.Backlog == nil {
+	if r.cfg.DryRun || r.cfg.Backlog == nil || r.unserved {
 		return nil
 	}
 	var since, lastSaid time.Time
@@ -364,6 +371,17 @@ func (r *run) waitForBacklog(ctx context.Context) error {
 		}
 		if n <= r.cfg.MaxBacklog {
 			return nil
+		}
+		if r.cfg.Serving != nil {
+			serving, err := r.cfg.Serving(ctx)
+			if err != nil {
+				return interrupted(ctx, fmt.Errorf("read who works record sync's queue: %w", err))
+			}
+			if serving == 0 {
+				r.unserved = true
+				r.log.Warn("no bridge instance is working record sync's queue: enqueuing without waiting; start `bridge serve` to sync the records", "object", r.object, "backlog", n)
+				return nil
+			}
 		}
 		now := time.Now()
 		if since.IsZero() {

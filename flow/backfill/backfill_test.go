@@ -637,3 +637,23 @@ func TestUnreadableBacklogStopsTheRun(t *testing.T) {
 		t.Fatalf("%d records enqueued", n)
 	}
 }
+
+// With no instance working record sync's queue the wait could never end:
+// the run says so and enqueues everything for the instances to work later.
+func TestNoServingInstanceDoesNotWaitForever(t *testing.T) {
+	src, q, store := newSource(600, 600), &fakeQueue{}, &memkv.Store{}
+	var logBuf bytes.Buffer
+	servingReads := 0
+	cfg := Config{Source: src, Records: q, Store: store, PageSize: 100, MaxBacklog: 100, BacklogPoll: time.Millisecond,
+		Backlog: func(context.Context) (int64, error) { return int64(len(q.ids(t))), nil },
+		Serving: func(context.Context) (int, error) { servingReads++; return 0, nil },
+		Logger:  slog.New(slog.NewJSONHandler(&logBuf, nil))}
+	sum, err := mustNew(t, cfg).Run(context.Background())
+	if err != nil || !sum.Complete || sum.Done != 600 {
+		t.Fatalf("run: %v %+v", err, sum)
+	}
+	mustOncePerRecord(t, q, 600)
+	if servingReads != 1 || strings.Count(logBuf.String(), "no bridge instance is working") != 1 {
+		t.Fatalf("serving read %d times; log:\n%s", servingReads, logBuf.String())
+	}
+}
