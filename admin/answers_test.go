@@ -115,7 +115,7 @@ func envWith(t *testing.T, rdb goredis.UniversalClient, crm CRM) *testEnv {
 }
 
 func TestAdminAnswersSalesforceByteForByte(t *testing.T) {
-	_, rdb := MustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	js := []string{"Content-Type", "application/json"}
 	read := `{"flow":"record_to_task","record_id":"003000000000001AAA","mapping":"record_to_task: {object: Contact, when: {field: S__c, create: [x]}}"}`
 	for _, tc := range []struct {

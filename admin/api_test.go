@@ -72,7 +72,7 @@ type testEnv struct {
 
 func MustEnv(t *testing.T) *testEnv {
 	t.Helper()
-	_, rdb := MustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	e := &testEnv{t: t, rdb: rdb, logs: &logBuffer{}}
 	log := slog.New(slog.NewJSONHandler(e.logs, nil))
 	e.store = world.MustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.Logger = log })
@@ -304,7 +304,7 @@ func TestPutAndGet(t *testing.T) {
 	if r.status != 200 || r.json(t)["version"].(float64) != 1 {
 		t.Fatalf("PUT = %d %s", r.status, r.body)
 	}
-	eventually(t, 2*time.Second, "saved version in force on a second instance", func() bool {
+	world.Eventually(t, 2*time.Second, "saved version in force on a second instance", func() bool {
 		return other.CurrentVersion() == 1 && other.Current().RecordToTask().Object() == "Contact"
 	})
 

@@ -35,7 +35,7 @@ func (f *fakeCRM) Get(ctx context.Context, object, id string, fields []string) (
 // sign in with a pasted token, load, break the mapping, see the error at its
 // path, fix and save, roll back from History, and take a screenshot.
 func TestBrowserEditValidateSaveRollback(t *testing.T) {
-	_, rdb := MustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	store := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
 	doc := world.StoreMapping(t)

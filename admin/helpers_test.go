@@ -13,28 +13,8 @@ import (
 
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/queue"
-	"github.com/cityhealth/bridge/test/redistest"
+	"github.com/cityhealth/bridge/test/world"
 )
-
-// MustRedis starts a private redis-server: the store's keys are fixed, so
-// tests cannot share one.
-func MustRedis(tb testing.TB) (*redistest.Server, *goredis.Client) {
-	tb.Helper()
-	srv := redistest.Start(tb)
-	return srv, srv.Client(tb)
-}
-
-// eventually polls cond until it holds or d passes.
-func eventually(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // logBuffer collects log output across goroutines.
 type logBuffer struct {
@@ -105,7 +85,7 @@ func failWriteback(tb testing.TB, rdb goredis.UniversalClient, item *redis.Item,
 		})
 	}()
 	dl := redis.NewDeadLetters(rdb)
-	eventually(tb, 5*time.Second, "a dead letter", func() bool {
+	world.Eventually(tb, 5*time.Second, "a dead letter", func() bool {
 		l, _ := dl.List(ctx, 10)
 		return done(l)
 	})

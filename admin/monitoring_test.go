@@ -24,7 +24,7 @@ func (noCRM) Get(context.Context, string, string, []string) (salesforce.Record, 
 }
 
 func TestMonitoringView(t *testing.T) {
-	_, rdb := MustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	fail := false
 	view := MonitoringFunc(func(context.Context) (any, error) {
 		if fail {

@@ -12,17 +12,14 @@ import (
 	"testing"
 	"time"
 
-	goredis "github.com/redis/go-redis/v9"
-
 	"github.com/cityhealth/bridge/connector/redis"
 	"github.com/cityhealth/bridge/fault"
 	"github.com/cityhealth/bridge/mapping"
-	"github.com/cityhealth/bridge/test/redistest"
 	"github.com/cityhealth/bridge/test/world"
 )
 
 func TestMappingStoreSaveHistoryGet(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	s := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
 	doc1 := world.StoreMapping(t)
@@ -75,7 +72,7 @@ func TestMappingStoreSaveHistoryGet(t *testing.T) {
 }
 
 func TestMappingStoreRejectsInvalidAndStoresNothing(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	s := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
 	bad := world.EditDoc(t, world.StoreMapping(t), "transform: e164, required: true}", "transform: nope, required: true}")
@@ -90,7 +87,7 @@ func TestMappingStoreRejectsInvalidAndStoresNothing(t *testing.T) {
 }
 
 func TestMappingStoreIfMatch(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	s := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
 	doc := world.StoreMapping(t)
@@ -115,7 +112,7 @@ func TestMappingStoreIfMatch(t *testing.T) {
 }
 
 func TestMappingStoreConcurrentIfMatchOneWins(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	ctx := context.Background()
 	base := world.MustMappingStore(t, rdb)
 	if _, err := base.Save(ctx, world.StoreMapping(t), "seed", "", 0); err != nil {
@@ -156,7 +153,7 @@ func TestMappingStoreConcurrentIfMatchOneWins(t *testing.T) {
 }
 
 func TestMappingStoreConcurrentUnconditionalAllLand(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	ctx := context.Background()
 	const n = 8
 	var wg sync.WaitGroup
@@ -186,7 +183,7 @@ func TestMappingStoreConcurrentUnconditionalAllLand(t *testing.T) {
 }
 
 func TestMappingStoreWatchSecondInstanceWithin2s(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	a := world.MustMappingStore(t, rdb)
@@ -198,7 +195,7 @@ func TestMappingStoreWatchSecondInstanceWithin2s(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	within(t, 2*time.Second, "second instance sees version 1", func() bool {
+	world.Eventually(t, 2*time.Second, "second instance sees version 1", func() bool {
 		return b.CurrentVersion() == v && b.Current().RecordToTask() != nil
 	})
 	if !bytes.Equal(b.Current().Source(), doc) {
@@ -207,7 +204,7 @@ func TestMappingStoreWatchSecondInstanceWithin2s(t *testing.T) {
 }
 
 func TestMappingStoreSeedOnlyOnce(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	seed := filepath.Join(dir, "mapping.yaml")
@@ -254,7 +251,7 @@ func TestMappingStoreSeedOnlyOnce(t *testing.T) {
 }
 
 func TestMappingStoreBadSeedFile(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	seed := filepath.Join(t.TempDir(), "bad.yaml")
 	_ = os.WriteFile(seed, []byte("record_to_task: {colour: red}\n"), 0o600)
 	_, err := redis.NewMappingStore(redis.MappingStoreConfig{Redis: rdb, SeedFile: seed})
@@ -270,7 +267,7 @@ func TestMappingStoreBadSeedFile(t *testing.T) {
 }
 
 func TestMappingStoreRollback(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	s := world.MustMappingStore(t, rdb)
 	ctx := context.Background()
 	doc1 := world.StoreMapping(t)
@@ -296,7 +293,7 @@ func TestMappingStoreRollback(t *testing.T) {
 // Deployed bridges hold their versions under these keys: a rename would
 // lose every stored mapping.
 func TestMappingStoreKeysUnchanged(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	ctx := context.Background()
 	if _, err := world.MustMappingStore(t, rdb).Save(ctx, world.StoreMapping(t), "alice", "", 0); err != nil {
 		t.Fatal(err)
@@ -324,7 +321,7 @@ func TestMappingStoreErrorsHaveKinds(t *testing.T) {
 }
 
 func TestMappingStoreValidateKeepsProtection(t *testing.T) {
-	_, rdb := mustRedis(t)
+	_, rdb := world.MustPrivateRedis(t)
 	s := world.MustMappingStore(t, rdb, func(c *redis.MappingStoreConfig) { c.Protected = []string{"Index_Case_Name__c"} })
 	if errs := s.Validate(world.StoreMapping(t)); len(errs) != 0 {
 		t.Fatalf("example = %v", errs)
@@ -339,25 +336,5 @@ func TestMappingStoreValidateKeepsProtection(t *testing.T) {
 	}
 	if n, _ := rdb.DBSize(context.Background()).Result(); n != 0 {
 		t.Fatalf("a refused save wrote %d keys", n)
-	}
-}
-
-// mustRedis starts a private redis-server: the store's keys are fixed, so
-// tests cannot share one.
-func mustRedis(tb testing.TB) (*redistest.Server, *goredis.Client) {
-	tb.Helper()
-	srv := redistest.Start(tb)
-	return srv, srv.Client(tb)
-}
-
-// within polls cond until it holds or d passes.
-func within(tb testing.TB, d time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("not within %s: %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

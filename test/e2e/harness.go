@@ -265,18 +265,8 @@ func (b *Bridge) PostTwilioSigned(path string, form url.Values, signature string
 	})
 }
 
-// Eventually polls cond until it holds or the wait runs out. It waits for
-// asynchronous work; it is not a timing assertion.
-func Eventually(tb testing.TB, wait time.Duration, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("gave up after %s waiting for %s", wait, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// Eventually polls cond until it holds or the wait runs out (world.Eventually).
+var Eventually = world.Eventually
 
 // Settle waits until every queue is empty (nothing waiting, pending or
 // retrying). It reads Redis itself, so it works for a bridge process too.
